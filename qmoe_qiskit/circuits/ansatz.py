@@ -1,0 +1,114 @@
+"""Trainable ansatz blocks: expert PQCs, the routing ansatz and fixed entanglers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qiskit.circuit import ParameterExpression, QuantumCircuit
+
+__all__ = ["entangler_circuit", "expert_circuit", "routing_circuit", "weights_per_layer"]
+
+Angle = ParameterExpression | float
+
+
+def weights_per_layer(num_qubits: int, operators: Sequence[str]) -> int:
+    """Weights one layer of :func:`expert_circuit` or :func:`routing_circuit` takes."""
+    return num_qubits * len(operators)
+
+
+def entangler_circuit(num_qubits: int, entangler: str) -> QuantumCircuit:
+    """A fixed CNOT layer.
+
+    Args:
+        num_qubits: Register width.
+        entangler: ``"cnot-chain"`` (``q -> q+1``) or ``"cnot-ring"`` (the chain plus
+            ``n-1 -> 0`` when ``n >= 3``).
+
+    Returns:
+        The entangler circuit (empty for one qubit).
+    """
+    if entangler not in ("cnot-chain", "cnot-ring"):
+        raise ValueError(f"unknown entangler {entangler!r}")
+    circuit = QuantumCircuit(num_qubits, name=entangler)
+    for qubit in range(num_qubits - 1):
+        circuit.cx(qubit, qubit + 1)
+    if entangler == "cnot-ring" and num_qubits >= 3:
+        circuit.cx(num_qubits - 1, 0)
+    return circuit
+
+
+def _rotation_layers(
+    num_qubits: int,
+    weights: Sequence[Angle],
+    operators: Sequence[str],
+    layers: int,
+    entangler: QuantumCircuit | None,
+    name: str,
+) -> QuantumCircuit:
+    per_layer = weights_per_layer(num_qubits, operators)
+    if len(weights) != per_layer * layers:
+        raise ValueError(
+            f"{name} takes {per_layer * layers} weights "
+            f"({layers} layers x {num_qubits} qubits x {len(operators)} operators), "
+            f"got {len(weights)}"
+        )
+    circuit = QuantumCircuit(num_qubits, name=name)
+    index = 0
+    for _ in range(layers):
+        for qubit in range(num_qubits):
+            for gate in operators:
+                getattr(circuit, gate)(weights[index], qubit)
+                index += 1
+        if entangler is not None:
+            circuit.compose(entangler, inplace=True)
+    return circuit
+
+
+def expert_circuit(
+    num_qubits: int,
+    weights: Sequence[Angle],
+    operators: Sequence[str],
+    layers: int,
+    entangler: str = "cnot-ring",
+    name: str = "expert",
+) -> QuantumCircuit:
+    """One expert PQC.
+
+    Weight order is layer-major, then qubit, then operator: weight
+    ``(layer * num_qubits + qubit) * len(operators) + o`` drives gate ``operators[o]`` on
+    ``qubit`` in ``layer``. Each layer ends with the fixed entangler.
+
+    Args:
+        num_qubits: Width of the data register.
+        weights: ``layers * num_qubits * len(operators)`` angles.
+        operators: Gate names per qubit and layer, e.g. ``("rx", "ry")``.
+        layers: Number of layers.
+        entangler: See :func:`entangler_circuit`.
+        name: Circuit name.
+
+    Returns:
+        The expert circuit on ``num_qubits`` qubits.
+    """
+    return _rotation_layers(
+        num_qubits, weights, operators, layers, entangler_circuit(num_qubits, entangler), name
+    )
+
+
+def routing_circuit(
+    num_qubits: int, weights: Sequence[Angle], operators: Sequence[str], layers: int
+) -> QuantumCircuit:
+    """The trainable routing ansatz: rotation layers, each followed by a CNOT chain.
+
+    Weight order is as in :func:`expert_circuit`.
+
+    Args:
+        num_qubits: Width of the routing register.
+        weights: ``layers * num_qubits * len(operators)`` angles.
+        operators: Gate names per qubit and layer.
+        layers: Number of layers.
+
+    Returns:
+        The routing circuit on ``num_qubits`` qubits.
+    """
+    entangler = entangler_circuit(num_qubits, "cnot-chain") if num_qubits > 1 else None
+    return _rotation_layers(num_qubits, weights, operators, layers, entangler, "routing")

@@ -1,0 +1,109 @@
+"""The expert stage: every expert applied conditionally on the routing register."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qiskit.circuit import ParameterExpression, QuantumCircuit
+
+from .ansatz import entangler_circuit, expert_circuit, weights_per_layer
+from .multiplexer import multiplexed_rotation_circuit
+
+__all__ = ["controlled_experts_circuit", "multiplexed_experts_circuit"]
+
+Angle = ParameterExpression | float
+
+
+def controlled_experts_circuit(
+    num_route_qubits: int,
+    num_data_qubits: int,
+    expert_weights: Sequence[Sequence[Angle]],
+    operators: Sequence[str],
+    layers: int,
+    entangler: str,
+    encoding: str = "binary",
+) -> QuantumCircuit:
+    """Each expert as a controlled gate on its routing state.
+
+    With ``"binary"`` encoding expert ``k`` acts when the routing register holds ``|k>``
+    (routing qubit ``j`` = bit ``j`` of ``k``); unused routing states apply no expert.
+    With ``"onehot"`` encoding expert ``k`` is controlled by routing qubit ``k`` alone.
+
+    Qubits ``0..r-1`` are the routing register, ``r..r+d-1`` the data register.
+
+    Args:
+        num_route_qubits: Routing register width ``r``.
+        num_data_qubits: Data register width ``d``.
+        expert_weights: One weight sequence per expert (see :func:`expert_circuit`).
+        operators: Rotation gate names.
+        layers: Expert layers.
+        entangler: Expert entangler.
+        encoding: ``"binary"`` or ``"onehot"``.
+
+    Returns:
+        The expert stage on ``r + d`` qubits.
+    """
+    route = list(range(num_route_qubits))
+    data = list(range(num_route_qubits, num_route_qubits + num_data_qubits))
+    circuit = QuantumCircuit(num_route_qubits + num_data_qubits, name="experts")
+    for k, weights in enumerate(expert_weights):
+        block = expert_circuit(
+            num_data_qubits, weights, operators, layers, entangler, name=f"expert{k}"
+        ).to_gate()
+        if encoding == "binary":
+            if k >= 2**num_route_qubits:
+                raise ValueError(f"expert {k} has no state in a {num_route_qubits}-qubit register")
+            circuit.append(block.control(num_route_qubits, ctrl_state=k), route + data)
+        elif encoding == "onehot":
+            circuit.append(block.control(1), [route[k]] + data)
+        else:
+            raise ValueError(f"unknown routing encoding {encoding!r}")
+    return circuit
+
+
+def multiplexed_experts_circuit(
+    num_route_qubits: int,
+    num_data_qubits: int,
+    expert_weights: Sequence[Sequence[Angle]],
+    operators: Sequence[str],
+    layers: int,
+    entangler: str,
+) -> QuantumCircuit:
+    """All experts at once as uniformly-controlled rotations with the shared entangler pulled out.
+
+    Branch ``|k>`` of the routing register sees exactly expert ``k``: every rotation becomes a
+    multiplexed rotation over the experts' angles, and the common entangler is applied once per
+    layer, unconditionally. Needs ``2**num_route_qubits`` experts (binary routing).
+
+    Args:
+        num_route_qubits: Routing register width ``r``.
+        num_data_qubits: Data register width ``d``.
+        expert_weights: ``2**r`` weight sequences (see :func:`expert_circuit`).
+        operators: Rotation gate names.
+        layers: Expert layers.
+        entangler: Expert entangler.
+
+    Returns:
+        The expert stage on ``r + d`` qubits.
+    """
+    count = 2**num_route_qubits
+    if len(expert_weights) != count:
+        raise ValueError(f"multiplexing over {num_route_qubits} qubits needs {count} experts")
+    per_layer = weights_per_layer(num_data_qubits, operators)
+    for k, weights in enumerate(expert_weights):
+        if len(weights) != per_layer * layers:
+            raise ValueError(f"expert {k} needs {per_layer * layers} weights, got {len(weights)}")
+    route = list(range(num_route_qubits))
+    circuit = QuantumCircuit(num_route_qubits + num_data_qubits, name="experts")
+    shared = entangler_circuit(num_data_qubits, entangler)
+    data = list(range(num_route_qubits, num_route_qubits + num_data_qubits))
+    index = 0
+    for _ in range(layers):
+        for qubit in data:
+            for gate in operators:
+                angles = [weights[index] for weights in expert_weights]
+                rotation = multiplexed_rotation_circuit(gate, angles, num_route_qubits)
+                circuit.compose(rotation, route + [qubit], inplace=True)
+                index += 1
+        circuit.compose(shared, data, inplace=True)
+    return circuit

@@ -1,0 +1,114 @@
+"""Spec loading and validation: every error names the field and what is allowed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from qmoe_qiskit import SpecError, available_presets, load_spec, spec_from_dict
+from qmoe_qiskit.spec import spec_to_toml
+
+ISSUE_SPEC = """
+name = "qmoe-digits4"
+kind = "qmoe"
+classes = 4
+
+[encoder]
+features = 64
+rotations = "ryzxy"
+entangle = true
+
+[routing]
+encoding = "binary"
+layers = 2
+aggregation = "none"
+
+[experts]
+count = 4
+data_qubits = 4
+operators = "rx+ry"
+layers = 2
+entangler = "cnot-ring"
+"""
+
+
+def test_issue_spec_loads_as_written(tmp_path):
+    path = tmp_path / "model.toml"
+    path.write_text(ISSUE_SPEC)
+    spec = load_spec(path)
+    assert spec.name == "qmoe-digits4" and spec.kind == "qmoe"
+    assert spec.experts.count == 4 and spec.num_route_qubits == 2 and spec.num_qubits == 6
+    assert spec.multiplexed
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.classes = 3
+
+
+def test_presets_ship_with_the_package_and_round_trip(tmp_path):
+    names = available_presets()
+    assert "qmoe-digits4" in names and "baseline-mnist4-rxry" in names
+    assert "qmoe-mnist4-rxryrz-e3" in names
+    for name in names:
+        spec = load_spec(name)
+        path = tmp_path / f"{name}.toml"
+        path.write_text(spec_to_toml(spec))
+        assert load_spec(path) == spec
+
+
+@pytest.mark.parametrize(
+    "section,key,value,needles",
+    [
+        ("experts", "operators", "rw", ["experts.operators", "'rx+ry'"]),
+        ("experts", "count", 0, ["experts.count", "between 1 and 64"]),
+        ("experts", "entangler", "ring", ["experts.entangler", "'cnot-ring'"]),
+        ("routing", "encoding", "gray", ["routing.encoding", "'onehot'"]),
+        ("routing", "aggregation", "sum", ["routing.aggregation", "'interfere'"]),
+        ("routing", "layers", "2", ["routing.layers", "integer"]),
+        ("encoder", "rotations", "xyz", ["encoder.rotations", "'r' followed by axes"]),
+        ("encoder", "features", -1, ["encoder.features"]),
+        ("encoder", "entangle", "yes", ["encoder.entangle", "true or false"]),
+        ("training", "lr", -0.1, ["training.lr", "positive"]),
+        ("experts", "construction", "magic", ["experts.construction", "'multiplexed'"]),
+    ],
+)
+def test_bad_values_name_the_field(section, key, value, needles):
+    values = {"name": "m", section: {key: value}}
+    with pytest.raises(SpecError) as info:
+        spec_from_dict(values)
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+def test_cross_field_rules():
+    with pytest.raises(SpecError, match="classes.*data_qubits"):
+        spec_from_dict({"name": "m", "classes": 5, "experts": {"data_qubits": 4}})
+    with pytest.raises(SpecError, match="experts.count.*baseline"):
+        spec_from_dict({"name": "m", "kind": "baseline", "experts": {"count": 3}})
+    with pytest.raises(SpecError, match="multiplexed.*power-of-two"):
+        spec_from_dict({"name": "m", "experts": {"count": 3, "construction": "multiplexed"}})
+    with pytest.raises(SpecError, match="kind.*'qmoe'"):
+        spec_from_dict({"name": "m", "kind": "moe"})
+    with pytest.raises(SpecError, match="data.classes"):
+        spec_from_dict({"name": "m", "classes": 2})  # data.classes default has 4 labels
+
+
+def test_unknown_keys_and_files(tmp_path):
+    with pytest.raises(SpecError, match="experts.colour is not a known key"):
+        spec_from_dict({"name": "m", "experts": {"colour": "red"}})
+    with pytest.raises(SpecError, match="optimizer is not a known key"):
+        spec_from_dict({"name": "m", "optimizer": {}})
+    with pytest.raises(SpecError, match="neither a file nor a preset"):
+        load_spec(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec(bad)
+
+
+def test_derived_register_sizes():
+    assert spec_from_dict({"name": "m", "experts": {"count": 3}}).num_route_qubits == 2
+    assert not spec_from_dict({"name": "m", "experts": {"count": 3}}).multiplexed
+    onehot = spec_from_dict({"name": "m", "routing": {"encoding": "onehot"}})
+    assert onehot.num_route_qubits == 4 and not onehot.multiplexed
+    base = spec_from_dict({"name": "m", "kind": "baseline"})
+    assert base.num_route_qubits == 0 and base.experts.count == 1
