@@ -1,0 +1,49 @@
+"""Helpers shared by the benchmark scripts (not part of the package)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import dataclasses
+
+from qmoe_qiskit import load_spec
+
+
+def qmoe_spec(qubits: int, classes: int = 4, count: int = 4, operators: str = "rx+ry"):
+    """The benchmark QMoE: 2 routing qubits + (qubits - 2) data qubits, 4 experts, 64 inputs."""
+    base = load_spec("qmoe-digits4")
+    return dataclasses.replace(
+        base,
+        name=f"qmoe-{qubits}q",
+        experts=dataclasses.replace(
+            base.experts, count=count, data_qubits=qubits - 2, operators=operators
+        ),
+    )
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    import qiskit
+    import qiskit_aer
+    import qiskit_machine_learning
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "qiskit": qiskit.__version__,
+        "qiskit_aer": qiskit_aer.__version__,
+        "qiskit_machine_learning": qiskit_machine_learning.__version__,
+        "torch": torch.__version__,
+    }
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")

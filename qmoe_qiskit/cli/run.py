@@ -1,0 +1,65 @@
+"""``qmoe run JOBFILE --out DIR``: run a declarative job file step by step."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("run", help="run a job file (a reproducible list of qmoe commands)")
+    parser.add_argument("job", help="job file (TOML), e.g. jobs/digits4.toml")
+    parser.add_argument("--out", required=True, help="output directory, substituted for {out}")
+    parser.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE", help="set a {NAME} placeholder"
+    )
+    parser.add_argument("--resume", action="store_true", help="skip steps that already finished")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..jobs import JobError, load_job, step_key
+    from . import CommandError, main
+
+    try:
+        job = load_job(args.job)
+    except JobError as exc:
+        raise CommandError(str(exc)) from exc
+    out = Path(args.out).expanduser()
+    variables = dict(job.variables)
+    variables["out"] = str(out)
+    for item in args.var:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CommandError(f"--var expects NAME=VALUE, got {item!r}")
+        variables[name] = value
+    try:
+        commands = [step.argv(variables) for step in job.steps]
+    except JobError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.dry_run:
+        for argv in commands:
+            print("qmoe " + " ".join(argv))
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / "job-state.json"
+    done = set(json.loads(state_path.read_text())["done"]) if state_path.is_file() else set()
+    if done and not args.resume:
+        raise CommandError(f"{out} holds a started job: pass --resume, or choose a new --out")
+    print(f"job {job.path}: {job.description}")
+    for i, argv in enumerate(commands, 1):
+        key = step_key(argv)
+        if key in done:
+            print(f"[{i}/{len(commands)}] done already: qmoe {' '.join(argv)}")
+            continue
+        print(f"[{i}/{len(commands)}] qmoe {' '.join(argv)}", flush=True)
+        started = time.perf_counter()
+        status = main(argv)
+        if status:
+            raise CommandError(f"step {i} failed with exit status {status}; rerun with --resume")
+        done.add(key)
+        state_path.write_text(json.dumps({"done": sorted(done)}, indent=2) + "\n")
+        print(f"[{i}/{len(commands)}] finished in {time.perf_counter() - started:.1f} s")
+    return 0
