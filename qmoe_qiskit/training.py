@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from .compiler import CompiledModel, compile_model
-from .data import Dataset, load_dataset
+from .data import Dataset
 from .network import build_network, describe_device
 from .spec import ModelSpec, load_spec, spec_to_toml
 
@@ -69,6 +69,8 @@ class RunConfig:
         logit_scale: Multiplier of expectations before the softmax cross-entropy.
         engine: ``"aer"`` or ``"torch"``.
         device: ``"auto"``, ``"cpu"`` or ``"gpu"``.
+        pca: Reduce features to this many principal components fitted on the training split
+            (0 = none).
     """
 
     data: str = "digits"
@@ -83,6 +85,7 @@ class RunConfig:
     logit_scale: float = 5.0
     engine: str = "aer"
     device: str = "auto"
+    pca: int = 0
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, **overrides: Any) -> RunConfig:
@@ -92,6 +95,7 @@ class RunConfig:
             classes=tuple(spec.data.classes),
             train_limit=spec.data.train_limit,
             test_limit=spec.data.test_limit,
+            pca=spec.data.pca,
             epochs=spec.training.epochs,
             batch_size=spec.training.batch_size,
             lr=spec.training.lr,
@@ -106,14 +110,17 @@ class RunConfig:
         return dataclasses.replace(base, **values)
 
     def load_data(self) -> Dataset:
-        """Load this run's data set."""
-        return load_dataset(
+        """Load this run's data set (PCA-reduced when ``pca`` is set)."""
+        from .features import load_reduced_dataset
+
+        return load_reduced_dataset(
             self.data,
-            classes=self.classes,
+            self.classes,
             data_dir=self.data_dir,
             seed=self.seed,
             train_limit=self.train_limit,
             test_limit=self.test_limit,
+            pca=self.pca,
         )
 
 

@@ -13,6 +13,13 @@ def register(sub) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--engine", choices=ENGINES, help="engine (default: the run's)")
     parser.add_argument("--device", help="auto, cpu or gpu (default: the run's)")
+    parser.add_argument(
+        "--noise",
+        metavar="fake_NAME",
+        help="also evaluate on Aer with this fake backend's noise model",
+    )
+    parser.add_argument("--noise-profile", default="default", help="transpile profile for --noise")
+    parser.add_argument("--noise-limit", type=int, help="--noise: first N test samples only")
     parser.set_defaults(func=run)
 
 
@@ -20,11 +27,39 @@ def run(args) -> int:
     from ..training import evaluate_run
 
     result = evaluate_run(args.run, engine=args.engine, device=args.device)
+    noisy = None
+    if args.noise:
+        from ..noise import noisy_accuracy
+        from ..transpilation import TranspileError
+        from . import CommandError
+
+        try:
+            noisy = noisy_accuracy(
+                args.run, args.noise, profile=args.noise_profile, limit=args.noise_limit
+            )
+        except TranspileError as exc:
+            raise CommandError(str(exc)) from None
     if args.json:
-        print(json.dumps({"test_accuracy": result["test_accuracy"]}))
+        out = {"test_accuracy": result["test_accuracy"]}
+        if noisy is not None:
+            out.update(
+                ideal_accuracy=noisy.ideal_accuracy,
+                noisy_accuracy=noisy.noisy_accuracy,
+                noise_backend=noisy.backend,
+                noise_test_size=noisy.test_size,
+                noise_agreement=noisy.agreement,
+            )
+        print(json.dumps(out))
     else:
         print(
             f"test accuracy {result['test_accuracy']:.4f} on {result['test_size']} held-out "
             f"samples (epoch {result['epoch']}, engine {result['engine']})"
         )
+        if noisy is not None:
+            print(
+                f"{noisy.backend} (profile {noisy.profile}, {noisy.test_size} samples, Aer "
+                f"density matrix): ideal accuracy {noisy.ideal_accuracy:.4f}, noisy accuracy "
+                f"{noisy.noisy_accuracy:.4f}, same prediction {noisy.agreement:.3f}, "
+                f"mean |shift| {noisy.mean_abs_shift:.4f}"
+            )
     return 0

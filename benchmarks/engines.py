@@ -1,0 +1,341 @@
+"""Training-step time of every engine on the identical QMoE circuit, in one run.
+
+Model at ``N`` qubits: 2 routing qubits (binary, 4 experts) + ``N - 2`` data qubits, rx+ry
+experts, 2 layers, 4 classes, 64 encoder features (``qmoe-mnist4-rxry`` resized). Every engine
+runs ``model.decomposed`` with the same inputs and weights; its outputs are checked against the
+torch engine (``max_abs_diff``).
+
+Timed (wall clock, median of ``--repeats`` after one warm-up): one training step = forward,
+cross-entropy on ``5 * outputs``, backward, Adam step. Engines:
+
+* ``qml-default``: ``TorchConnector(EstimatorQNN)`` on Aer with qiskit-machine-learning's default
+  ``ParamShiftEstimatorGradient`` (6 and 10 qubits only);
+* ``aer-batched``: our Aer path (:func:`qmoe_qiskit.qnn.build_torch_network`);
+* ``torch-c128`` / ``torch-c64``: :class:`qmoe_qiskit.engine.TorchStatevectorNetwork`;
+* ``pennylane-default``: ``default.qubit``, torch interface, backprop, broadcasting;
+* ``pennylane-lightning``: ``lightning.qubit``, adjoint differentiation;
+* ``torchquantum``: measured when it imports, otherwise the reason is recorded.
+
+Usage::
+
+    python benchmarks/engines.py --out benchmarks/results/engines-cpu.json --plot engines.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from qmoe_qiskit import compile_model, load_spec
+from qmoe_qiskit.engine import TorchStatevectorNetwork, lower_circuit
+
+LOGIT_SCALE = 5.0
+
+
+def model_for(num_qubits: int):
+    """The benchmark model on ``num_qubits`` qubits."""
+    base = load_spec("qmoe-mnist4-rxry")
+    experts = dataclasses.replace(base.experts, data_qubits=num_qubits - 2)
+    return compile_model(dataclasses.replace(base, name=f"bench-{num_qubits}q", experts=experts))
+
+
+class PennyLaneNetwork(nn.Module):
+    """The decomposed circuit as a PennyLane gate list with the engine's affine angle maps."""
+
+    def __init__(self, model, weights: np.ndarray, device_name: str, diff_method: str):
+        super().__init__()
+        import pennylane as qml
+
+        self.program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+        self.weight = nn.Parameter(torch.tensor(weights, dtype=torch.float64))
+        self.input_map = torch.as_tensor(self.program.input_map)
+        self.weight_map = torch.as_tensor(self.program.weight_map)
+        self.offset = torch.as_tensor(self.program.offset)
+        observables = []
+        for op in model.observables:
+            terms = []
+            for label, coeff in op.to_list():
+                factors = [
+                    {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}[p](q)
+                    for q, p in enumerate(reversed(label))
+                    if p != "I"
+                ]
+                term = qml.prod(*factors) if len(factors) > 1 else factors[0]
+                terms.append((float(coeff.real), term))
+            observables.append(qml.dot([c for c, _ in terms], [t for _, t in terms]))
+        gates = self.program.gates
+        rotation = {"rx": qml.RX, "ry": qml.RY, "rz": qml.RZ}
+        fixed = {"h": qml.Hadamard, "x": qml.PauliX, "cx": qml.CNOT, "cz": qml.CZ}
+        device = qml.device(device_name, wires=model.num_qubits)
+
+        @qml.qnode(device, interface="torch", diff_method=diff_method)
+        def circuit(angles):
+            for gate in gates:
+                wires = list(gate.qubits)
+                if gate.angle >= 0:
+                    rotation[gate.name](angles[..., gate.angle], wires=wires)
+                else:
+                    fixed[gate.name](wires=wires)
+            return [qml.expval(o) for o in observables]
+
+        self.circuit = circuit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angles = x @ self.input_map.T + (self.weight_map @ self.weight + self.offset)
+        return torch.stack(list(self.circuit(angles)), dim=-1)
+
+
+def build(engine: str, model, weights: np.ndarray) -> nn.Module:
+    """The engine's torch module for ``model``."""
+    if engine == "qml-default":
+        from qiskit_machine_learning.connectors import TorchConnector
+
+        from qmoe_qiskit.qnn import build_qnn
+
+        qnn = build_qnn(model, device="cpu", gradient="param-shift")
+        return TorchConnector(qnn, initial_weights=torch.tensor(weights))
+    if engine == "aer-batched":
+        from qmoe_qiskit.qnn import build_torch_network
+
+        return build_torch_network(model, weights, device="cpu")
+    if engine == "torch-c128":
+        return TorchStatevectorNetwork(model, weights, dtype=torch.complex128)
+    if engine == "torch-c64":
+        return TorchStatevectorNetwork(model, weights, dtype=torch.complex64)
+    if engine == "pennylane-default":
+        return PennyLaneNetwork(model, weights, "default.qubit", "backprop")
+    if engine == "pennylane-lightning":
+        return PennyLaneNetwork(model, weights, "lightning.qubit", "adjoint")
+    if engine == "torchquantum":
+        import torchquantum  # noqa: F401  (import is what fails here; see the record)
+
+        raise RuntimeError("torchquantum imported but qiskit2tq is not wired in this benchmark")
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+def time_steps(net: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, budget: float):
+    """Median wall and CPU seconds of a training step (one warm-up step first)."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    walls, cpus = [], []
+    spent = 0.0
+    for i in range(repeats + 1):
+        wall, cpu = time.perf_counter(), time.process_time()
+        optimizer.zero_grad()
+        out = net(x)
+        loss = nn.functional.cross_entropy(LOGIT_SCALE * out.to(torch.float64), y)
+        loss.backward()
+        optimizer.step()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        spent += wall
+        if i > 0 or repeats == 0:
+            walls.append(wall)
+            cpus.append(cpu)
+        if spent > budget and walls:
+            break
+        if i == 0 and spent > budget:  # a single step blew the budget: keep it
+            walls.append(wall)
+            cpus.append(cpu)
+            break
+    return float(np.median(walls)), float(np.median(cpus)), len(walls)
+
+
+def measure_memory(num_qubits: int, batch: int, dtype: str) -> dict:
+    """Peak RSS of one training step in a fresh process."""
+    code = (
+        "import resource, sys, torch, time; sys.path.insert(0, 'benchmarks');"
+        f"torch.set_num_threads({torch.get_num_threads()});"
+        "from engines import model_for, LOGIT_SCALE;"
+        "from qmoe_qiskit.engine import TorchStatevectorNetwork;"
+        f"m = model_for({num_qubits});"
+        f"net = TorchStatevectorNetwork(m, dtype=torch.{dtype});"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        f"x = torch.rand({batch}, 64, dtype=torch.float64); y = torch.zeros({batch}, dtype=torch.long);"
+        "t = time.perf_counter();"
+        "loss = torch.nn.functional.cross_entropy(LOGIT_SCALE * net(x).double(), y); loss.backward();"
+        "t = time.perf_counter() - t;"
+        "print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, t, len(net.plan.steps))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=900
+    )
+    record = {"num_qubits": num_qubits, "batch": batch, "dtype": dtype}
+    if done.returncode != 0:
+        return record | {"error": done.stderr.strip().splitlines()[-1:]}
+    base, peak, seconds, blocks = done.stdout.split()
+    state_mib = batch * 2**num_qubits * (16 if dtype == "complex128" else 8) / 2**20
+    return record | {
+        "peak_rss_mib": int(peak) / 1024,
+        "rss_before_step_mib": int(base) / 1024,
+        "state_mib": state_mib,
+        "blocks": int(blocks),
+        "step_seconds": float(seconds),
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    results, unavailable = [], {}
+    rng = np.random.default_rng(0)
+    for n in args.qubits:
+        model = model_for(n)
+        weights = model.initial_weights(0)
+        for batch in args.batches:
+            x = torch.as_tensor(rng.uniform(0, np.pi, (batch, model.num_inputs)))
+            y = torch.as_tensor(rng.integers(0, 4, batch))
+            reference = None
+            for engine in args.engines:
+                if engine == "qml-default" and n > 10:
+                    continue
+                if engine in unavailable:
+                    continue
+                budget = args.budget
+                if engine in args.single_batch and batch != min(args.batches):
+                    results.append(
+                        {"engine": engine, "num_qubits": n, "batch": batch, "skipped": "budget"}
+                    )
+                    continue
+                try:
+                    net = build(engine, model, weights)
+                except Exception as exc:  # record why a peer cannot run
+                    unavailable[engine] = f"{type(exc).__name__}: {exc}"
+                    continue
+                with torch.no_grad():
+                    check = net(x[:4]).to(torch.float64).numpy()
+                if reference is None and engine.startswith("torch-c128"):
+                    reference = check
+                wall, cpu, count = time_steps(net, x, y, args.repeats, budget)
+                record = {
+                    "engine": engine,
+                    "num_qubits": n,
+                    "batch": batch,
+                    "seconds": wall,
+                    "cpu_seconds": cpu,
+                    "repeats": count,
+                    "max_abs_diff_vs_torch_c128": None
+                    if reference is None
+                    else float(np.abs(check - reference).max()),
+                }
+                results.append(record)
+                print(json.dumps(record), flush=True)
+    add_ratios(results)
+    memory = [measure_memory(n, b, d) for n, b, d in args.memory]
+    return {
+        "benchmark": "engines",
+        "timed": "one training step: forward, cross-entropy(5 * outputs), backward, Adam step; "
+        "wall-clock median after one warm-up",
+        "model": "2 routing qubits (binary, 4 experts) + N-2 data qubits, rx+ry, 2 layers, "
+        "4 classes, 64 features",
+        "results": results,
+        "unavailable": unavailable,
+        "memory": memory,
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "load_average_1m_at_end": os.getloadavg()[0],
+            "peak_rss_mib_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        },
+    }
+
+
+def add_ratios(results: list[dict]) -> None:
+    """Speed-ups of each record vs qml-default and vs the fastest non-torch-engine peer."""
+    timed = [r for r in results if "seconds" in r]
+    for r in timed:
+        same = [s for s in timed if (s["num_qubits"], s["batch"]) == (r["num_qubits"], r["batch"])]
+        default = [s["seconds"] for s in same if s["engine"] == "qml-default"]
+        peers = [s["seconds"] for s in same if not s["engine"].startswith("torch-")]
+        r["speedup_vs_qml_default"] = default[0] / r["seconds"] if default else None
+        r["speedup_vs_fastest_peer"] = min(peers) / r["seconds"] if peers else None
+        r["fastest_of_all"] = r["seconds"] <= min(s["seconds"] for s in same)
+
+
+def plot(data: dict, path: Path) -> None:
+    """Bar chart of step times (log scale) per size and batch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    timed = [r for r in data["results"] if "seconds" in r]
+    cases = sorted({(r["num_qubits"], r["batch"]) for r in timed})
+    engines = list(dict.fromkeys(r["engine"] for r in timed))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / max(len(engines), 1)
+    for i, engine in enumerate(engines):
+        values = [
+            next((r["seconds"] for r in timed if (r["num_qubits"], r["batch"]) == c
+                  and r["engine"] == engine), np.nan)
+            for c in cases
+        ]
+        ax.bar(np.arange(len(cases)) + i * width, values, width, label=engine)
+    ax.set_xticks(np.arange(len(cases)) + 0.4 - width / 2, [f"{n}q, B={b}" for n, b in cases])
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds per training step")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--qubits", type=int, nargs="+", default=[6, 10, 14])
+    parser.add_argument("--batches", type=int, nargs="+", default=[32, 256])
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        default=[
+            "torch-c128",
+            "torch-c64",
+            "aer-batched",
+            "pennylane-default",
+            "pennylane-lightning",
+            "torchquantum",
+            "qml-default",
+        ],
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (0: torch's default)"
+    )
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per measurement")
+    parser.add_argument(
+        "--single-batch",
+        nargs="*",
+        default=[],
+        help="engines measured only at the smallest batch (to bound run time)",
+    )
+    parser.add_argument(
+        "--memory",
+        nargs="*",
+        default=["14:256:complex128", "14:256:complex64", "16:64:complex128", "18:16:complex128"],
+        help="N:B:dtype cases for the peak-RSS measurement",
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.memory = [(int(n), int(b), d) for n, b, d in (m.split(":") for m in args.memory)]
+    data = run(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if args.plot is not None:
+        plot(data, args.plot)
+
+
+if __name__ == "__main__":
+    main()

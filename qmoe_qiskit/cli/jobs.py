@@ -1,0 +1,83 @@
+"""``qmoe jobs list|status|fetch|cancel|recover``: work with the job ledger."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("jobs", help="list, query, fetch, cancel or recover ledger jobs")
+    parser.add_argument("action", choices=("list", "status", "fetch", "cancel", "recover"))
+    parser.add_argument("job", nargs="*", help="ledger row id, job id or tag")
+    parser.add_argument("--ledger", help="job ledger (default $QMOE_LEDGER or ~/.qmoe/jobs.sqlite)")
+    parser.add_argument("--limit", type=int, default=50, help="list: newest N rows")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def _line(r) -> str:
+    acc = (r.result_data or {}).get("accuracy")
+    return (
+        f"{r.id:>4} {r.status:13s} {r.mode:5s} {r.backend:16s} {str(r.job_id):36s} "
+        f"{r.input_start}:{r.input_stop} {r.spec_name or ''} "
+        f"{'' if acc is None else f'acc={acc:.4f}'} {r.created_at}"
+    )
+
+
+def run(args) -> int:
+    from ..ledger import Ledger, LedgerError
+    from ..runtime import (
+        LOCAL_JOB_MESSAGE,
+        RuntimeFailure,
+        cancel_job,
+        fetch_job,
+        recover_jobs,
+        refresh_status,
+    )
+    from . import CommandError
+
+    ledger = Ledger(args.ledger)
+    if args.action in ("status", "fetch", "cancel") and not args.job:
+        raise CommandError(f"jobs {args.action} needs a job (ledger row id, job id or tag)")
+    rows = []
+    notes = []
+    try:
+        if args.action == "list":
+            rows = ledger.rows(limit=args.limit)
+        elif args.action == "recover":
+            rows = recover_jobs(ledger)
+        else:
+            for key in args.job:
+                record = ledger.get(key)
+                if record.mode == "local":
+                    if args.action == "cancel" or (args.action == "fetch" and not record.result):
+                        raise CommandError(
+                            LOCAL_JOB_MESSAGE.format(job=record.job_id, backend=record.backend)
+                        )
+                    notes.append(
+                        f"row {record.id}: local job; status and result as recorded "
+                        "by the submitting process (it cannot be queried again)"
+                    )
+                    rows.append(record)
+                    continue
+                action = {"status": refresh_status, "fetch": fetch_job, "cancel": cancel_job}
+                rows.append(action[args.action](ledger, key))
+    except (LedgerError, RuntimeFailure) as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print(
+            json.dumps(
+                {"ledger": str(ledger.path), "jobs": [r.to_dict() for r in rows], "notes": notes}
+            )
+        )
+        return 0
+    print(f"ledger {ledger.path}")
+    for r in rows:
+        print(_line(r))
+        if args.action == "fetch" and r.result_data:
+            print(f"     predictions {r.result_data['predictions']}")
+        if r.error:
+            print(f"     error: {r.error}")
+    for note in notes:
+        print(note)
+    return 0

@@ -1,0 +1,125 @@
+"""``qmoe submit RUN --backend NAME``: evaluate a trained run through IBM Runtime primitives."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "submit", help="evaluate a trained run on an IBM backend (fake_*: local testing mode)"
+    )
+    parser.add_argument("run", help="run directory written by qmoe train")
+    parser.add_argument("--backend", required=True, help="fake_NAME (local) or a real backend")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--shots", type=int, help="shots per circuit")
+    group.add_argument("--precision", type=float, help="target precision (estimator)")
+    parser.add_argument("--limit", type=int, help="evaluate only K test samples")
+    parser.add_argument("--offset", type=int, default=0, help="first test sample (default 0)")
+    parser.add_argument("--chunk", type=int, default=64, help="samples per job (default 64)")
+    parser.add_argument(
+        "--primitive",
+        choices=("estimator", "sampler"),
+        default="estimator",
+        help="estimator (expectation values, default) or sampler (counts)",
+    )
+    parser.add_argument("--profile", default="default", help="transpile profile")
+    parser.add_argument("--isa", metavar="QPY", help="reuse an ISA circuit saved by transpile")
+    parser.add_argument("--ledger", help="job ledger (default $QMOE_LEDGER or ~/.qmoe/jobs.sqlite)")
+    parser.add_argument("--channel", help="IBM channel (default $QISKIT_IBM_CHANNEL or account)")
+    parser.add_argument("--instance", help="IBM instance (default $QISKIT_IBM_INSTANCE)")
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="real backends: return after submission (fetch later)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from ..ledger import Ledger
+    from ..runtime import RuntimeFailure, open_backend, sha256_hex, submit_evaluation
+    from ..spec import spec_to_toml
+    from ..training import load_run
+    from ..transpilation import TranspileError, load_isa, transpile_model
+    from . import CommandError
+
+    run_ = load_run(args.run)
+    data = run_.config.load_data()
+    start = args.offset
+    stop = len(data.x_test) if not args.limit else min(len(data.x_test), start + args.limit)
+    if not 0 <= start < stop:
+        raise CommandError(f"empty input slice {start}:{stop} of {len(data.x_test)} test samples")
+    ledger = Ledger(args.ledger)
+    log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    try:
+        handle = open_backend(args.backend, channel=args.channel, instance=args.instance)
+        if args.isa:
+            transpiled, info = load_isa(args.isa)
+            if transpiled.backend_name != handle.name:
+                raise CommandError(
+                    f"{args.isa} was transpiled for {transpiled.backend_name}, not {handle.name}"
+                )
+        else:
+            transpiled = transpile_model(run_.model, handle.backend, args.profile)
+        run_info = {
+            "run_path": str(run_.path.resolve()),
+            "spec_name": run_.spec.name,
+            "spec_hash": sha256_hex(spec_to_toml(run_.spec).encode()),
+            "weights_hash": sha256_hex(np.asarray(run_.weights, dtype=np.float64).tobytes()),
+            "profile": transpiled.profile.name,
+        }
+        submission = submit_evaluation(
+            handle,
+            transpiled,
+            run_.model,
+            data.x_test[start:stop],
+            run_.weights,
+            ledger,
+            labels=np.asarray(data.y_test[start:stop]),
+            offset=start,
+            chunk=args.chunk,
+            primitive=args.primitive,
+            shots=args.shots,
+            precision=args.precision,
+            run_info=run_info,
+            wait=not args.no_wait,
+            log=log,
+        )
+    except (RuntimeFailure, TranspileError) as exc:
+        raise CommandError(f"{exc} (ledger: {ledger.path})") from None
+    rows = [r.to_dict() for r in submission.records]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "backend": handle.name,
+                    "mode": handle.mode,
+                    "ledger": str(ledger.path),
+                    "accuracy": submission.accuracy,
+                    "jobs": rows,
+                }
+            )
+        )
+    else:
+        for r in submission.records:
+            acc = r.result_data.get("accuracy") if r.result_data else None
+            print(
+                f"  row {r.id}: job {r.job_id} {r.status} inputs {r.input_start}:{r.input_stop}"
+                + (f" accuracy {acc:.4f}" if acc is not None else "")
+            )
+        if submission.accuracy is not None:
+            print(
+                f"{handle.mode} accuracy {submission.accuracy:.4f} on {stop - start} test "
+                f"samples on {handle.name} (ledger {ledger.path})"
+            )
+        if handle.mode == "local":
+            print(
+                "note: local-mode jobs ran in this process; their results are in the ledger "
+                "and cannot be fetched again from the service"
+            )
+    return 0

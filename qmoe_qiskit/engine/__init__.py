@@ -1,0 +1,30 @@
+"""Fast exact engine: compiled circuits as batched, fused statevector simulation in torch.
+
+The Aer path (:mod:`qmoe_qiskit.qnn`) stays the reference; this engine runs the same decomposed
+circuit, with the same weight order, at statevector speed on CPU or CUDA.
+"""
+
+from .devices import TorchDeviceError, resolve_torch_device, torch_devices
+from .fusion import Block, ExecutionPlan, Step, fuse_gates, plan_execution
+from .lowering import EngineError, Gate, GateProgram, lower_circuit
+from .network import TorchStatevectorNetwork, default_block_qubits
+from .observables import ObservableTable, observable_table
+
+__all__ = [
+    "Block",
+    "EngineError",
+    "ExecutionPlan",
+    "Gate",
+    "GateProgram",
+    "ObservableTable",
+    "Step",
+    "TorchDeviceError",
+    "TorchStatevectorNetwork",
+    "default_block_qubits",
+    "fuse_gates",
+    "lower_circuit",
+    "observable_table",
+    "plan_execution",
+    "resolve_torch_device",
+    "torch_devices",
+]
