@@ -161,9 +161,11 @@ def measure_memory(num_qubits: int, batch: int, dtype: str) -> dict:
         f"m = model_for({num_qubits});"
         f"net = TorchStatevectorNetwork(m, dtype=torch.{dtype});"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        f"x = torch.rand({batch}, 64, dtype=torch.float64); y = torch.zeros({batch}, dtype=torch.long);"
+        f"x = torch.rand({batch}, 64, dtype=torch.float64);"
+        f"y = torch.zeros({batch}, dtype=torch.long);"
         "t = time.perf_counter();"
-        "loss = torch.nn.functional.cross_entropy(LOGIT_SCALE * net(x).double(), y); loss.backward();"
+        "out = LOGIT_SCALE * net(x).double();"
+        "torch.nn.functional.cross_entropy(out, y).backward();"
         "t = time.perf_counter() - t;"
         "print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, t, len(net.plan.steps))"
     )
@@ -277,8 +279,14 @@ def plot(data: dict, path: Path) -> None:
     width = 0.8 / max(len(engines), 1)
     for i, engine in enumerate(engines):
         values = [
-            next((r["seconds"] for r in timed if (r["num_qubits"], r["batch"]) == c
-                  and r["engine"] == engine), np.nan)
+            next(
+                (
+                    r["seconds"]
+                    for r in timed
+                    if (r["num_qubits"], r["batch"]) == c and r["engine"] == engine
+                ),
+                np.nan,
+            )
             for c in cases
         ]
         ax.bar(np.arange(len(cases)) + i * width, values, width, label=engine)
@@ -310,9 +318,7 @@ def main() -> None:
         ],
     )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (0: torch's default)"
-    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per measurement")
     parser.add_argument(
         "--single-batch",

@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> dict:
     cpu_seconds = time.process_time() - cpu_start
     with torch.no_grad():
         x_test = torch.as_tensor(data.x_test, dtype=torch.float64)
-        predictions = torch.cat([net(x_test[i : i + 1024]).argmax(1) for i in range(0, len(x_test), 1024)])
+        predictions = torch.cat(
+            [net(x_test[i : i + 1024]).argmax(1) for i in range(0, len(x_test), 1024)]
+        )
     accuracy = float((predictions.numpy() == data.y_test).mean())
     steps = len(losses)
     return {
@@ -109,9 +111,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=0, help="default: the spec's")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="complex128")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (0: torch's default)"
-    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.threads:

@@ -176,9 +176,7 @@ def _aer_check(seed: int, max_qubits: int) -> None:
     np.testing.assert_allclose(dx, ref_dx, atol=TOL, rtol=0)
     # Same weights in the Aer TorchConnector give the same outputs: checkpoints are shared.
     connector = build_torch_network(model, net.weight.detach().numpy(), device="cpu")
-    np.testing.assert_allclose(
-        connector(torch.tensor(x)).detach().numpy(), out, atol=TOL, rtol=0
-    )
+    np.testing.assert_allclose(connector(torch.tensor(x)).detach().numpy(), out, atol=TOL, rtol=0)
 
 
 @pytest.mark.parametrize("seed", [1, 4])
@@ -208,8 +206,7 @@ def test_general_pauli_observables_match_statevector():
     rng = np.random.default_rng(11)
     labels = ["".join(rng.choice(list("IXYZ"), model.num_qubits)) for _ in range(6)]
     observables = tuple(
-        SparsePauliOp.from_list([(labels[2 * i], 0.7), (labels[2 * i + 1], -0.4)])
-        for i in range(3)
+        SparsePauliOp.from_list([(labels[2 * i], 0.7), (labels[2 * i + 1], -0.4)]) for i in range(3)
     )
     model = dataclasses.replace(model, observables=observables)
     w = model.initial_weights(1)

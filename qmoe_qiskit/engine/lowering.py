@@ -90,8 +90,10 @@ class GateProgram:
             ``(batch, angles)`` angle values.
         """
         inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
-        return inputs @ self.input_map.T + (self.weight_map @ np.asarray(weights, float)) + (
-            self.offset
+        return (
+            inputs @ self.input_map.T
+            + (self.weight_map @ np.asarray(weights, float))
+            + (self.offset)
         )
 
 
@@ -118,7 +120,9 @@ def _affine(
         which, column = index[param]
         maps[which][row, column] += float(complex(grad).real)
     constant = value.bind({p: 0.0 for p in params}) if params else value
-    constant = complex(constant.numeric() if isinstance(constant, ParameterExpression) else constant)
+    constant = complex(
+        constant.numeric() if isinstance(constant, ParameterExpression) else constant
+    )
     if constant.imag:
         raise EngineError(f"angle {value} has a complex constant part")
     return constant.real

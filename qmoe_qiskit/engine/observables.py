@@ -80,9 +80,7 @@ def observable_table(observables: Sequence[SparsePauliOp], order: Sequence[int])
             ny = bin(x_mask & z_mask).count("1")
             phase = (-1j) ** ((int(pauli.phase) + ny) % 4)
             signs = 1 - 2 * (np.bitwise_count((bits ^ x_mask) & z_mask).astype(np.int64) & 1)
-            table = per_mask.setdefault(
-                x_mask, np.zeros((2**n, len(observables)), dtype=complex)
-            )
+            table = per_mask.setdefault(x_mask, np.zeros((2**n, len(observables)), dtype=complex))
             table[:, column] += complex(coeff) * phase * signs
     masks = sorted(per_mask)
     partners = np.stack([layout_of[canonical ^ m] for m in masks])
