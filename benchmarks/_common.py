@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 from pathlib import Path
-
-import dataclasses
 
 from qmoe_qiskit import load_spec
 

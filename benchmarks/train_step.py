@@ -80,9 +80,7 @@ def main(argv=None) -> int:
             print(f"{qubits:3d} qubits  {engine:13s} {seconds[engine]:9.3f} s/step", flush=True)
         diff = float(np.max(np.abs(grads["qml-default"] - grads["qmoe-batched"])))
         speedup = seconds["qml-default"] / seconds["qmoe-batched"]
-        comparisons.append(
-            {"qubits": qubits, "speedup": speedup, "max_gradient_difference": diff}
-        )
+        comparisons.append({"qubits": qubits, "speedup": speedup, "max_gradient_difference": diff})
         print(f"{qubits:3d} qubits  speed-up {speedup:.1f}x, max |grad diff| {diff:.2e}")
     write_json(
         args.out,

@@ -114,8 +114,8 @@ class CompiledModel:
 
     def bind(self, inputs: Any, weights: Any) -> QuantumCircuit:
         """The circuit with one input vector and one weight vector bound."""
-        values = dict(zip(self.input_params, np.asarray(inputs, dtype=float)))
-        values.update(zip(self.weight_params, np.asarray(weights, dtype=float)))
+        values = dict(zip(self.input_params, np.asarray(inputs, dtype=float), strict=True))
+        values.update(zip(self.weight_params, np.asarray(weights, dtype=float), strict=True))
         return self.circuit.assign_parameters(values)
 
 

@@ -76,7 +76,9 @@ def _select(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...], what: str):
     available = set(np.unique(y).tolist())
     missing = [c for c in classes if c not in available]
     if missing:
-        raise DataError(f"{what}: class labels {missing} not present (labels are {sorted(available)})")
+        raise DataError(
+            f"{what}: class labels {missing} not present (labels are {sorted(available)})"
+        )
     mask = np.isin(y, classes)
     remap = {c: i for i, c in enumerate(classes)}
     return x[mask], np.array([remap[int(v)] for v in y[mask]], dtype=np.int64)
@@ -174,7 +176,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"corrupt data file {path}: not a readable gzip stream ({exc})") from exc
     if len(raw) < 8:
-        raise DataError(f"corrupt data file {path}: {len(raw)} bytes is too short for an IDX header")
+        raise DataError(
+            f"corrupt data file {path}: {len(raw)} bytes is too short for an IDX header"
+        )
     magic, count = struct.unpack(">II", raw[:8])
     if magic == 2051:
         if len(raw) < 16:

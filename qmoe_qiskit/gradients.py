@@ -138,7 +138,7 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
     ) -> EstimatorGradientResult:
         gradients: list[np.ndarray | None] = [None] * len(circuits)
         groups: dict[tuple, list[int]] = {}
-        for i, (circuit, params) in enumerate(zip(circuits, parameters)):
+        for i, (circuit, params) in enumerate(zip(circuits, parameters, strict=True)):
             groups.setdefault((id(circuit), tuple(params)), []).append(i)
         for members in groups.values():
             self._run_group(members, circuits, observables, parameter_values, parameters, gradients)
@@ -204,7 +204,7 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
         angles = np.zeros((len(rows), len(plan.exprs)))
         chain = np.zeros((len(rows), len(plan.exprs), len(wanted)))
         for r, row in enumerate(rows):
-            binding = dict(zip(plan.originals, row))
+            binding = dict(zip(plan.originals, row, strict=True))
             for j, expr in enumerate(plan.exprs):
                 angles[r, j] = _evaluate(expr, binding)
                 for w, i in enumerate(wanted):

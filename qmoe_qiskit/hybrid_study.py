@@ -241,9 +241,15 @@ def run_study(
     noise_eps: Sequence[float] = NOISE_EPS,
     fake_backends: Sequence[str] | None = None,
     shots: int = 2048,
+    resume: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the ablation and the noise study, write ``results.json``, figures and ``report.md``.
+
+    ``results.json`` is rewritten after every finished run, so an interrupted study loses at most
+    the run in progress: with ``resume``, runs (and their noise results) already in
+    ``out/results.json`` are kept and not repeated when the settings other than ``datasets`` and
+    ``seeds`` are the same; different settings raise ``ValueError`` rather than mixing results.
 
     Args:
         out: Output directory (created).
@@ -255,6 +261,7 @@ def run_study(
         noise_eps: Depolarizing error rates for model B on Two Moons.
         fake_backends: Fake IBM backends (default :data:`~qmoe_qiskit.noise_study.FAKE_BACKENDS`).
         shots: Shots per sample on the fake backends.
+        resume: Reuse finished runs from an existing ``out/results.json``.
         log: Status lines.
 
     Returns:
@@ -280,11 +287,19 @@ def run_study(
         "runs": [],
         "noise": [],
     }
+    done = _previous_runs(out / "results.json", results["settings"]) if resume else {}
     for key in datasets:
         for letter, router in MODELS.items():
             spec = load_spec(STUDY_DATASETS[key].format(router=router))
             model = compile_model(spec)
             for seed in seeds:
+                if (key, letter, seed) in done:
+                    run, noise = done[key, letter, seed]
+                    results["runs"].append(run)
+                    if noise is not None:
+                        results["noise"].append(noise)
+                    log(f"{key} {letter} seed {seed}: kept from results.json")
+                    continue
                 data = load_study_data(spec, seed, data_dir)
                 fit = fit_hybrid(model, data, seed, epochs=epochs, patience=patience)
                 metrics = evaluate_metrics(model, fit.weights, data.x_test, data.y_test)
@@ -313,12 +328,38 @@ def run_study(
                     )
                     results["noise"].append({"seed": seed, **noise})
                     log(f"  noise: {', '.join(f'{k} {v:.3f}' for k, v in noise.items())}")
-        _write_json(out / "results.json", results)
+                _write_json(out / "results.json", results)
     results["seconds"] = time.perf_counter() - started
     _write_json(out / "results.json", results)
     write_report(out, results, data_dir=data_dir)
     log(f"wrote {out / 'report.md'} ({results['seconds']:.0f} s)")
     return results
+
+
+def _previous_runs(
+    path: Path, settings: dict[str, Any]
+) -> dict[tuple[str, str, int], tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Finished runs of an earlier study in ``path``, keyed by ``(dataset, model, seed)``."""
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    fixed = ("epochs", "patience", "noise_eps", "fake_backends", "shots")
+    changed = [k for k in fixed if old.get("settings", {}).get(k) != settings[k]]
+    if changed:
+        raise ValueError(
+            f"{path} holds a study with different {', '.join(changed)}: "
+            "use another output directory (or resume=False to start over)"
+        )
+    noise = {n["seed"]: n for n in old.get("noise", [])}
+    done = {}
+    for run in old.get("runs", []):
+        key = (run["dataset"], run["model"], run["seed"])
+        needs_noise = run["dataset"] == "moons" and run["model"] == "B"
+        needs_noise = needs_noise and bool(settings["noise_eps"] or settings["fake_backends"])
+        if needs_noise and run["seed"] not in noise:
+            continue  # the noise study of this run did not finish: repeat the run
+        done[key] = (run, noise.get(run["seed"]) if needs_noise else None)
+    return done
 
 
 def _write_json(path: Path, data: Any) -> None:

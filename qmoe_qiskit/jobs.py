@@ -84,7 +84,7 @@ def load_job(path: str | Path) -> Job:
     for i, step in enumerate(steps):
         command, args = step.get("command"), step.get("args", [])
         if not isinstance(command, str) or not command:
-            raise JobError(f"{path}: step {i + 1} needs command = \"<qmoe sub-command>\"")
+            raise JobError(f'{path}: step {i + 1} needs command = "<qmoe sub-command>"')
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise JobError(f"{path}: step {i + 1} args must be a list of strings")
         parsed.append(JobStep(command, tuple(args)))

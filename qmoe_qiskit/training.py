@@ -179,7 +179,9 @@ def _predict(network: torch.nn.Module, x: np.ndarray, batch_size: int) -> np.nda
     return np.concatenate(outputs)
 
 
-def accuracy(network: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+def accuracy(
+    network: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 256
+) -> float:
     """Fraction of samples whose largest class output is the label."""
     return float(np.mean(np.argmax(_predict(network, x, batch_size), axis=1) == y))
 

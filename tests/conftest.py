@@ -51,7 +51,7 @@ def reference_expert(num_qubits, weights, operators, layers, entangler) -> Quant
 
 def expert_weights(model, weights, k) -> np.ndarray:
     """Expert k's weights, selected by parameter *name* (``expert{k}[i]``)."""
-    by_name = {p.name: w for p, w in zip(model.weight_params, weights)}
+    by_name = {p.name: w for p, w in zip(model.weight_params, weights, strict=True)}
     count = sum(1 for p in model.weight_params if p.name.startswith(f"expert{k}["))
     return np.array([by_name[f"expert{k}[{i}]"] for i in range(count)])
 

@@ -51,8 +51,8 @@ def test_branch_k_equals_expert_k_alone(changes, rng):
     r, d = len(model.route_qubits), len(model.data_qubits)
     weights = rng.uniform(-np.pi, np.pi, model.num_weights)
     stage = model.stages["experts"].assign_parameters(
-                    dict(zip(model.weight_params, weights)), strict=False
-                )
+        dict(zip(model.weight_params, weights, strict=True)), strict=False
+    )
     for k in range(model.spec.experts.count):
         psi = _random_state(d, rng)
         route = np.zeros(2**r)
@@ -69,9 +69,13 @@ def test_output_is_probability_weighted_mixture(changes, rng):
     r, d = len(model.route_qubits), len(model.data_qubits)
     x = rng.uniform(0, np.pi, model.num_inputs)
     weights = rng.uniform(-np.pi, np.pi, model.num_weights)
-    values = dict(zip(model.input_params, x)) | dict(zip(model.weight_params, weights))
-    front = model.stages["encoder"].compose(model.stages["routing"]).assign_parameters(
-        values, strict=False
+    values = dict(zip(model.input_params, x, strict=True)) | dict(
+        zip(model.weight_params, weights, strict=True)
+    )
+    front = (
+        model.stages["encoder"]
+        .compose(model.stages["routing"])
+        .assign_parameters(values, strict=False)
     )
     state = Statevector(front).data.reshape(2**d, 2**r)  # [data index, route index]
     full = Statevector(model.bind(x, weights))
@@ -98,9 +102,13 @@ def test_interfering_aggregation_is_coherent_sum(rng):
     r, d = len(model.route_qubits), len(model.data_qubits)
     x = rng.uniform(0, np.pi, model.num_inputs)
     weights = rng.uniform(-np.pi, np.pi, model.num_weights)
-    values = dict(zip(model.input_params, x)) | dict(zip(model.weight_params, weights))
-    front = model.stages["encoder"].compose(model.stages["routing"]).assign_parameters(
-        values, strict=False
+    values = dict(zip(model.input_params, x, strict=True)) | dict(
+        zip(model.weight_params, weights, strict=True)
+    )
+    front = (
+        model.stages["encoder"]
+        .compose(model.stages["routing"])
+        .assign_parameters(values, strict=False)
     )
     state = Statevector(front).data.reshape(2**d, 2**r)
     chi = sum(_expert_unitary(model, weights, k) @ state[:, k] for k in range(2**r))
@@ -161,12 +169,12 @@ def test_changing_expert_j_leaves_other_branches(changes, rng):
             init = Statevector(np.kron(psi, route))
             before = init.evolve(
                 model.stages["experts"].assign_parameters(
-                    dict(zip(model.weight_params, weights)), strict=False
+                    dict(zip(model.weight_params, weights, strict=True)), strict=False
                 )
             )
             after = init.evolve(
                 model.stages["experts"].assign_parameters(
-                    dict(zip(model.weight_params, changed)), strict=False
+                    dict(zip(model.weight_params, changed, strict=True)), strict=False
                 )
             )
             same = np.allclose(before.data, after.data, atol=1e-10)
@@ -216,7 +224,9 @@ def test_decomposed_circuit_is_the_same_operator(rng):
     model = compile_model(make_spec(**{"experts.construction": "controlled"}))
     x = rng.uniform(0, np.pi, 64)
     weights = rng.uniform(-np.pi, np.pi, model.num_weights)
-    values = dict(zip(model.input_params, x)) | dict(zip(model.weight_params, weights))
+    values = dict(zip(model.input_params, x, strict=True)) | dict(
+        zip(model.weight_params, weights, strict=True)
+    )
     a = Operator(model.circuit.assign_parameters(values))
     b = Operator(model.decomposed.assign_parameters(values))
     assert a.equiv(b)

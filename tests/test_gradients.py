@@ -106,8 +106,8 @@ def test_non_affine_angles_fall_back_exactly():
     result = gradient.run([qc, qc], [obs, obs], values).result()
 
     def f(v):
-        bound = qc.assign_parameters(dict(zip(qc.parameters, v)))
+        bound = qc.assign_parameters(dict(zip(qc.parameters, v, strict=True)))
         return Statevector(bound).expectation_value(obs).real
 
-    for row, grad in zip(values, result.gradients):
+    for row, grad in zip(values, result.gradients, strict=True):
         np.testing.assert_allclose(grad, _finite_difference(f, row.copy()), atol=1e-7)

@@ -292,3 +292,20 @@ def test_quick_study_writes_report(tmp_path):
     assert "| B | quantum |" in report and "eps = 0.02" in report
     for name in ("decision_boundaries.png", "router_map.png", "training_curves.png", "noise.png"):
         assert (tmp_path / name).is_file()
+
+
+def test_study_resumes_finished_runs(tmp_path):
+    from qmoe_qiskit.hybrid_study import run_study
+
+    quick = dict(epochs=1, datasets=("moons",), noise_eps=(), fake_backends=())
+    first = run_study(tmp_path, seeds=(0,), log=lambda _: None, **quick)
+    lines: list[str] = []
+    second = run_study(tmp_path, seeds=(0, 1), log=lines.append, **quick)
+    kept = [line for line in lines if "kept from results.json" in line]
+    assert len(kept) == 3 and all("seed 0" in line for line in kept)  # A, B, C of seed 0
+    assert len(second["runs"]) == 6
+    again = {(r["model"], r["seed"]): r["weights"] for r in second["runs"]}
+    for run in first["runs"]:
+        assert again[run["model"], 0] == run["weights"]
+    with pytest.raises(ValueError, match="different epochs"):
+        run_study(tmp_path, seeds=(0,), log=lambda _: None, **{**quick, "epochs": 2})

@@ -9,7 +9,17 @@ import sys
 __all__ = ["main"]
 
 #: Sub-command modules of this package, in help order.
-COMMANDS = ("compile", "train", "evaluate", "run", "hybrid", "transpile", "submit", "jobs", "export")
+COMMANDS = (
+    "compile",
+    "train",
+    "evaluate",
+    "run",
+    "hybrid",
+    "transpile",
+    "submit",
+    "jobs",
+    "export",
+)
 
 
 class CommandError(Exception):

@@ -36,6 +36,10 @@ def register(sub) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2 seeds, 10 epochs, 512 shots"
     )
+    parser.add_argument(
+        "--restart", action="store_true",
+        help="ignore finished runs in OUT/results.json (default: keep them and go on)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -53,15 +57,19 @@ def run(args) -> int:
         seeds, epochs, shots = min(seeds, 2), min(epochs, 10), min(shots, 512)
     if any(d != "moons" for d in args.datasets) and not args.data_dir:
         raise CommandError("--data-dir is needed for mnist01 and fashion01")
-    run_study(
-        args.out,
-        seeds=tuple(range(seeds)),
-        epochs=epochs,
-        patience=args.patience,
-        datasets=args.datasets,
-        data_dir=args.data_dir,
-        noise_eps=NOISE_EPS if args.noise_eps is None else args.noise_eps,
-        fake_backends=args.fake_backends,
-        shots=shots,
-    )
+    try:
+        run_study(
+            args.out,
+            seeds=tuple(range(seeds)),
+            epochs=epochs,
+            patience=args.patience,
+            datasets=args.datasets,
+            data_dir=args.data_dir,
+            noise_eps=NOISE_EPS if args.noise_eps is None else args.noise_eps,
+            fake_backends=args.fake_backends,
+            shots=shots,
+            resume=not args.restart,
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     return 0

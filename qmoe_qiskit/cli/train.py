@@ -9,7 +9,9 @@ def _classes(text: str) -> tuple[int, ...]:
     except ValueError as exc:
         import argparse
 
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from exc
 
 
 def register(sub) -> None:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..compiler import CompiledModel
+from .blocks import block_groups, build_group_matrices
 from .devices import resolve_torch_device
 from .fusion import ExecutionPlan, plan_execution
 from .lowering import GateProgram, lower_circuit
@@ -89,9 +90,6 @@ class TorchStatevectorNetwork(nn.Module):
         rotation = {g.angle: g.name for g in program.gates if g.angle >= 0}
         batched = np.flatnonzero(depends)
         shared = np.flatnonzero(~depends)
-        # slot[angle] = (is_batched, column in its group)
-        self._slot = {int(a): (True, i) for i, a in enumerate(batched)}
-        self._slot.update({int(a): (False, i) for i, a in enumerate(shared)})
         sine = [_SINE_PART[rotation[a]] for a in range(program.num_angles)]
         sine = torch.tensor(np.array(sine, dtype=complex).reshape(-1, 2, 2), dtype=self.dtype)
         self.register_buffer("_in_map", torch.as_tensor(program.input_map[batched], dtype=rdt))
@@ -104,9 +102,21 @@ class TorchStatevectorNetwork(nn.Module):
         self.register_buffer("_eye2", torch.eye(2, dtype=self.dtype))
         for name, matrix in _CONSTANT.items():
             self.register_buffer(f"_const_{name}", torch.tensor(matrix, dtype=self.dtype))
+        # Block matrices: per group, the factor runs and the permutation layers.
+        self.groups = block_groups(program, self.plan)
+        for g, group in enumerate(self.groups):
+            self.register_buffer(f"_runs_{g}", torch.as_tensor(group.runs))
+            self.register_buffer(f"_sources_{g}", torch.as_tensor(group.sources))
+            self.register_buffer(f"_signs_{g}", torch.as_tensor(group.signs, dtype=self.dtype))
+        # slot[angle] = (is_batched, column in its group)
+        self._slot = {int(a): (True, i) for i, a in enumerate(batched)}
+        self._slot.update({int(a): (False, i) for i, a in enumerate(shared)})
         # Per step: static index data for two-qubit gates (permutations and signs).
         self._two_qubit: dict[tuple[int, int, str, int], str] = {}
-        for step in self.plan.steps:
+        batched_steps = {s for g in self.groups if g.batched for s in g.steps}
+        for i, step in enumerate(self.plan.steps):
+            if i not in batched_steps:
+                continue
             k = len(step.local)
             position = {q: j for j, q in enumerate(step.local)}
             for gate_index in step.block.gates:
@@ -168,17 +178,37 @@ class TorchStatevectorNetwork(nn.Module):
                 continue
             if gate.angle >= 0:
                 is_batched, column = self._slot[gate.angle]
-                g = batched[:, column] if is_batched else shared[column][None]
+                g = batched[column] if is_batched else shared[column][None]
             else:
                 g = getattr(self, f"_const_{gate.name}")[None]
             j = position[gate.qubits[0]]
             view = matrix.reshape(matrix.shape[0], 2 ** (k - 1 - j), 2, 2**j * dim)
-            low, high = view[:, :, 0], view[:, :, 1]
-            g = g.reshape(-1, 4, 1, 1)
-            matrix = torch.stack(
-                (g[:, 0] * low + g[:, 1] * high, g[:, 2] * low + g[:, 3] * high), dim=2
-            ).reshape(-1, dim, dim)
+            matrix = torch.matmul(g[:, None], view).reshape(-1, dim, dim)
         return matrix
+
+    def _block_matrices(self, batched: torch.Tensor, shared: torch.Tensor) -> list[torch.Tensor]:
+        """Every step's matrix, ``(1 or batch, 2**k, 2**k)``, in plan order."""
+        fixed = torch.stack([self._eye2, self._const_h, self._const_x])
+        table = torch.cat([fixed, shared])[None]
+        matrices: list[torch.Tensor | None] = [None] * len(self.plan.steps)
+        columns = None
+        for g, group in enumerate(self.groups):
+            factors = table
+            if group.batched:
+                if columns is None:  # unbind once: one backward node instead of one per gate
+                    columns = (batched.unbind(1), shared.unbind(0))
+                for step in group.steps:
+                    matrices[step] = self._block_matrix(self.plan.steps[step], *columns)
+                continue
+            built = build_group_matrices(
+                factors,
+                getattr(self, f"_runs_{g}"),
+                getattr(self, f"_sources_{g}"),
+                getattr(self, f"_signs_{g}"),
+            )
+            for i, step in enumerate(group.steps):
+                matrices[step] = built[:, i]
+        return matrices
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class expectations for a batch of inputs.
@@ -194,9 +224,9 @@ class TorchStatevectorNetwork(nn.Module):
         x = torch.atleast_2d(x).to(device=self.device, dtype=torch.float64)
         batch, n = x.shape[0], self.plan.num_qubits
         batched, shared = self._gate_matrices(x)
+        matrices = self._block_matrices(batched, shared)
         state = None
-        for step in self.plan.steps:
-            matrix = self._block_matrix(step, batched, shared)
+        for step, matrix in zip(self.plan.steps, matrices, strict=True):
             k = len(step.local)
             if state is None:
                 # |0...0>: the block's first column on the all-zero rest.

@@ -1,0 +1,200 @@
+"""Block matrices built in a few vectorized tensor operations instead of one per gate.
+
+Every fused block of an :class:`~qmoe_qiskit.engine.fusion.ExecutionPlan` is rewritten as
+alternating *layers*: a product layer ``K`` (one 2x2 factor per local qubit, itself the product
+of a run of single-qubit gates) followed by a signed-permutation layer ``C`` (a run of ``cx``
+and ``cz`` gates, ``C|i> = s_i |pi(i)>``). A single-qubit gate is moved into the earliest
+product layer after the last two-qubit gate on its qubit, a two-qubit gate into the earliest
+permutation layer after everything on its qubits, so only gates on disjoint qubits are
+reordered.
+
+Blocks of the same width whose angles are all weights (one matrix for the batch) form a
+:class:`BlockGroup`, and so do blocks of the same width and layer count with input-dependent
+angles (one matrix per sample, so they are never padded with extra layers); all of a group's
+matrices are then built at once, padded with identity factors and identity permutations:
+
+1. gather the 2x2 factors of every run and multiply each run (one batched product per run
+   position);
+2. take the Kronecker product over the block's qubits (one broadcast product per qubit);
+3. multiply the layers, applying each permutation layer as a row gather with signs.
+
+The operation count is independent of the number of gates, which is what makes small circuits
+fast; everything is differentiable by autograd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .fusion import ExecutionPlan
+from .lowering import GateProgram
+
+__all__ = ["BlockGroup", "FACTOR_IDENTITY", "block_groups", "build_group_matrices", "kron_layers"]
+
+#: Index of the identity in a factor table; ``1`` and ``2`` hold ``h`` and ``x``.
+FACTOR_IDENTITY = 0
+_FIXED_FACTORS = {"h": 1, "x": 2}
+#: Number of fixed factors at the start of a factor table.
+NUM_FIXED_FACTORS = 3
+
+
+@dataclass(frozen=True, eq=False)
+class BlockGroup:
+    """Blocks of one width whose matrices are built together.
+
+    Attributes:
+        width: Qubits per block ``k`` (matrices are ``2**k x 2**k``).
+        batched: Whether any angle in the group depends on the inputs (one matrix per sample).
+        steps: Plan step of each block.
+        runs: ``(blocks, layers, width, run)`` factor-table index of each single-qubit gate, in
+            application order per local qubit, padded with :data:`FACTOR_IDENTITY`.
+        sources: ``(blocks, layers, 2**k)``: row ``r`` of a permutation layer's output is row
+            ``sources[r]`` of its input ...
+        signs: ``(blocks, layers, 2**k)``: ... times ``signs[r]``.
+    """
+
+    width: int
+    batched: bool
+    steps: tuple[int, ...]
+    runs: np.ndarray
+    sources: np.ndarray
+    signs: np.ndarray
+
+
+def _signed_permutation(gates, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(sources, signs)`` of a run of ``cx``/``cz`` gates on local qubits."""
+    index = np.arange(2**width)
+    image, sign = index.copy(), np.ones(2**width)  # C|i> = sign[i] |image[i]>
+    for name, (a, b) in gates:
+        if name == "cx":
+            image = np.where((image >> a) & 1, image ^ (1 << b), image)
+        else:  # cz
+            sign = sign * np.where(((image >> a) & 1) & ((image >> b) & 1), -1.0, 1.0)
+    sources = np.empty_like(index)
+    sources[image] = index
+    return sources, sign[sources]
+
+
+def _layers(program: GateProgram, gates, local, factor_of) -> list[tuple[dict, list]]:
+    """One block's gates as ``[(runs per local qubit, two-qubit gates), ...]``."""
+    position = {q: j for j, q in enumerate(local)}
+    layers: list[tuple[dict[int, list[int]], list]] = []
+    last_two = {j: -1 for j in range(len(local))}  # last permutation layer on a qubit
+    last_one = {j: 0 for j in range(len(local))}  # last product layer with a factor on it
+    for gate_index in gates:
+        gate = program.gates[gate_index]
+        if len(gate.qubits) == 1:
+            j = position[gate.qubits[0]]
+            target = max(last_two[j] + 1, last_one[j])
+            while len(layers) <= target:
+                layers.append(({}, []))
+            layers[target][0].setdefault(j, []).append(factor_of(gate))
+            last_one[j] = target
+        else:
+            a, b = (position[q] for q in gate.qubits)
+            target = max(last_one[a], last_one[b], last_two[a], last_two[b], 0)
+            while len(layers) <= target:
+                layers.append(({}, []))
+            layers[target][1].append((gate.name, (a, b)))
+            last_two[a] = last_two[b] = target
+    return layers
+
+
+def block_groups(program: GateProgram, plan: ExecutionPlan) -> tuple[BlockGroup, ...]:
+    """Group and layer the blocks of ``plan``.
+
+    Factor-table indices: :data:`FACTOR_IDENTITY`, then ``h`` and ``x``, then the weight-only
+    angles in ascending angle order, then the input-dependent ones (also ascending).
+
+    Args:
+        program: The gate program the plan was made from.
+        plan: The execution plan.
+
+    Returns:
+        The groups; every plan step is in exactly one.
+    """
+    depends = program.input_dependent()
+    shared = np.flatnonzero(~depends)
+    batched = np.flatnonzero(depends)
+    table = {int(a): NUM_FIXED_FACTORS + i for i, a in enumerate(shared)}
+    table.update({int(a): NUM_FIXED_FACTORS + len(shared) + i for i, a in enumerate(batched)})
+
+    def factor_of(gate) -> int:
+        return table[gate.angle] if gate.angle >= 0 else _FIXED_FACTORS[gate.name]
+
+    members: dict[tuple[int, bool], list[tuple[int, list]]] = {}
+    for s, step in enumerate(plan.steps):
+        angles = [program.gates[g].angle for g in step.block.gates]
+        is_batched = any(depends[a] for a in angles if a >= 0)
+        layers = _layers(program, step.block.gates, step.local, factor_of)
+        # Per-sample matrices cost batch x layers: group them by depth so none is padded.
+        key = (len(step.local), is_batched, len(layers) if is_batched else 0)
+        members.setdefault(key, []).append((s, layers))
+    groups = []
+    for (width, is_batched, _), blocks in sorted(members.items()):
+        depth = max(len(layers) for _, layers in blocks)
+        run = max(
+            (len(r) for _, layers in blocks for one, _ in layers for r in one.values()), default=1
+        )
+        runs = np.full((len(blocks), depth, width, run), FACTOR_IDENTITY, dtype=np.int64)
+        sources = np.tile(np.arange(2**width), (len(blocks), depth, 1))
+        signs = np.ones((len(blocks), depth, 2**width))
+        for i, (_, layers) in enumerate(blocks):
+            for depth_index, (one, two) in enumerate(layers):
+                for j, factors in one.items():
+                    runs[i, depth_index, j, : len(factors)] = factors
+                sources[i, depth_index], signs[i, depth_index] = _signed_permutation(two, width)
+        steps = tuple(s for s, _ in blocks)
+        groups.append(BlockGroup(width, is_batched, steps, runs, sources, signs))
+    return tuple(groups)
+
+
+def kron_layers(factors: torch.Tensor) -> torch.Tensor:
+    """Kronecker products over local qubits: ``(..., k, 2, 2) -> (..., 2**k, 2**k)``.
+
+    Local qubit ``j`` is bit ``j`` of the matrix index (qubit ``k - 1`` most significant).
+    """
+    width = factors.shape[-3]
+    out = factors[..., 0, :, :]
+    for j in range(1, width):
+        high = factors[..., j, :, :]
+        dim = out.shape[-1]
+        # einsum: its backward is a batched matrix product, not a broadcast-and-sum.
+        out = torch.einsum("...ac,...bd->...abcd", high, out).reshape(
+            *out.shape[:-2], 2 * dim, 2 * dim
+        )
+    return out
+
+
+def build_group_matrices(
+    factors: torch.Tensor,
+    runs: torch.Tensor,
+    sources: torch.Tensor,
+    signs: torch.Tensor,
+) -> torch.Tensor:
+    """All block matrices of a group.
+
+    Args:
+        factors: ``(batch or 1, factors, 2, 2)`` factor table.
+        runs: ``(blocks, layers, k, run)`` indices into the table (a group's ``runs``).
+        sources: ``(blocks, layers, 2**k)`` permutation sources.
+        signs: ``(blocks, layers, 2**k)`` permutation signs (same dtype as ``factors``).
+
+    Returns:
+        ``(batch or 1, blocks, 2**k, 2**k)`` block matrices.
+    """
+    gathered = factors[:, runs]  # (B, blocks, layers, k, run, 2, 2)
+    merged = gathered[..., 0, :, :]
+    for r in range(1, runs.shape[-1]):
+        merged = gathered[..., r, :, :] @ merged
+    products = kron_layers(merged)  # (B, blocks, layers, d, d)
+    blocks = torch.arange(runs.shape[0], device=runs.device)[:, None]
+    matrix = None
+    for layer_index in range(runs.shape[1]):
+        layer = products[:, :, layer_index]
+        matrix = layer if matrix is None else layer @ matrix
+        matrix = signs[:, layer_index, :, None] * matrix[:, blocks, sources[:, layer_index]]
+    return matrix
