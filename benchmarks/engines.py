@@ -5,8 +5,9 @@ experts, 2 layers, 4 classes, 64 encoder features (``qmoe-mnist4-rxry`` resized)
 runs ``model.decomposed`` with the same inputs and weights; its outputs are checked against the
 torch engine (``max_abs_diff``).
 
-Timed (wall clock, median of ``--repeats`` after one warm-up): one training step = forward,
-cross-entropy on ``5 * outputs``, backward, Adam step. Engines:
+Each engine and case runs in a fresh process (no thread settings or heap carried over).
+Timed (wall clock, median of ``--repeats`` after two untimed warm-up steps): one training
+step = forward, cross-entropy on ``5 * outputs``, backward, Adam step. Engines:
 
 * ``qml-default``: ``TorchConnector(EstimatorQNN)`` on Aer with qiskit-machine-learning's default
   ``ParamShiftEstimatorGradient`` (6 and 10 qubits only);
@@ -42,6 +43,8 @@ from qmoe_qiskit import compile_model, load_spec
 from qmoe_qiskit.engine import TorchStatevectorNetwork, lower_circuit
 
 LOGIT_SCALE = 5.0
+#: Untimed steps before the timed ones (allocator and thread-pool warm-up).
+WARMUP = 2
 
 
 def model_for(num_qubits: int):
@@ -119,18 +122,24 @@ def build(engine: str, model, weights: np.ndarray) -> nn.Module:
     if engine == "pennylane-lightning":
         return PennyLaneNetwork(model, weights, "lightning.qubit", "adjoint")
     if engine == "torchquantum":
-        import torchquantum  # noqa: F401  (import is what fails here; see the record)
-
+        try:
+            import torchquantum  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError(
+                f"{exc}: not installable beside this project (pip --dry-run, 2026-11: "
+                "torchquantum 0.1.8 downgrades qiskit to 0.46 and pulls tensorflow; "
+                "torchquantum-ng 0.2.0 replaces torch 2.13 by torch 2.15 + torchvision + CUDA)"
+            ) from exc
         raise RuntimeError("torchquantum imported but qiskit2tq is not wired in this benchmark")
     raise ValueError(f"unknown engine {engine!r}")
 
 
 def time_steps(net: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, budget: float):
-    """Median wall and CPU seconds of a training step (one warm-up step first)."""
+    """Median wall and CPU seconds of a training step (``WARMUP`` untimed steps first)."""
     optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
     walls, cpus = [], []
     spent = 0.0
-    for i in range(repeats + 1):
+    for i in range(repeats + WARMUP):
         wall, cpu = time.perf_counter(), time.process_time()
         optimizer.zero_grad()
         out = net(x)
@@ -139,7 +148,7 @@ def time_steps(net: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, b
         optimizer.step()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         spent += wall
-        if i > 0 or repeats == 0:
+        if i >= WARMUP or repeats == 0:
             walls.append(wall)
             cpus.append(cpu)
         if spent > budget and walls:
@@ -187,48 +196,75 @@ def measure_memory(num_qubits: int, batch: int, dtype: str) -> dict:
     }
 
 
+def inputs_for(model, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs and labels of one case (the same in every process)."""
+    rng = np.random.default_rng([model.num_qubits, batch])
+    x = torch.as_tensor(rng.uniform(0, np.pi, (batch, model.num_inputs)))
+    return x, torch.as_tensor(rng.integers(0, 4, batch))
+
+
+def measure_case(num_qubits: int, batch: int, engine: str, repeats: int, budget: float) -> dict:
+    """Time one engine on one case in this process; outputs on 4 samples for the cross-check."""
+    model = model_for(num_qubits)
+    x, y = inputs_for(model, batch)
+    net = build(engine, model, model.initial_weights(0))
+    with torch.no_grad():
+        check = net(x[:4]).to(torch.float64).numpy()
+    wall, cpu, count = time_steps(net, x, y, repeats, budget)
+    return {
+        "engine": engine,
+        "num_qubits": num_qubits,
+        "batch": batch,
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "repeats": count,
+        "torch_threads": torch.get_num_threads(),
+        "outputs": check.tolist(),
+    }
+
+
+def run_case(args: argparse.Namespace, num_qubits: int, batch: int, engine: str) -> dict:
+    """:func:`measure_case` in a fresh process, so no engine inherits another's threads/heap."""
+    command = [
+        sys.executable, __file__, "--case", str(num_qubits), str(batch), engine,
+        "--threads", str(args.threads), "--repeats", str(args.repeats),
+        "--budget", str(args.budget), "--out", os.devnull,
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        error = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"engine": engine, "num_qubits": num_qubits, "batch": batch, "error": error}
+    return json.loads(lines[-1])
+
+
 def run(args: argparse.Namespace) -> dict:
     results, unavailable = [], {}
-    rng = np.random.default_rng(0)
     for n in args.qubits:
-        model = model_for(n)
-        weights = model.initial_weights(0)
         for batch in args.batches:
-            x = torch.as_tensor(rng.uniform(0, np.pi, (batch, model.num_inputs)))
-            y = torch.as_tensor(rng.integers(0, 4, batch))
             reference = None
             for engine in args.engines:
                 if engine == "qml-default" and n > 10:
                     continue
                 if engine in unavailable:
                     continue
-                budget = args.budget
                 if engine in args.single_batch and batch != min(args.batches):
                     results.append(
                         {"engine": engine, "num_qubits": n, "batch": batch, "skipped": "budget"}
                     )
                     continue
-                try:
-                    net = build(engine, model, weights)
-                except Exception as exc:  # record why a peer cannot run
-                    unavailable[engine] = f"{type(exc).__name__}: {exc}"
+                record = run_case(args, n, batch, engine)
+                if "error" in record:  # record why a peer cannot run
+                    unavailable[engine] = record["error"]
+                    print(json.dumps(record), flush=True)
                     continue
-                with torch.no_grad():
-                    check = net(x[:4]).to(torch.float64).numpy()
-                if reference is None and engine.startswith("torch-c128"):
+                check = np.array(record.pop("outputs"))
+                if reference is None and engine == "torch-c128":
                     reference = check
-                wall, cpu, count = time_steps(net, x, y, args.repeats, budget)
-                record = {
-                    "engine": engine,
-                    "num_qubits": n,
-                    "batch": batch,
-                    "seconds": wall,
-                    "cpu_seconds": cpu,
-                    "repeats": count,
-                    "max_abs_diff_vs_torch_c128": None
-                    if reference is None
-                    else float(np.abs(check - reference).max()),
-                }
+                record["max_abs_diff_vs_torch_c128"] = (
+                    None if reference is None else float(np.abs(check - reference).max())
+                )
                 results.append(record)
                 print(json.dumps(record), flush=True)
     add_ratios(results)
@@ -236,7 +272,8 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "benchmark": "engines",
         "timed": "one training step: forward, cross-entropy(5 * outputs), backward, Adam step; "
-        "wall-clock median after one warm-up",
+        "wall-clock median after two untimed warm-up steps; each engine and case in a fresh "
+        "process",
         "model": "2 routing qubits (binary, 4 experts) + N-2 data qubits, rx+ry, 2 layers, "
         "4 classes, 64 features",
         "results": results,
@@ -332,9 +369,16 @@ def main() -> None:
         default=["14:256:complex128", "14:256:complex64", "16:64:complex128", "18:16:complex128"],
         help="N:B:dtype cases for the peak-RSS measurement",
     )
+    parser.add_argument(
+        "--case", nargs=3, metavar=("N", "B", "ENGINE"), help=argparse.SUPPRESS
+    )  # internal: measure one case in this process and print it as JSON
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.case:
+        n, b, engine = args.case
+        print(json.dumps(measure_case(int(n), int(b), engine, args.repeats, args.budget)))
+        return
     args.memory = [(int(n), int(b), d) for n, b, d in (m.split(":") for m in args.memory)]
     data = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -26,18 +26,17 @@ from qmoe_qiskit import compile_model, load_spec
 from qmoe_qiskit.data import load_dataset
 from qmoe_qiskit.engine import TorchStatevectorNetwork
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
 
 
 def machine_info() -> dict:
-    """Where the benchmark ran."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
+    """Where the benchmark ran: the shared fields plus torch threads and load."""
+    return machine() | {
         "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
         "load_average_1m": os.getloadavg()[0],
     }
 

@@ -522,6 +522,80 @@ def plot_noise(results, path: Path) -> None:
 # ------------------------------------------------------------------------------------ report
 
 
+def _mean_accuracy(results: dict[str, Any], key: str, letter: str) -> float | None:
+    runs = _runs(results, key, letter)
+    return _mean_std([r["accuracy"] for r in runs])[0] if runs else None
+
+
+def _targets_section(results: dict[str, Any]) -> list[str]:
+    """The issue's targets, met or missed, and where and why we differ from the paper."""
+    lines = ["## Targets and differences from the paper", ""]
+    b_moons, a_moons = _mean_accuracy(results, "moons", "B"), _mean_accuracy(results, "moons", "A")
+    if b_moons is not None:
+        params = _runs(results, "moons", "B")[0]["router_params"]
+        verdict = "met" if b_moons >= 0.94 and params <= 24 else "missed"
+        lines.append(
+            f"- B >= 94 % on Two Moons with <= 24 router parameters: **{verdict}** "
+            f"({b_moons * 100:.1f} % with {params})."
+        )
+    for key in results["settings"]["datasets"]:
+        a, b = _mean_accuracy(results, key, "A"), _mean_accuracy(results, key, "B")
+        if a is None or b is None:
+            continue
+        a_seed = {r["seed"]: r["accuracy"] for r in _runs(results, key, "A")}
+        b_runs = _runs(results, key, "B")
+        wins = sum(r["accuracy"] > a_seed.get(r["seed"], 1.0) for r in b_runs)
+        verdict = "met" if b > a else "missed"
+        lines.append(
+            f"- B beats A on {DATASET_TITLES[key]}: **{verdict}** (B {b * 100:.1f} % vs "
+            f"A {a * 100:.1f} %, B higher on {wins}/{len(b_runs)} seeds)."
+        )
+    if results["noise"] and a_moons is not None:
+        above = [
+            eps
+            for eps in results["settings"]["noise_eps"]
+            if np.mean([n[f"eps={eps:g}"] for n in results["noise"]]) > a_moons
+        ]
+        last = max(above) if above else None
+        verdict = "met" if last is not None and last >= 0.02 else "missed"
+        lines.append(
+            f"- Under depolarizing noise B stays above A up to eps = 0.02: **{verdict}** (mean B "
+            f"above mean A up to eps = {last:g})."
+            if last is not None
+            else f"- Under depolarizing noise B stays above A up to eps = 0.02: **{verdict}**."
+        )
+    lines += ["", "Why our numbers differ from the paper's:", ""]
+    lines.append(
+        "- The paper scores one seed on its training data; every number here is a held-out test "
+        "split, mean ± std over seeds, with the weights of the best validation epoch."
+    )
+    if a_moons is not None and b_moons is not None:
+        lines.append(
+            "- Our linear router (A) is much stronger than the paper's (65 %): a softmax router "
+            "over four linear experts is already a piecewise-linear classifier, and trained with "
+            f"Adam and early stopping it reaches {a_moons * 100:.1f} % on Two Moons. The A-B gap "
+            f"is {100 * (b_moons - a_moons):.1f} points here instead of the paper's 29."
+        )
+    if results["noise"] and a_moons is not None:
+        lines.append(
+            "- The noise comparison is against that stronger A: B loses accuracy with eps much "
+            "as in the paper (94 -> 82 % there at eps = 0.02), stays above the paper's A (65 %), "
+            "but drops below our A once its loss exceeds the A-B gap."
+        )
+    mnist = [_mean_accuracy(results, "mnist01", m) for m in MODELS]
+    if all(v is not None for v in mnist):
+        lines.append(
+            "- MNIST 0 vs 1 at 8 PCA features is saturated: A, B, C reach "
+            + ", ".join(f"{v * 100:.1f}" for v in mnist)
+            + " % (paper: 96.5 % quantum router, 95.8 % classical router), so no router can "
+            "show an advantage there."
+        )
+    if _runs(results, "fashion01", "B"):
+        lines.append("- Fashion-MNIST T-shirt vs Trouser has no figure in the paper to compare.")
+    lines.append("")
+    return lines
+
+
 def write_report(out: str | Path, results: dict[str, Any], *, data_dir: str | None = None) -> Path:
     """Write ``report.md`` and its figures from ``results`` (as in ``results.json``)."""
     out = Path(out)
@@ -624,6 +698,7 @@ def write_report(out: str | Path, results: dict[str, Any], *, data_dir: str | No
                 f"{wins}/{len(noise)} | | |"
             )
         lines += ["", "![noise](noise.png)", ""]
+    lines += _targets_section(results)
     lines += ["## Figures", ""]
     if "boundaries" in figures:
         lines += [

@@ -73,3 +73,25 @@ def test_errors_are_clear(tmp_path):
         train(TINY, tmp_path / "m", moons, progress=False, log=_quiet)
     with pytest.raises(TrainingError, match="not a training run"):
         load_run(tmp_path)
+
+
+@pytest.mark.parametrize(("trained_with", "other"), [("torch", "aer"), ("aer", "torch")])
+def test_checkpoints_are_engine_independent(tmp_path, trained_with, other):
+    """A run trained on one engine scores the same test accuracy, sample by sample, on the other."""
+    from qmoe_qiskit.network import build_network
+
+    config = RunConfig.from_spec(
+        TINY, data="digits", train_limit=32, test_limit=24, epochs=1, batch_size=16, lr=0.05,
+        seed=3, engine=trained_with,
+    )  # fmt: skip
+    out = tmp_path / "run"
+    metrics = train(TINY, out, config, progress=False, log=_quiet)
+    result = evaluate_run(out, engine=other)
+    assert result["engine"] == other
+    assert result["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    run = load_run(out)
+    x = torch.as_tensor(run.config.load_data().x_test)
+    with torch.no_grad():
+        a = build_network(run.model, run.weights, engine="aer")(x).double()
+        b = build_network(run.model, run.weights, engine="torch")(x).double()
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
