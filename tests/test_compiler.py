@@ -62,21 +62,23 @@ def test_branch_k_equals_expert_k_alone(changes, rng):
         np.testing.assert_allclose(out, expected, atol=1e-10)
 
 
-@pytest.mark.parametrize("changes", CASES[:5])
-def test_output_is_probability_weighted_mixture(changes, rng):
-    """(b) Aggregation 'none': output_c = sum_k p_k(x) <O_c>_k, each term computed separately."""
-    model = compile_model(make_spec(**changes))
-    r, d = len(model.route_qubits), len(model.data_qubits)
+def _random_front(model, rng):
+    """Random inputs and weights, and the encoder + routing stages bound to them."""
     x = rng.uniform(0, np.pi, model.num_inputs)
     weights = rng.uniform(-np.pi, np.pi, model.num_weights)
     values = dict(zip(model.input_params, x, strict=True)) | dict(
         zip(model.weight_params, weights, strict=True)
     )
-    front = (
-        model.stages["encoder"]
-        .compose(model.stages["routing"])
-        .assign_parameters(values, strict=False)
-    )
+    stages = model.stages["encoder"].compose(model.stages["routing"])
+    return x, weights, stages.assign_parameters(values, strict=False)
+
+
+@pytest.mark.parametrize("changes", CASES[:5])
+def test_output_is_probability_weighted_mixture(changes, rng):
+    """(b) Aggregation 'none': output_c = sum_k p_k(x) <O_c>_k, each term computed separately."""
+    model = compile_model(make_spec(**changes))
+    r, d = len(model.route_qubits), len(model.data_qubits)
+    x, weights, front = _random_front(model, rng)
     state = Statevector(front).data.reshape(2**d, 2**r)  # [data index, route index]
     full = Statevector(model.bind(x, weights))
     for c in range(model.spec.classes):
@@ -100,16 +102,7 @@ def test_interfering_aggregation_is_coherent_sum(rng):
     """'interfere': output_c = 2^-r <chi|Z_c|chi> with chi = sum_k E_k phi_k (an LCU)."""
     model = compile_model(make_spec(**{"routing.aggregation": "interfere"}))
     r, d = len(model.route_qubits), len(model.data_qubits)
-    x = rng.uniform(0, np.pi, model.num_inputs)
-    weights = rng.uniform(-np.pi, np.pi, model.num_weights)
-    values = dict(zip(model.input_params, x, strict=True)) | dict(
-        zip(model.weight_params, weights, strict=True)
-    )
-    front = (
-        model.stages["encoder"]
-        .compose(model.stages["routing"])
-        .assign_parameters(values, strict=False)
-    )
+    x, weights, front = _random_front(model, rng)
     state = Statevector(front).data.reshape(2**d, 2**r)
     chi = sum(_expert_unitary(model, weights, k) @ state[:, k] for k in range(2**r))
     full = Statevector(model.bind(x, weights))
