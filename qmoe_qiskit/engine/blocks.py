@@ -8,10 +8,9 @@ product layer after the last two-qubit gate on its qubit, a two-qubit gate into 
 permutation layer after everything on its qubits, so only gates on disjoint qubits are
 reordered.
 
-Blocks of the same width whose angles are all weights (one matrix for the batch) form a
-:class:`BlockGroup`, and so do blocks of the same width and layer count with input-dependent
-angles (one matrix per sample, so they are never padded with extra layers); all of a group's
-matrices are then built at once, padded with identity factors and identity permutations:
+Blocks of the same width whose angles are all weights (one matrix for the whole batch) form a
+:class:`BlockGroup`; all of a group's matrices are built at once, padded with identity factors
+and identity permutations:
 
 1. gather the 2x2 factors of every run and multiply each run (one batched product per run
    position);
@@ -19,7 +18,9 @@ matrices are then built at once, padded with identity factors and identity permu
 3. multiply the layers, applying each permutation layer as a row gather with signs.
 
 The operation count is independent of the number of gates, which is what makes small circuits
-fast; everything is differentiable by autograd.
+fast; everything is differentiable by autograd. Blocks with input-dependent angles need one
+matrix per sample; built this way (one dense product per layer and sample) they cost more than
+applying their few gates one by one, so :func:`block_groups` leaves them to the caller.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ import torch
 from .fusion import ExecutionPlan
 from .lowering import GateProgram
 
-__all__ = ["BlockGroup", "FACTOR_IDENTITY", "block_groups", "build_group_matrices", "kron_layers"]
+__all__ = [
+    "BlockGroup",
+    "FACTOR_IDENTITY",
+    "block_groups",
+    "build_group_matrices",
+    "kron_layers",
+    "signed_permutation",
+]
 
 #: Index of the identity in a factor table; ``1`` and ``2`` hold ``h`` and ``x``.
 FACTOR_IDENTITY = 0
@@ -43,11 +51,10 @@ NUM_FIXED_FACTORS = 3
 
 @dataclass(frozen=True, eq=False)
 class BlockGroup:
-    """Blocks of one width whose matrices are built together.
+    """Weight-only blocks of one width whose matrices are built together.
 
     Attributes:
         width: Qubits per block ``k`` (matrices are ``2**k x 2**k``).
-        batched: Whether any angle in the group depends on the inputs (one matrix per sample).
         steps: Plan step of each block.
         runs: ``(blocks, layers, width, run)`` factor-table index of each single-qubit gate, in
             application order per local qubit, padded with :data:`FACTOR_IDENTITY`.
@@ -57,15 +64,17 @@ class BlockGroup:
     """
 
     width: int
-    batched: bool
     steps: tuple[int, ...]
     runs: np.ndarray
     sources: np.ndarray
     signs: np.ndarray
 
 
-def _signed_permutation(gates, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(sources, signs)`` of a run of ``cx``/``cz`` gates on local qubits."""
+def signed_permutation(gates, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(sources, signs)`` of a run of ``(name, (a, b))`` ``cx``/``cz`` gates on local bits.
+
+    Row ``r`` of the product applied to a matrix is row ``sources[r]`` of it times ``signs[r]``.
+    """
     index = np.arange(2**width)
     image, sign = index.copy(), np.ones(2**width)  # C|i> = sign[i] |image[i]>
     for name, (a, b) in gates:
@@ -104,37 +113,33 @@ def _layers(program: GateProgram, gates, local, factor_of) -> list[tuple[dict, l
 
 
 def block_groups(program: GateProgram, plan: ExecutionPlan) -> tuple[BlockGroup, ...]:
-    """Group and layer the blocks of ``plan``.
+    """Group and layer the weight-only blocks of ``plan``.
 
     Factor-table indices: :data:`FACTOR_IDENTITY`, then ``h`` and ``x``, then the weight-only
-    angles in ascending angle order, then the input-dependent ones (also ascending).
+    angles in ascending angle order.
 
     Args:
         program: The gate program the plan was made from.
         plan: The execution plan.
 
     Returns:
-        The groups; every plan step is in exactly one.
+        The groups; the plan steps in none of them have input-dependent angles.
     """
     depends = program.input_dependent()
-    shared = np.flatnonzero(~depends)
-    batched = np.flatnonzero(depends)
-    table = {int(a): NUM_FIXED_FACTORS + i for i, a in enumerate(shared)}
-    table.update({int(a): NUM_FIXED_FACTORS + len(shared) + i for i, a in enumerate(batched)})
+    table = {int(a): NUM_FIXED_FACTORS + i for i, a in enumerate(np.flatnonzero(~depends))}
 
     def factor_of(gate) -> int:
         return table[gate.angle] if gate.angle >= 0 else _FIXED_FACTORS[gate.name]
 
-    members: dict[tuple[int, bool], list[tuple[int, list]]] = {}
+    members: dict[int, list[tuple[int, list]]] = {}
     for s, step in enumerate(plan.steps):
         angles = [program.gates[g].angle for g in step.block.gates]
-        is_batched = any(depends[a] for a in angles if a >= 0)
+        if any(depends[a] for a in angles if a >= 0):
+            continue
         layers = _layers(program, step.block.gates, step.local, factor_of)
-        # Per-sample matrices cost batch x layers: group them by depth so none is padded.
-        key = (len(step.local), is_batched, len(layers) if is_batched else 0)
-        members.setdefault(key, []).append((s, layers))
+        members.setdefault(len(step.local), []).append((s, layers))
     groups = []
-    for (width, is_batched, _), blocks in sorted(members.items()):
+    for width, blocks in sorted(members.items()):
         depth = max(len(layers) for _, layers in blocks)
         run = max(
             (len(r) for _, layers in blocks for one, _ in layers for r in one.values()), default=1
@@ -146,9 +151,9 @@ def block_groups(program: GateProgram, plan: ExecutionPlan) -> tuple[BlockGroup,
             for depth_index, (one, two) in enumerate(layers):
                 for j, factors in one.items():
                     runs[i, depth_index, j, : len(factors)] = factors
-                sources[i, depth_index], signs[i, depth_index] = _signed_permutation(two, width)
+                sources[i, depth_index], signs[i, depth_index] = signed_permutation(two, width)
         steps = tuple(s for s, _ in blocks)
-        groups.append(BlockGroup(width, is_batched, steps, runs, sources, signs))
+        groups.append(BlockGroup(width, steps, runs, sources, signs))
     return tuple(groups)
 
 
@@ -178,7 +183,7 @@ def build_group_matrices(
     """All block matrices of a group.
 
     Args:
-        factors: ``(batch or 1, factors, 2, 2)`` factor table.
+        factors: ``(1, factors, 2, 2)`` factor table (any leading size broadcasts).
         runs: ``(blocks, layers, k, run)`` indices into the table (a group's ``runs``).
         sources: ``(blocks, layers, 2**k)`` permutation sources.
         signs: ``(blocks, layers, 2**k)`` permutation signs (same dtype as ``factors``).

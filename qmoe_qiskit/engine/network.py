@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..compiler import CompiledModel
-from .blocks import block_groups, build_group_matrices
+from .blocks import block_groups, build_group_matrices, signed_permutation
 from .devices import resolve_torch_device
 from .fusion import ExecutionPlan, plan_execution
 from .lowering import GateProgram, lower_circuit
@@ -107,21 +107,22 @@ class TorchStatevectorNetwork(nn.Module):
         self.register_buffer("_eye2", torch.eye(2, dtype=self.dtype))
         for name, matrix in _CONSTANT.items():
             self.register_buffer(f"_const_{name}", torch.tensor(matrix, dtype=self.dtype))
-        # Block matrices: per group, the factor runs and the permutation layers.
+        # Weight-only blocks: per group, the factor runs and the permutation layers.
         self.groups = block_groups(program, self.plan)
         for g, group in enumerate(self.groups):
             self.register_buffer(f"_runs_{g}", torch.as_tensor(group.runs))
             self.register_buffer(f"_sources_{g}", torch.as_tensor(group.sources))
             self.register_buffer(f"_signs_{g}", torch.as_tensor(group.signs, dtype=self.dtype))
+        # Blocks with input-dependent angles are built per sample, gate by gate.
+        grouped = {s for group in self.groups for s in group.steps}
+        self._per_sample = tuple(s for s in range(len(self.plan.steps)) if s not in grouped)
         # slot[angle] = (is_batched, column in its group)
         self._slot = {int(a): (True, i) for i, a in enumerate(batched)}
         self._slot.update({int(a): (False, i) for i, a in enumerate(shared)})
-        # Per step: static index data for two-qubit gates (permutations and signs).
+        # Per-sample steps: row sources (cx) or signs (cz) of each two-qubit gate.
         self._two_qubit: dict[tuple[int, int, str, int], str] = {}
-        batched_steps = {s for g in self.groups if g.batched for s in g.steps}
-        for i, step in enumerate(self.plan.steps):
-            if i not in batched_steps:
-                continue
+        for s in self._per_sample:
+            step = self.plan.steps[s]
             k = len(step.local)
             position = {q: j for j, q in enumerate(step.local)}
             for gate_index in step.block.gates:
@@ -133,13 +134,11 @@ class TorchStatevectorNetwork(nn.Module):
                 if key in self._two_qubit:
                     continue
                 name = f"_tq_{gate.name}_{k}_{a}_{b}"
-                index = np.arange(2**k)
+                sources, signs = signed_permutation([(gate.name, (a, b))], k)
                 if gate.name == "cx":
-                    perm = np.where((index >> a) & 1, index ^ (1 << b), index)
-                    self.register_buffer(name, torch.as_tensor(perm, dtype=torch.long))
+                    self.register_buffer(name, torch.as_tensor(sources, dtype=torch.long))
                 else:
-                    sign = np.where(((index >> a) & 1) & ((index >> b) & 1), -1.0, 1.0)
-                    self.register_buffer(name, torch.as_tensor(sign, dtype=self.dtype)[:, None])
+                    self.register_buffer(name, torch.as_tensor(signs, dtype=self.dtype)[:, None])
                 self._two_qubit[key] = name
         self.register_buffer("_obs_weights", torch.as_tensor(self.table.weights, dtype=self.dtype))
         self.register_buffer("_obs_partners", torch.as_tensor(self.table.partners))
@@ -196,23 +195,19 @@ class TorchStatevectorNetwork(nn.Module):
         fixed = torch.stack([self._eye2, self._const_h, self._const_x])
         table = torch.cat([fixed, shared])[None]
         matrices: list[torch.Tensor | None] = [None] * len(self.plan.steps)
-        columns = None
         for g, group in enumerate(self.groups):
-            factors = table
-            if group.batched:
-                if columns is None:  # unbind once: one backward node instead of one per gate
-                    columns = (batched.unbind(1), shared.unbind(0))
-                for step in group.steps:
-                    matrices[step] = self._block_matrix(self.plan.steps[step], *columns)
-                continue
             built = build_group_matrices(
-                factors,
+                table,
                 getattr(self, f"_runs_{g}"),
                 getattr(self, f"_sources_{g}"),
                 getattr(self, f"_signs_{g}"),
             )
             for i, step in enumerate(group.steps):
                 matrices[step] = built[:, i]
+        if self._per_sample:  # unbind once: one backward node instead of one per gate
+            columns = (batched.unbind(1), shared.unbind(0))
+            for step in self._per_sample:
+                matrices[step] = self._block_matrix(self.plan.steps[step], *columns)
         return matrices
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
