@@ -33,6 +33,18 @@ def make_spec(**changes):
     return dataclasses.replace(spec, **top)
 
 
+def train_tiny_run(out: Path, *, test_limit: int) -> Path:
+    """A 2-expert, 1-layer digits model trained for one epoch on 16 images, written to ``out``."""
+    from qmoe_qiskit.training import RunConfig, train
+
+    spec = make_spec(**{"experts.count": 2, "experts.layers": 1})
+    config = RunConfig.from_spec(
+        spec, epochs=1, train_limit=16, test_limit=test_limit, batch_size=16
+    )
+    train(spec, out, config, progress=False, log=lambda _: None)
+    return out
+
+
 def reference_expert(num_qubits, weights, operators, layers, entangler) -> QuantumCircuit:
     """Expert k written out gate by gate, independently of qmoe_qiskit.circuits."""
     qc = QuantumCircuit(num_qubits)

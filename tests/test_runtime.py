@@ -34,19 +34,15 @@ from qmoe_qiskit.runtime import (
     submit_evaluation,
     with_retries,
 )
-from qmoe_qiskit.training import RunConfig, load_run, train
+from qmoe_qiskit.training import load_run
 from qmoe_qiskit.transpilation import transpile_model
 
-from .conftest import make_spec
+from .conftest import train_tiny_run
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "r"
-    spec = make_spec(**{"experts.count": 2, "experts.layers": 1})
-    config = RunConfig.from_spec(spec, epochs=1, train_limit=16, test_limit=8, batch_size=16)
-    train(spec, out, config, progress=False, log=lambda _: None)
-    return load_run(out)
+    return load_run(train_tiny_run(tmp_path_factory.mktemp("run") / "r", test_limit=8))
 
 
 @pytest.fixture(scope="module")

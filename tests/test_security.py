@@ -9,20 +9,15 @@ from qiskit_ibm_runtime.fake_provider import FakeNairobiV2
 
 from qmoe_qiskit.cli import main
 from qmoe_qiskit.runtime import RuntimeFailure, make_service, scrub
-from qmoe_qiskit.training import RunConfig, train
 
-from .conftest import make_spec
+from .conftest import train_tiny_run
 
 SENTINEL = "SENTINELtok3n-9f8e7d6c5b4a-DO-NOT-LEAK"
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sec") / "r"
-    spec = make_spec(**{"experts.count": 2, "experts.layers": 1})
-    config = RunConfig.from_spec(spec, epochs=1, train_limit=16, test_limit=4, batch_size=16)
-    train(spec, out, config, progress=False, log=lambda _: None)
-    return out
+    return train_tiny_run(tmp_path_factory.mktemp("sec") / "r", test_limit=4)
 
 
 def _tree_leaks(root) -> list[str]:
