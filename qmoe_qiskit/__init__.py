@@ -1,18 +1,105 @@
-"""qmoe-qiskit: compile, train, transpile and run Quantum Mixture-of-Experts models in Qiskit."""
+"""qmoe-qiskit: compile, train, transpile and run Quantum Mixture-of-Experts models in Qiskit.
 
-from .compiler import BASIS_GATES, CompiledModel, compile_model
-from .spec import ModelSpec, SpecError, available_presets, load_spec, spec_from_dict
+The pipeline, one wing per step: ``spec -> circuits -> models -> engines -> training ->
+hardware / export``, with ``experiments`` (paper studies) and ``cli`` on top. What a user needs
+from Python is here::
+
+    import qmoe_qiskit as qm
+
+    spec = qm.load_spec("qmoe-digits4-pca8")
+    model = qm.compile_model(spec)
+    network = qm.build_network(model, engine="torch")
+    metrics = qm.train(spec, "runs/digits4")
+    run = qm.load_run("runs/digits4")
+
+Attributes are imported on first use, so ``import qmoe_qiskit`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+#: Public name -> module that defines it.
+_API = {
+    "ModelSpec": "spec",
+    "load_spec": "spec",
+    "available_presets": "spec",
+    "QmoeError": "errors",
+    "SpecError": "errors",
+    "compile_model": "models",
+    "CompiledModel": "models",
+    "HybridModel": "models",
+    "Model": "models",
+    "load_dataset": "data",
+    "load_reduced_dataset": "data",
+    "build_network": "engines",
+    "RunConfig": "training",
+    "train": "training",
+    "fit_model": "training",
+    "load_run": "training",
+    "evaluate_run": "training",
+    "transpile_model": "hardware",
+    "get_fake_backend": "hardware",
+    "open_backend": "hardware",
+    "submit": "hardware",
+    "Ledger": "hardware",
+    "export_model": "export",
+}
+
+#: Public names that stand for another name in their module.
+_ALIASES = {"submit": "submit_evaluation"}
+
 __all__ = [
-    "BASIS_GATES",
     "CompiledModel",
+    "HybridModel",
+    "Ledger",
+    "Model",
     "ModelSpec",
+    "QmoeError",
+    "RunConfig",
     "SpecError",
     "__version__",
     "available_presets",
+    "build_network",
     "compile_model",
+    "evaluate_run",
+    "export_model",
+    "fit_model",
+    "get_fake_backend",
+    "load_dataset",
+    "load_reduced_dataset",
+    "load_run",
     "load_spec",
-    "spec_from_dict",
+    "open_backend",
+    "submit",
+    "train",
+    "transpile_model",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data import load_dataset, load_reduced_dataset
+    from .engines import build_network
+    from .errors import QmoeError, SpecError
+    from .export import export_model
+    from .hardware import Ledger, get_fake_backend, open_backend, transpile_model
+    from .hardware import submit_evaluation as submit
+    from .models import CompiledModel, HybridModel, Model, compile_model
+    from .spec import ModelSpec, available_presets, load_spec
+    from .training import RunConfig, evaluate_run, fit_model, load_run, train
+
+
+def __getattr__(name: str) -> object:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qmoe_qiskit' has no attribute {name!r}")
+    target = _ALIASES.get(name, name)
+    value = getattr(importlib.import_module(f".{module}", __name__), target)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -1,6 +1,8 @@
-"""Export a compiled or trained QMoE as OpenQASM 3, OpenQASM 2 or QPY.
+"""Export a compiled or trained model's circuit as OpenQASM 3, OpenQASM 2 or QPY.
 
-Every export is flattened first to :data:`~qmoe_qiskit.compiler.BASIS_GATES` (all in
+A hybrid model exports its router circuit (its classical experts are not a circuit); a model
+without a circuit cannot be exported. Every export is flattened first to
+:data:`~qmoe_qiskit.models.BASIS_GATES` (all in
 ``stdgates.inc`` and ``qelib1.inc``), so no custom gate definitions are written: Qiskit's
 OpenQASM 3 importer can swap parameters inside custom gate definitions.
 
@@ -25,7 +27,8 @@ import numpy as np
 from qiskit import QuantumCircuit, qasm2, qasm3, qpy, transpile
 from qiskit.circuit import Parameter
 
-from .compiler import BASIS_GATES, CompiledModel
+from .errors import ExportError
+from .models import BASIS_GATES, Model, circuit_of
 
 __all__ = [
     "FORMATS",
@@ -41,10 +44,6 @@ __all__ = [
 #: Export formats.
 FORMATS = ("qasm3", "qasm2", "qpy")
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
-
-
-class ExportError(ValueError):
-    """An export that cannot be written (e.g. free parameters in OpenQASM 2)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +119,8 @@ def export_circuit(
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     path = Path(path).expanduser()
+    if not path.parent.is_dir():
+        raise ExportError(f"directory {path.parent} does not exist: create it first")
     flat = flatten(circuit, basis) if basis is not None else circuit
     mapping: dict[str, str] = {}
     map_path = None
@@ -128,7 +129,6 @@ def export_circuit(
             f"OpenQASM 2 cannot hold free parameters ({flat.num_parameters} left, e.g. "
             f"{flat.parameters[0].name!r}): export a trained run with --input, or use qasm3/qpy"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "qasm3":
         flat, mapping = rename_parameters(flat)
         path.write_text(qasm3.dumps(flat) + "\n")
@@ -144,7 +144,7 @@ def export_circuit(
 
 
 def export_model(
-    model: CompiledModel,
+    model: Model,
     path: str | os.PathLike,
     fmt: str,
     *,
@@ -155,20 +155,26 @@ def export_model(
     """Export a compiled model, optionally with weights and/or one input vector bound.
 
     Args:
-        model: The compiled model.
-        path: Output file.
+        model: The compiled model (its ``circuit_model`` is exported).
+        path: Output file (its directory must exist).
         fmt: One of :data:`FORMATS`.
-        weights: Weight vector in ``model.weight_params`` order (a trained run's).
+        weights: The model's flat weights (a trained run's); the circuit's part is bound.
         inputs: One input vector in ``model.input_params`` order.
-        circuit: Export this circuit instead of ``model.circuit`` (e.g. an ISA circuit, which
-            is then written without re-flattening).
+        circuit: Export this circuit instead of the model's (e.g. an ISA circuit, which is then
+            written without re-flattening).
+
+    Raises:
+        NoCircuitError: The model has no circuit.
+        ExportError: Unknown format, a missing directory, or OpenQASM 2 with free parameters.
     """
+    program = circuit_of(model)
     values: dict[Parameter, float] = {}
     if weights is not None:
-        values.update(zip(model.weight_params, np.asarray(weights, dtype=float), strict=True))
+        bound = model.circuit_weights(np.asarray(weights, dtype=float))
+        values.update(zip(program.weight_params, bound, strict=True))
     if inputs is not None:
-        values.update(zip(model.input_params, np.asarray(inputs, dtype=float), strict=True))
-    source = model.circuit if circuit is None else circuit
+        values.update(zip(program.input_params, np.asarray(inputs, dtype=float), strict=True))
+    source = program.circuit if circuit is None else circuit
     if values:
         by_name = {p.name: v for p, v in values.items()}
         source = source.assign_parameters(

@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .errors import SpecError
+
 __all__ = [
     "DataSpec",
     "EncoderSpec",
@@ -23,8 +25,12 @@ __all__ = [
     "RoutingSpec",
     "SpecError",
     "TrainingSpec",
+    "FAMILY_TRAINING",
+    "UNUSED_FIELDS",
     "available_presets",
     "load_spec",
+    "preset_description",
+    "preset_text",
     "spec_from_dict",
     "spec_to_dict",
     "spec_to_toml",
@@ -44,10 +50,6 @@ OPERATOR_SETS = ("rx", "ry", "rz", "rx+ry", "rx+ry+rz")
 ENTANGLERS = ("cnot-ring", "cnot-chain")
 CONSTRUCTIONS = ("auto", "multiplexed", "controlled")
 DATASETS = ("digits", "moons", "mnist", "fashion-mnist")
-
-
-class SpecError(ValueError):
-    """A model specification is invalid. The message names the field and what is allowed."""
 
 
 def _fail(path: str, value: Any, allowed: str) -> SpecError:
@@ -205,8 +207,15 @@ class TrainingSpec:
         batch_size: Mini-batch size.
         lr: Adam learning rate.
         seed: Seed for weight initialisation, data split and shuffling.
-        logit_scale: Expectation values in [-1, 1] are multiplied by this before the softmax
-            cross-entropy (a fixed temperature; it does not change predictions).
+        logit_scale: Model outputs are multiplied by this before the softmax cross-entropy (a
+            fixed temperature; it does not change predictions).
+        val_fraction: Fraction of the training split held out (stratified) as a validation
+            split, scored every epoch (0 = none).
+        patience: Early stopping after this many epochs without a lower validation loss,
+            keeping the best epoch's weights (0 = off; needs ``val_fraction``).
+
+    A spec without a ``[training]`` table (or with some keys missing) gets its family's
+    validated defaults: :data:`FAMILY_TRAINING`.
     """
 
     epochs: int = 3
@@ -214,6 +223,8 @@ class TrainingSpec:
     lr: float = 2e-3
     seed: int = 0
     logit_scale: float = 5.0
+    val_fraction: float = 0.0
+    patience: int = 0
 
     def validate(self) -> None:
         _check_int("training.epochs", self.epochs, 1, 100_000)
@@ -223,6 +234,34 @@ class TrainingSpec:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise _fail(f"training.{name}", value, "expected a positive number")
         _check_int("training.seed", self.seed, 0)
+        value = self.val_fraction
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise _fail("training.val_fraction", value, "expected a number in [0, 1)")
+        _check_int("training.patience", self.patience, 0)
+        if self.patience and not self.val_fraction:
+            raise _fail(
+                "training.patience",
+                self.patience,
+                "early stopping needs a validation split: set training.val_fraction too",
+            )
+
+
+#: Validated training defaults per model family (what a spec gets for keys it leaves out).
+#: ``qmoe``/``baseline``: the QMoE paper's Adam 2e-3 over a few epochs; ``hybrid``: the
+#: hybrid study's protocol (lr 0.01, logit scale 1, early stopping on a 20 % validation split),
+#: which reaches 98.9 % on Two Moons where the generic defaults give 91.5 %.
+FAMILY_TRAINING: dict[str, dict[str, Any]] = {
+    "qmoe": {},
+    "baseline": {},
+    "hybrid": {
+        "epochs": 100,
+        "batch_size": 32,
+        "lr": 0.01,
+        "logit_scale": 1.0,
+        "val_fraction": 0.2,
+        "patience": 15,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -231,7 +270,8 @@ class DataSpec:
 
     Attributes:
         name: ``"digits"``, ``"moons"``, ``"mnist"`` or ``"fashion-mnist"``.
-        classes: Class labels to keep, in order; label ``classes[i]`` becomes class ``i``.
+        classes: Class labels to keep, in order; label ``classes[i]`` becomes class ``i``
+            (default: ``0 .. classes-1`` of the model).
         train_limit: Keep at most this many training samples (0 = all), class-balanced.
         test_limit: Keep at most this many test samples (0 = all), class-balanced.
         pca: Reduce the features to this many principal components fitted on the training
@@ -240,16 +280,14 @@ class DataSpec:
     """
 
     name: str = "digits"
-    classes: tuple[int, ...] = (0, 1, 2, 3)
+    classes: tuple[int, ...] = ()
     train_limit: int = 0
     test_limit: int = 0
     pca: int = 0
 
     def validate(self) -> None:
         _check_choice("data.name", self.name, DATASETS)
-        if not self.classes or any(
-            isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in self.classes
-        ):
+        if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in self.classes):
             raise _fail("data.classes", list(self.classes), "expected non-negative integers")
         if len(set(self.classes)) != len(self.classes):
             raise _fail("data.classes", list(self.classes), "classes must be distinct")
@@ -272,8 +310,8 @@ class ModelSpec:
         encoder: Input encoder.
         routing: Routing register (ignored by a baseline).
         experts: Experts (a baseline uses one).
-        training: Training defaults.
-        data: Default data set.
+        training: Training defaults (default: the family's, :data:`FAMILY_TRAINING`).
+        data: Default data set (``data.classes`` default: ``0 .. classes-1``).
     """
 
     name: str
@@ -282,10 +320,17 @@ class ModelSpec:
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     routing: RoutingSpec = field(default_factory=RoutingSpec)
     experts: ExpertsSpec = field(default_factory=ExpertsSpec)
-    training: TrainingSpec = field(default_factory=TrainingSpec)
+    training: TrainingSpec | None = None
     data: DataSpec = field(default_factory=DataSpec)
 
     def __post_init__(self) -> None:
+        if self.training is None:
+            family = FAMILY_TRAINING.get(self.kind, {}) if isinstance(self.kind, str) else {}
+            object.__setattr__(self, "training", TrainingSpec(**family))
+        valid_count = isinstance(self.classes, int) and not isinstance(self.classes, bool)
+        if not self.data.classes and valid_count and 2 <= self.classes <= 4096:
+            classes = tuple(range(self.classes))
+            object.__setattr__(self, "data", dataclasses.replace(self.data, classes=classes))
         self.validate()
 
     @property
@@ -348,11 +393,17 @@ class ModelSpec:
             return
         if self.routing.kind != "quantum":
             raise _fail(
-                "routing.kind", self.routing.kind, f"a {self.kind} model needs 'quantum' routing"
+                "routing.kind",
+                self.routing.kind,
+                f"a {self.kind} model routes with qubits ('quantum'); a linear or MLP router "
+                'over linear experts is kind = "hybrid"',
             )
         if self.experts.kind != "quantum":
             raise _fail(
-                "experts.kind", self.experts.kind, f"a {self.kind} model needs 'quantum' experts"
+                "experts.kind",
+                self.experts.kind,
+                f"a {self.kind} model has quantum experts; for classical linear experts under a "
+                'router use kind = "hybrid"',
             )
         if self.classes > self.experts.data_qubits:
             raise _fail(
@@ -468,9 +519,17 @@ def spec_from_dict(values: Mapping[str, Any]) -> ModelSpec:
     if "name" not in values:
         raise SpecError("name is missing: every spec needs a name")
     kwargs: dict[str, Any] = {k: values[k] for k in top_keys if k in values}
+    kind = kwargs.get("kind", "qmoe")
     for name, cls in _SECTIONS.items():
         if name in values:
             kwargs[name] = _build_section(name, cls, values[name])
+    family = FAMILY_TRAINING.get(kind, {}) if isinstance(kind, str) else {}
+    if family:
+        given = values.get("training", {})
+        defaults = {k: v for k, v in family.items() if k not in given}
+        base = kwargs.get("training") or TrainingSpec()
+        kwargs["training"] = dataclasses.replace(base, **defaults)
+
     if kwargs.get("kind") == "baseline" and "experts" in values:
         if "count" not in values["experts"]:
             kwargs["experts"] = dataclasses.replace(kwargs["experts"], count=1)
@@ -482,15 +541,48 @@ def spec_from_dict(values: Mapping[str, Any]) -> ModelSpec:
         raise SpecError(str(exc)) from exc
 
 
+#: Fields each family leaves unused, per section (``"*"``: the whole section). They are left
+#: out of :func:`spec_to_dict`, so a saved ``spec.toml`` holds only what its family reads.
+UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "qmoe": {"routing": ("kind", "hidden"), "experts": ("kind",)},
+    "baseline": {"routing": ("*",), "experts": ("kind", "count", "construction")},
+    "hybrid": {
+        "encoder": ("rotations", "entangle"),
+        "routing": ("encoding", "operators", "aggregation"),
+        "experts": ("data_qubits", "operators", "layers", "entangler", "construction"),
+    },
+}
+
+
+def _unused(spec: ModelSpec, section: str) -> set[str]:
+    unused = set(UNUSED_FIELDS.get(spec.kind, {}).get(section, ()))
+    if spec.kind == "hybrid" and section == "routing":
+        if spec.routing.kind != "mlp":
+            unused.add("hidden")
+        if spec.routing.kind == "linear":
+            unused.add("layers")
+    return unused
+
+
 def spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
-    """Return the spec as plain TOML-compatible data (the inverse of :func:`spec_from_dict`)."""
+    """The spec as plain TOML-compatible data (the inverse of :func:`spec_from_dict`).
+
+    Fields the spec's family does not use (:data:`UNUSED_FIELDS`) are left out.
+    """
     out = dataclasses.asdict(spec)
     out["data"]["classes"] = list(spec.data.classes)
+    for section in _SECTIONS:
+        unused = _unused(spec, section)
+        if "*" in unused:
+            del out[section]
+            continue
+        for key in unused:
+            out[section].pop(key, None)
     return out
 
 
 def spec_to_toml(spec: ModelSpec) -> str:
-    """Render a spec as TOML text that :func:`load_spec` reads back to an equal spec."""
+    """Render a spec as TOML text that :func:`load_spec` reads back to an equivalent spec."""
 
     def value(v: Any) -> str:
         if isinstance(v, bool):
@@ -504,6 +596,8 @@ def spec_to_toml(spec: ModelSpec) -> str:
     data = spec_to_dict(spec)
     lines = [f"{k} = {value(data[k])}" for k in ("name", "kind", "classes")]
     for section in _SECTIONS:
+        if section not in data:
+            continue
         lines.append("")
         lines.append(f"[{section}]")
         lines.extend(f"{k} = {value(v)}" for k, v in data[section].items())
@@ -514,6 +608,36 @@ def available_presets() -> list[str]:
     """Names of the model presets shipped inside the package."""
     folder = resources.files("qmoe_qiskit") / "presets"
     return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _unknown_preset(name: str) -> SpecError:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), available_presets(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; list them with: qmoe presets"
+    return SpecError(f"spec {str(name)!r} is neither a file nor a preset{hint}")
+
+
+def preset_text(name: str) -> str:
+    """The TOML text of a shipped preset.
+
+    Raises:
+        SpecError: No such preset (with the closest names).
+    """
+    preset = resources.files("qmoe_qiskit") / "presets" / f"{name}.toml"
+    if not preset.is_file():
+        raise _unknown_preset(name)
+    return preset.read_text(encoding="utf-8")
+
+
+def preset_description(name: str) -> str:
+    """A preset's one-line description: its leading comment."""
+    for line in preset_text(name).splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+        if line.strip():
+            break
+    return ""
 
 
 def load_spec(source: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
@@ -537,14 +661,10 @@ def load_spec(source: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
     if path.is_file():
         text = path.read_text(encoding="utf-8")
         origin = str(path)
+    elif path.is_dir():
+        raise SpecError(f"{path} is a directory, not a spec file (a run's spec is spec.toml)")
     else:
-        preset = resources.files("qmoe_qiskit") / "presets" / f"{source}.toml"
-        if not preset.is_file():
-            raise SpecError(
-                f"spec {str(source)!r} is neither a file nor a preset; presets are: "
-                + ", ".join(available_presets())
-            )
-        text = preset.read_text(encoding="utf-8")
+        text = preset_text(str(source))
         origin = f"preset {source}"
     try:
         values = tomllib.loads(text)

@@ -12,8 +12,7 @@ from qiskit.quantum_info import Operator
 from qmoe_qiskit import compile_model
 from qmoe_qiskit.cli import main
 from qmoe_qiskit.export import ExportError, export_model, qasm_name, rename_parameters
-
-from .conftest import make_spec
+from tests.conftest import make_spec
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 
 def test_ci_runs_the_readme_setup_commands_verbatim():

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from qmoe_qiskit import SpecError, available_presets, load_spec, spec_from_dict
-from qmoe_qiskit.spec import spec_to_toml
+from qmoe_qiskit.errors import SpecError
+from qmoe_qiskit.spec import available_presets, load_spec, spec_from_dict, spec_to_toml
 
 ISSUE_SPEC = """
 name = "qmoe-digits4"
@@ -89,7 +89,7 @@ def test_cross_field_rules():
     with pytest.raises(SpecError, match="kind.*'qmoe'"):
         spec_from_dict({"name": "m", "kind": "moe"})
     with pytest.raises(SpecError, match="data.classes"):
-        spec_from_dict({"name": "m", "classes": 2})  # data.classes default has 4 labels
+        spec_from_dict({"name": "m", "classes": 2, "data": {"classes": [0, 1, 2]}})
 
 
 def test_unknown_keys_and_files(tmp_path):

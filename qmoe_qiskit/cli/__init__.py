@@ -10,6 +10,7 @@ __all__ = ["main"]
 
 #: Sub-command modules of this package, in help order.
 COMMANDS = (
+    "presets",
     "compile",
     "train",
     "evaluate",
@@ -20,10 +21,6 @@ COMMANDS = (
     "jobs",
     "export",
 )
-
-
-class CommandError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,22 +38,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``qmoe`` console script."""
-    from ..data import DataError
-    from ..network import ENGINES  # noqa: F401  (import check: fail early on broken installs)
-    from ..qnn import DeviceError
-    from ..spec import SpecError
-    from ..training import TrainingError
+    """Entry point of the ``qmoe`` console script.
+
+    Every error the package raises for a user's mistake derives from
+    :class:`~qmoe_qiskit.errors.QmoeError`: it is printed as one line on stderr, exit status 2.
+    """
+    from ..errors import QmoeError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CommandError, SpecError, DataError, DeviceError, TrainingError) as exc:
+    except QmoeError as exc:
         print(f"qmoe {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"qmoe {args.command}: interrupted", file=sys.stderr)
+        hint = getattr(args, "interrupt_hint", None)
+        message = f"qmoe {args.command}: interrupted"
+        if callable(hint):
+            message += f"; {hint(args)}"
+        print(message, file=sys.stderr)
         return 130
 
 

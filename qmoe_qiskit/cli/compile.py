@@ -1,44 +1,73 @@
-"""``qmoe compile SPEC``: compile a spec and summarise the circuit."""
+"""``qmoe compile SPEC|RUN``: compile a model and summarise it."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("compile", help="compile a spec and print a resource summary")
-    parser.add_argument("spec", help="spec file or preset name")
+    from .common import HelpFormatter
+
+    parser = sub.add_parser(
+        "compile",
+        help="compile a model and print a resource summary",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "source", metavar="SPEC|RUN", help="spec file, preset name or run directory"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--draw", metavar="FILE", help="draw the circuit to FILE (.png or .txt)")
+    parser.add_argument(
+        "--draw",
+        metavar="FILE",
+        help="draw the circuit with its stages labelled to FILE (.png, .pdf, .svg or .txt)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..compiler import compile_model
+    from ..errors import NoCircuitError
+    from .common import CommandError, load_model_or_run
 
-    model = compile_model(args.spec)
+    model, _ = load_model_or_run(args.source)
     summary = model.summary()
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps({"name": model.spec.name, **summary, "parts": model.describe()}))
     else:
-        spec = model.spec
-        print(f"{spec.name} ({spec.kind})")
+        print(f"{model.spec.name} ({model.spec.kind})")
         for key, value in summary.items():
-            print(f"  {key:16s} {value}")
-        construction = "multiplexed" if spec.multiplexed else "controlled"
-        print(f"  {'experts':16s} {spec.experts.count} x {spec.experts.operators}, {construction}")
+            if key != "family":
+                print(f"  {key:16s} {value}")
+        for line in model.describe():
+            print(f"  - {line}")
     if args.draw:
-        _draw(model, args.draw)
+        if model.circuit_model is None:
+            raise NoCircuitError(
+                f"--draw: model {model.spec.name!r} has a classical router: there is no circuit "
+                "to draw"
+            )
+        path = Path(args.draw).expanduser()
+        if not path.parent.is_dir():
+            raise CommandError(f"--draw: directory {path.parent} does not exist")
+        _draw(model.circuit_model, path)
+        print(f"wrote {path}")
     return 0
 
 
-def _draw(model, path: str) -> None:
-    if path.endswith(".txt"):
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(str(model.circuit.draw("text", fold=-1)) + "\n")
+def _draw(program, path: Path) -> None:
+    from ..circuits import staged_circuit
+
+    circuit = staged_circuit(program.stages, program.circuit.name)
+    if path.suffix == ".txt":
+        text = str(circuit.draw("text", fold=-1))
+        path.write_text(text + "\n", encoding="utf-8")
         return
     import matplotlib
 
     matplotlib.use("Agg")
-    figure = model.circuit.draw("mpl", fold=60)
+    import matplotlib.pyplot as plt
+
+    figure = circuit.draw("mpl", fold=60)
     figure.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(figure)

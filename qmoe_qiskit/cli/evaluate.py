@@ -1,4 +1,4 @@
-"""``qmoe evaluate RUN``: test accuracy of a trained run."""
+"""``qmoe evaluate RUN``: test accuracy of a trained run (optionally under a backend's noise)."""
 
 from __future__ import annotations
 
@@ -6,39 +6,49 @@ import json
 
 
 def register(sub) -> None:
-    from ..network import ENGINES
+    from ..engines import ENGINES
+    from .common import HelpFormatter, positive_int
 
-    parser = sub.add_parser("evaluate", help="test accuracy of a training run")
-    parser.add_argument("run", help="run directory written by qmoe train")
+    parser = sub.add_parser(
+        "evaluate", help="test accuracy of a training run", formatter_class=HelpFormatter
+    )
+    parser.add_argument("run", metavar="RUN", help="run directory written by qmoe train")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--engine", choices=ENGINES, help="engine (default: the run's)")
-    parser.add_argument("--device", help="auto, cpu or gpu (default: the run's)")
+    parser.add_argument("--device", help="auto, cpu, gpu or cuda:N (default: the run's)")
     parser.add_argument(
         "--noise",
         metavar="fake_NAME",
-        help="also evaluate on Aer with this fake backend's noise model",
+        help="also evaluate on Aer with this fake backend's noise model (default: none)",
     )
     parser.add_argument("--noise-profile", default="default", help="transpile profile for --noise")
-    parser.add_argument("--noise-limit", type=int, help="--noise: first N test samples only")
+    parser.add_argument(
+        "--noise-limit",
+        type=positive_int,
+        help="--noise: first N test samples only (default: all)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..training import evaluate_run
+    from ..training import evaluate_run, load_run
 
     result = evaluate_run(args.run, engine=args.engine, device=args.device)
     noisy = None
     if args.noise:
-        from ..noise import noisy_accuracy
-        from ..transpilation import TranspileError
-        from . import CommandError
+        from ..hardware import noisy_accuracy
 
-        try:
-            noisy = noisy_accuracy(
-                args.run, args.noise, profile=args.noise_profile, limit=args.noise_limit
-            )
-        except TranspileError as exc:
-            raise CommandError(str(exc)) from None
+        loaded = load_run(args.run)
+        data = loaded.config.load_data()
+        stop = args.noise_limit or len(data.y_test)
+        noisy = noisy_accuracy(
+            loaded.model,
+            loaded.weights,
+            data.x_test[:stop],
+            data.y_test[:stop],
+            args.noise,
+            profile=args.noise_profile,
+        )
     if args.json:
         out = {"test_accuracy": result["test_accuracy"]}
         if noisy is not None:

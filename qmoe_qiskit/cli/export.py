@@ -6,15 +6,25 @@ import json
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("export", help="export the circuit as OpenQASM 3, OpenQASM 2 or QPY")
+    from .common import HelpFormatter, non_negative_int
+
+    parser = sub.add_parser(
+        "export",
+        help="export the circuit as OpenQASM 3, OpenQASM 2 or QPY",
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("source", metavar="SPEC|RUN", help="spec, preset or run directory")
-    parser.add_argument("--format", required=True, choices=("qasm3", "qasm2", "qpy"))
-    parser.add_argument("-o", "--output", required=True, help="output file")
+    parser.add_argument(
+        "--format", required=True, choices=("qasm3", "qasm2", "qpy"), help="output format"
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, help="output file (its directory must exist)"
+    )
     parser.add_argument(
         "--input",
-        type=int,
+        type=non_negative_int,
         metavar="INDEX",
-        help="bind test sample INDEX of a RUN (needed for qasm2)",
+        help="bind test sample INDEX of a RUN, needed for qasm2 (default: inputs stay free)",
     )
     parser.add_argument(
         "--unbound-weights", action="store_true", help="keep a RUN's weights as free parameters"
@@ -22,16 +32,17 @@ def register(sub) -> None:
     parser.add_argument(
         "--isa",
         metavar="QPY",
-        help="export this saved ISA circuit instead (from qmoe transpile; not re-flattened)",
+        help="export this saved ISA circuit instead, from qmoe transpile, not re-flattened "
+        "(default: the model's circuit)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..export import ExportError, export_model
-    from ..transpilation import TranspileError, load_isa, load_model_or_run
-    from . import CommandError
+    from ..export import export_model
+    from ..hardware import load_isa
+    from .common import CommandError, load_model_or_run
 
     model, loaded = load_model_or_run(args.source)
     weights = inputs = None
@@ -44,13 +55,10 @@ def run(args) -> int:
         if not 0 <= args.input < len(data.x_test):
             raise CommandError(f"--input must be in [0, {len(data.x_test)})")
         inputs = data.x_test[args.input]
-    try:
-        circuit = load_isa(args.isa)[0].circuit if args.isa else None
-        result = export_model(
-            model, args.output, args.format, weights=weights, inputs=inputs, circuit=circuit
-        )
-    except (ExportError, TranspileError) as exc:
-        raise CommandError(str(exc)) from None
+    circuit = load_isa(args.isa)[0].circuit if args.isa else None
+    result = export_model(
+        model, args.output, args.format, weights=weights, inputs=inputs, circuit=circuit
+    )
     info = {
         "path": str(result.path),
         "format": result.format,

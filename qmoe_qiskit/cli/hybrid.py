@@ -12,9 +12,12 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def register(sub) -> None:
+    from .common import HelpFormatter
+
     parser = sub.add_parser(
         "hybrid-study",
         help="hybrid QMoE: linear/quantum/MLP routers + linear experts, noise study, report",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", required=True, help="directory for results.json, PNGs, report")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds 0..N-1 (5)")
@@ -44,8 +47,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..hybrid_study import NOISE_EPS, STUDY_DATASETS, run_study
-    from . import CommandError
+    from ..experiments.hybrid_protocol import NOISE_EPS, STUDY_DATASETS
+    from ..experiments.hybrid_study import run_study
+    from .common import CommandError
 
     unknown = [d for d in args.datasets if d not in STUDY_DATASETS]
     if unknown:

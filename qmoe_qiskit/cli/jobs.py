@@ -6,11 +6,21 @@ import json
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("jobs", help="list, query, fetch, cancel or recover ledger jobs")
-    parser.add_argument("action", choices=("list", "status", "fetch", "cancel", "recover"))
+    from .common import HelpFormatter, positive_int
+
+    parser = sub.add_parser(
+        "jobs",
+        help="list, query, fetch, cancel or recover ledger jobs",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "action", choices=("list", "status", "fetch", "cancel", "recover"), help="what to do"
+    )
     parser.add_argument("job", nargs="*", help="ledger row id, job id or tag")
-    parser.add_argument("--ledger", help="job ledger (default $QMOE_LEDGER or ~/.qmoe/jobs.sqlite)")
-    parser.add_argument("--limit", type=int, default=50, help="list: newest N rows")
+    parser.add_argument(
+        "--ledger", help="job ledger (default: $QMOE_LEDGER or ~/.qmoe/jobs.sqlite)"
+    )
+    parser.add_argument("--limit", type=positive_int, default=50, help="list: newest N rows")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
 
@@ -25,45 +35,40 @@ def _line(r) -> str:
 
 
 def run(args) -> int:
-    from ..ledger import Ledger, LedgerError
-    from ..runtime import (
+    from ..hardware import (
         LOCAL_JOB_MESSAGE,
-        RuntimeFailure,
+        Ledger,
         cancel_job,
-        fetch_job,
         recover_jobs,
         refresh_status,
     )
-    from . import CommandError
+    from .common import CommandError
 
     ledger = Ledger(args.ledger)
     if args.action in ("status", "fetch", "cancel") and not args.job:
         raise CommandError(f"jobs {args.action} needs a job (ledger row id, job id or tag)")
     rows = []
     notes = []
-    try:
-        if args.action == "list":
-            rows = ledger.rows(limit=args.limit)
-        elif args.action == "recover":
-            rows = recover_jobs(ledger)
-        else:
-            for key in args.job:
-                record = ledger.get(key)
-                if record.mode == "local":
-                    if args.action == "cancel" or (args.action == "fetch" and not record.result):
-                        raise CommandError(
-                            LOCAL_JOB_MESSAGE.format(job=record.job_id, backend=record.backend)
-                        )
-                    notes.append(
-                        f"row {record.id}: local job; status and result as recorded "
-                        "by the submitting process (it cannot be queried again)"
+    if args.action == "list":
+        rows = ledger.rows(limit=args.limit)
+    elif args.action == "recover":
+        rows = recover_jobs(ledger)
+    else:
+        for key in args.job:
+            record = ledger.get(key)
+            if record.mode == "local":
+                if args.action == "cancel" or (args.action == "fetch" and not record.result):
+                    raise CommandError(
+                        LOCAL_JOB_MESSAGE.format(job=record.job_id, backend=record.backend)
                     )
-                    rows.append(record)
-                    continue
-                action = {"status": refresh_status, "fetch": fetch_job, "cancel": cancel_job}
-                rows.append(action[args.action](ledger, key))
-    except (LedgerError, RuntimeFailure) as exc:
-        raise CommandError(str(exc)) from None
+                notes.append(
+                    f"row {record.id}: local job; status and result as recorded "
+                    "by the submitting process (it cannot be queried again)"
+                )
+                rows.append(record)
+                continue
+            action = {"status": refresh_status, "fetch": _fetch, "cancel": cancel_job}
+            rows.append(action[args.action](ledger, key))
     if args.json:
         print(
             json.dumps(
@@ -81,3 +86,19 @@ def run(args) -> int:
     for note in notes:
         print(note)
     return 0
+
+
+def _fetch(ledger, key):
+    """Fetch a real job; its run supplies the observables (sampler) and readout (hybrid)."""
+    from ..hardware import fetch_job
+    from ..models import circuit_of
+    from ..training import load_run
+    from .common import is_run_dir, run_readout
+
+    record = ledger.get(key)
+    if record.result is not None or not record.run_path or not is_run_dir(record.run_path):
+        return fetch_job(ledger, key)
+    run = load_run(record.run_path)
+    observables = circuit_of(run.model).observables
+    readout = run_readout(run, record.input_start, record.input_stop)
+    return fetch_job(ledger, key, observables, readout=readout)

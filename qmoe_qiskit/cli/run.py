@@ -8,7 +8,13 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("run", help="run a job file (a reproducible list of qmoe commands)")
+    from .common import HelpFormatter
+
+    parser = sub.add_parser(
+        "run",
+        help="run a job file (a reproducible list of qmoe commands)",
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("job", help="job file (TOML), e.g. jobs/digits4.toml")
     parser.add_argument("--out", required=True, help="output directory, substituted for {out}")
     parser.add_argument(
@@ -20,13 +26,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..jobs import JobError, load_job, step_key
-    from . import CommandError, main
+    from ..jobfile import load_job, step_key
+    from . import main
+    from .common import CommandError
 
-    try:
-        job = load_job(args.job)
-    except JobError as exc:
-        raise CommandError(str(exc)) from exc
+    job = load_job(args.job)
     out = Path(args.out).expanduser()
     variables = dict(job.variables)
     variables["out"] = str(out)
@@ -35,10 +39,7 @@ def run(args) -> int:
         if not sep or not name:
             raise CommandError(f"--var expects NAME=VALUE, got {item!r}")
         variables[name] = value
-    try:
-        commands = [step.argv(variables) for step in job.steps]
-    except JobError as exc:
-        raise CommandError(str(exc)) from exc
+    commands = [step.argv(variables) for step in job.steps]
     if args.dry_run:
         for argv in commands:
             print("qmoe " + " ".join(argv))

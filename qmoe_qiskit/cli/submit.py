@@ -7,32 +7,48 @@ import sys
 
 
 def register(sub) -> None:
+    from .common import HelpFormatter, non_negative_int, positive_float, positive_int
+
     parser = sub.add_parser(
-        "submit", help="evaluate a trained run on an IBM backend (fake_*: local testing mode)"
+        "submit",
+        help="evaluate a trained run on an IBM backend (fake_*: local testing mode)",
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("run", help="run directory written by qmoe train")
+    parser.add_argument("run", metavar="RUN", help="run directory written by qmoe train")
     parser.add_argument("--backend", required=True, help="fake_NAME (local) or a real backend")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--shots", type=int, help="shots per circuit")
-    group.add_argument("--precision", type=float, help="target precision (estimator)")
-    parser.add_argument("--limit", type=int, help="evaluate only K test samples")
-    parser.add_argument("--offset", type=int, default=0, help="first test sample (default 0)")
-    parser.add_argument("--chunk", type=int, default=64, help="samples per job (default 64)")
+    group.add_argument(
+        "--shots", type=positive_int, help="shots per circuit (default: the primitive's)"
+    )
+    group.add_argument(
+        "--precision",
+        type=positive_float,
+        help="target precision, estimator (default: the primitive's)",
+    )
+    parser.add_argument(
+        "--limit", type=positive_int, help="evaluate only K test samples (default: all)"
+    )
+    parser.add_argument("--offset", type=non_negative_int, default=0, help="first test sample")
+    parser.add_argument("--chunk", type=positive_int, default=64, help="samples per job")
     parser.add_argument(
         "--primitive",
         choices=("estimator", "sampler"),
         default="estimator",
-        help="estimator (expectation values, default) or sampler (counts)",
+        help="estimator (expectation values) or sampler (counts)",
     )
     parser.add_argument("--profile", default="default", help="transpile profile")
     parser.add_argument("--isa", metavar="QPY", help="reuse an ISA circuit saved by transpile")
-    parser.add_argument("--ledger", help="job ledger (default $QMOE_LEDGER or ~/.qmoe/jobs.sqlite)")
-    parser.add_argument("--channel", help="IBM channel (default $QISKIT_IBM_CHANNEL or account)")
-    parser.add_argument("--instance", help="IBM instance (default $QISKIT_IBM_INSTANCE)")
+    parser.add_argument(
+        "--ledger", help="job ledger (default: $QMOE_LEDGER or ~/.qmoe/jobs.sqlite)"
+    )
+    parser.add_argument(
+        "--channel", help="IBM channel (default: $QISKIT_IBM_CHANNEL or the saved account)"
+    )
+    parser.add_argument("--instance", help="IBM instance (default: $QISKIT_IBM_INSTANCE)")
     parser.add_argument(
         "--no-wait",
         action="store_true",
-        help="real backends: return after submission (fetch later)",
+        help="real backends: return after submission, fetch later",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
@@ -41,14 +57,22 @@ def register(sub) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from ..ledger import Ledger
-    from ..runtime import RuntimeFailure, open_backend, sha256_hex, submit_evaluation
+    from ..errors import QmoeError
+    from ..hardware import (
+        Ledger,
+        load_isa,
+        open_backend,
+        sha256_hex,
+        submit_evaluation,
+        transpile_model,
+    )
+    from ..models import circuit_of
     from ..spec import spec_to_toml
     from ..training import load_run
-    from ..transpilation import TranspileError, load_isa, transpile_model
-    from . import CommandError
+    from .common import CommandError
 
     run_ = load_run(args.run)
+    circuit_of(run_.model)  # a model without a circuit stops here, before any ledger row
     data = run_.config.load_data()
     start = args.offset
     stop = len(data.x_test) if not args.limit else min(len(data.x_test), start + args.limit)
@@ -90,7 +114,7 @@ def run(args) -> int:
             wait=not args.no_wait,
             log=log,
         )
-    except (RuntimeFailure, TranspileError) as exc:
+    except QmoeError as exc:
         raise CommandError(f"{exc} (ledger: {ledger.path})") from None
     rows = [r.to_dict() for r in submission.records]
     if args.json:

@@ -1,66 +1,120 @@
-"""``qmoe train SPEC``: train a model and write a run directory."""
+"""``qmoe train SPEC --out RUN``: train a model and write a run directory."""
 
 from __future__ import annotations
 
 
-def _classes(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(c) for c in text.split(","))
-    except ValueError as exc:
-        import argparse
-
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from exc
-
-
 def register(sub) -> None:
     from ..data import DATASETS
-    from ..network import ENGINES
+    from ..engines import ENGINES
+    from .common import (
+        HelpFormatter,
+        classes_list,
+        non_negative_int,
+        positive_float,
+        positive_int,
+    )
 
-    parser = sub.add_parser("train", help="train a model; writes checkpoints, metrics and a plot")
-    parser.add_argument("spec", help="spec file or preset name")
+    parser = sub.add_parser(
+        "train",
+        help="train a model; writes checkpoints, metrics and a plot",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("spec", metavar="SPEC", help="spec file or preset name")
+    parser.add_argument("--out", required=True, metavar="RUN", help="run directory to write")
     parser.add_argument("--data", choices=DATASETS, help="data set (default: the spec's)")
-    parser.add_argument("--data-dir", help="directory with the IDX .gz files (mnist, fashion)")
-    parser.add_argument("--classes", type=_classes, help="labels to keep, e.g. 0,1,2,3")
-    parser.add_argument("--train-limit", type=int, help="class-balanced cap on training samples")
-    parser.add_argument("--test-limit", type=int, help="class-balanced cap on test samples")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float, help="Adam learning rate")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--data-dir", help="directory with the IDX .gz files (mnist, fashion-mnist; default: none)"
+    )
+    parser.add_argument(
+        "--classes", type=classes_list, help="labels to keep, e.g. 0,1,2,3 (default: the spec's)"
+    )
+    parser.add_argument(
+        "--train-limit",
+        type=non_negative_int,
+        help="class-balanced cap on training samples, 0 = all (default: the spec's)",
+    )
+    parser.add_argument(
+        "--test-limit",
+        type=non_negative_int,
+        help="class-balanced cap on test samples, 0 = all (default: the spec's)",
+    )
+    parser.add_argument("--epochs", type=positive_int, help="total epochs (default: the spec's)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="mini-batch size (default: the spec's)"
+    )
+    parser.add_argument(
+        "--lr", type=positive_float, help="Adam learning rate (default: the spec's)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        help="seed of weights, split, shuffles (default: the spec's)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        help="held-out validation fraction of the training split (default: the spec's)",
+    )
+    parser.add_argument(
+        "--patience",
+        type=non_negative_int,
+        help="early stopping after N epochs without a lower validation loss, 0 = off "
+        "(default: the spec's)",
+    )
     parser.add_argument("--engine", choices=ENGINES, help="execution engine (default: aer)")
-    parser.add_argument("--device", help="auto (default), cpu or gpu")
-    parser.add_argument("--out", required=True, help="run directory to write")
-    parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    parser.add_argument(
+        "--device", help="auto, cpu, gpu or cuda:N (default: auto = a GPU when there is one)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue RUN from its checkpoint; only --epochs, --engine, --device and "
+        "--patience may differ from the saved settings (default: off)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, interrupt_hint=_resume_hint)
+
+
+def _resume_hint(args) -> str:
+    return f"resume with: qmoe train {args.spec} --out {args.out} --resume"
+
+
+#: Command-line options that map to :class:`~qmoe_qiskit.training.RunConfig` fields.
+SETTINGS = (
+    "data",
+    "data_dir",
+    "classes",
+    "train_limit",
+    "test_limit",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "val_fraction",
+    "patience",
+    "engine",
+    "device",
+)
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from ..spec import load_spec
     from ..training import RunConfig, train
+    from ..training.runs import RUN_CONFIG, read_config
 
-    spec = load_spec(args.spec)
-    for name in ("epochs", "batch_size", "train_limit", "test_limit"):
-        value = getattr(args, name)
-        if value is not None and value < (0 if "limit" in name else 1):
-            from . import CommandError
-
-            raise CommandError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    config = RunConfig.from_spec(
-        spec,
-        data=args.data,
-        data_dir=args.data_dir,
-        classes=args.classes,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        engine=args.engine,
-        device=args.device,
-    )
+    given = {name: getattr(args, name) for name in SETTINGS}
+    out = Path(args.out).expanduser()
+    if args.resume and (out / RUN_CONFIG).is_file():
+        base = read_config(out)
+        if given["engine"] is None and given["device"] is None:
+            given.update(engine=base.engine, device=base.device)
+        config = base.replace(**given)
+        spec = load_spec(args.spec)
+    else:
+        spec = load_spec(args.spec)
+        given.setdefault("engine", None)
+        config = RunConfig.from_spec(spec, **given)
     train(spec, args.out, config, resume=args.resume, progress=not args.quiet)
     return 0

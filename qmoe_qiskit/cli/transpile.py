@@ -7,8 +7,12 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from .common import HelpFormatter, positive_int
+
     parser = sub.add_parser(
-        "transpile", help="transpile for an IBM backend and report its cost (QPY saved)"
+        "transpile",
+        help="transpile for an IBM backend and report its cost (QPY saved)",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("source", metavar="SPEC|RUN", help="spec, preset or run directory")
     parser.add_argument(
@@ -17,21 +21,25 @@ def register(sub) -> None:
     parser.add_argument("--profile", default="default", help="transpile profile (default)")
     parser.add_argument(
         "--circuits",
-        type=int,
+        type=positive_int,
         default=None,
         help="circuits to price (default: the run's test-set size, else 1)",
     )
-    parser.add_argument("--shots", type=int, default=4096, help="shots per circuit to price")
+    parser.add_argument(
+        "--shots", type=positive_int, default=4096, help="shots per circuit to price"
+    )
     parser.add_argument(
         "-o",
         "--output",
-        help="QPY file for the ISA circuit (default: "
-        "RUN/isa/BACKEND-PROFILE.qpy, or ./NAME-BACKEND-PROFILE.qpy)",
+        help="QPY file for the ISA circuit (default: RUN/isa/BACKEND-PROFILE.qpy for a RUN; "
+        "none for a SPEC)",
     )
-    parser.add_argument("--no-save", action="store_true", help="do not write the QPY file")
+    parser.add_argument(
+        "--no-save", action="store_true", help="RUN: do not write the QPY file into the run"
+    )
     parser.add_argument(
         "--min-qubits",
-        type=int,
+        type=positive_int,
         default=None,
         help="all-fake: skip smaller backends (default: the model width)",
     )
@@ -40,32 +48,29 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..runtime import RuntimeFailure, open_backend
-    from ..transpilation import (
-        TranspileError,
+    from ..hardware import (
         fake_backend_names,
         format_table,
         get_fake_backend,
-        load_model_or_run,
         load_profile,
+        open_backend,
         resource_report,
         save_isa,
         transpile_model,
     )
-    from . import CommandError
+    from ..models import circuit_of
+    from .common import CommandError, load_model_or_run
 
     model, loaded = load_model_or_run(args.source)
-    try:
-        profile = load_profile(args.profile)
-    except TranspileError as exc:
-        raise CommandError(str(exc)) from None
+    program = circuit_of(model)
+    profile = load_profile(args.profile)
     circuits = args.circuits
     if circuits is None:
         circuits = len(loaded.config.load_data().y_test) if loaded is not None else 1
 
     if args.backend == "all-fake":
         rows = []
-        for name in fake_backend_names(args.min_qubits or model.num_qubits):
+        for name in fake_backend_names(args.min_qubits or program.num_qubits):
             backend = get_fake_backend(name)
             try:
                 transpiled = transpile_model(model, backend, profile)
@@ -93,20 +98,17 @@ def run(args) -> int:
             print(format_table(rows))
         return 0
 
-    try:
-        handle = open_backend(args.backend)
-        transpiled = transpile_model(model, handle.backend, profile)
-    except (TranspileError, RuntimeFailure) as exc:
-        raise CommandError(str(exc)) from None
+    handle = open_backend(args.backend)
+    transpiled = transpile_model(model, handle.backend, profile)
     report = resource_report(transpiled, handle.backend, circuits=circuits, shots=args.shots)
     out = None
-    if not args.no_save:
-        if args.output:
-            out = Path(args.output)
-        elif loaded is not None:
-            out = loaded.path / "isa" / f"{handle.name}-{profile.name}.qpy"
-        else:
-            out = Path(f"{model.spec.name}-{handle.name}-{profile.name}.qpy")
+    if args.output:
+        out = Path(args.output).expanduser()
+        if not out.parent.is_dir():
+            raise CommandError(f"-o: directory {out.parent} does not exist")
+    elif loaded is not None and not args.no_save:
+        out = loaded.path / "isa" / f"{handle.name}-{profile.name}.qpy"
+    if out is not None:
         save_isa(transpiled, out, {"source": str(args.source), "report": report.to_dict()})
     data = report.to_dict()
     data["qpy"] = None if out is None else str(out)
@@ -133,4 +135,6 @@ def run(args) -> int:
             print(f"  no duration for   {', '.join(report.missing_durations)} (counted 0 s)")
         if out is not None:
             print(f"  ISA circuit       {out}")
+        elif loaded is None:
+            print("  ISA circuit       not saved (pass -o FILE.qpy to keep it)")
     return 0

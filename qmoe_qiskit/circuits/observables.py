@@ -1,0 +1,65 @@
+"""Observables that turn a circuit's final state into model outputs."""
+
+from __future__ import annotations
+
+from qiskit.quantum_info import SparsePauliOp
+
+__all__ = ["basis_projectors", "class_observables", "zero_projector"]
+
+
+def zero_projector(num_qubits: int, qubits: range | list[int]) -> SparsePauliOp:
+    """``|0...0><0...0|`` on ``qubits`` (identity elsewhere): ``prod_q (I + Z_q) / 2``."""
+    projector = SparsePauliOp("I" * num_qubits)
+    for qubit in qubits:
+        zero = SparsePauliOp.from_sparse_list([("", [], 0.5), ("Z", [qubit], 0.5)], num_qubits)
+        projector = projector.compose(zero)
+    return projector
+
+
+def class_observables(
+    num_route: int, num_data: int, classes: int, *, project_route: bool = False
+) -> tuple[SparsePauliOp, ...]:
+    """One observable per class: Z on data qubit ``c`` (qubit ``num_route + c``).
+
+    Args:
+        num_route: Routing qubits ``0..num_route-1``.
+        num_data: Data qubits after them.
+        classes: Number of classes (``<= num_data``).
+        project_route: Multiply by the projector on routing ``|0...0>`` (interfering
+            aggregation).
+
+    Returns:
+        ``classes`` Hermitian observables on ``num_route + num_data`` qubits.
+    """
+    n = num_route + num_data
+    route = zero_projector(n, range(num_route) if project_route else [])
+    observables = []
+    for c in range(classes):
+        z = SparsePauliOp.from_sparse_list([("Z", [num_route + c], 1.0)], n)
+        observables.append(z.compose(route).simplify())
+    return tuple(observables)
+
+
+def basis_projectors(num_qubits: int, num_route: int) -> tuple[SparsePauliOp, ...]:
+    """Projectors ``|k><k|`` on qubits ``0..num_route-1`` (identity elsewhere), ``k = 0..2^m-1``.
+
+    ``|k><k| = prod_q (I + (-1)^{b_q(k)} Z_q) / 2`` with ``b_q(k)`` bit ``q`` of ``k``.
+
+    Args:
+        num_qubits: Circuit width.
+        num_route: Measured (routing) qubits ``m``.
+
+    Returns:
+        ``2**m`` Hermitian observables whose expectations are the basis-state probabilities.
+    """
+    projectors = []
+    for k in range(2**num_route):
+        op = SparsePauliOp("I" * num_qubits)
+        for qubit in range(num_route):
+            sign = -1.0 if (k >> qubit) & 1 else 1.0
+            factor = SparsePauliOp.from_sparse_list(
+                [("", [], 0.5), ("Z", [qubit], 0.5 * sign)], num_qubits
+            )
+            op = op.compose(factor)
+        projectors.append(op.simplify())
+    return tuple(projectors)

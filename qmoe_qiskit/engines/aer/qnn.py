@@ -1,0 +1,153 @@
+"""The QNN layer: compiled circuit -> ``EstimatorQNN`` on qiskit-aer -> ``TorchConnector``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+from qiskit_aer import AerSimulator
+from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+from qiskit_machine_learning.connectors import TorchConnector
+from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
+from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+from ...errors import DeviceError
+from ...models import CompiledModel
+from .gradients import BatchedParamShiftEstimatorGradient
+
+__all__ = [
+    "DeviceError",
+    "aer_devices",
+    "aer_estimator",
+    "build_qnn",
+    "build_torch_network",
+    "resolve_device",
+]
+
+log = logging.getLogger(__name__)
+
+GRADIENTS = ("batched", "param-shift")
+
+
+@functools.lru_cache(maxsize=1)
+def aer_devices() -> tuple[str, ...]:
+    """Devices qiskit-aer can simulate on here, e.g. ``("CPU",)`` or ``("CPU", "GPU")``."""
+    return tuple(AerSimulator().available_devices())
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Turn ``"auto" | "cpu" | "gpu"`` into the Aer device name, checking it exists.
+
+    Args:
+        device: ``"auto"`` picks the GPU when Aer lists one, else the CPU.
+
+    Returns:
+        ``"CPU"`` or ``"GPU"``.
+
+    Raises:
+        DeviceError: If a GPU is requested but Aer lists none, or the name is unknown.
+    """
+    name = device.upper()
+    available = aer_devices()
+    if name == "AUTO":
+        return "GPU" if "GPU" in available else "CPU"
+    if name not in ("CPU", "GPU"):
+        raise DeviceError(f"unknown device {device!r}: use auto, cpu or gpu")
+    if name not in available:
+        raise DeviceError(
+            f"device {device!r} was requested but qiskit-aer lists only {', '.join(available)}; "
+            "install qiskit-aer-gpu on a machine with a CUDA GPU, or use --device cpu"
+        )
+    return name
+
+
+def aer_estimator(device: str = "auto", seed: int | None = None) -> AerEstimator:
+    """Aer's ``EstimatorV2`` for exact statevector expectation values.
+
+    Args:
+        device: See :func:`resolve_device`.
+        seed: Simulator seed (only matters for non-zero precision).
+
+    Returns:
+        An estimator with ``default_precision=0`` (exact) on the resolved device.
+    """
+    resolved = resolve_device(device)
+    backend_options = {"method": "statevector", "device": resolved}
+    if resolved == "CPU":
+        backend_options["max_parallel_experiments"] = 0  # parameter sets in parallel over cores
+    if seed is not None:
+        backend_options["seed_simulator"] = seed
+    return AerEstimator(options={"default_precision": 0.0, "backend_options": backend_options})
+
+
+def build_qnn(
+    model: CompiledModel,
+    *,
+    device: str = "auto",
+    gradient: str = "batched",
+    input_gradients: bool = False,
+    estimator=None,
+) -> EstimatorQNN:
+    """An ``EstimatorQNN`` computing the class observables of ``model`` on Aer.
+
+    The circuit is the model's decomposed circuit (Aer's ``EstimatorV2`` does not transpile).
+
+    Args:
+        model: The compiled model.
+        device: Aer device (``"auto"``, ``"cpu"``, ``"gpu"``).
+        gradient: ``"batched"`` (:class:`BatchedParamShiftEstimatorGradient`, one Aer call per
+            backward pass) or ``"param-shift"`` (qiskit-machine-learning's default).
+        input_gradients: Compute gradients with respect to the inputs too; needed only when a
+            trainable layer feeds the circuit's inputs.
+        estimator: Use this V2 estimator instead of Aer's.
+
+    Returns:
+        The QNN with ``output_shape == (classes,)``.
+    """
+    if gradient not in GRADIENTS:
+        raise ValueError(f"unknown gradient {gradient!r}: use one of {', '.join(GRADIENTS)}")
+    estimator = estimator if estimator is not None else aer_estimator(device)
+    if gradient == "batched":
+        grad = BatchedParamShiftEstimatorGradient(estimator)
+    else:
+        grad = ParamShiftEstimatorGradient(estimator)
+    return EstimatorQNN(
+        circuit=model.decomposed,
+        estimator=estimator,
+        observables=list(model.observables),
+        input_params=list(model.input_params),
+        weight_params=list(model.weight_params),
+        gradient=grad,
+        input_gradients=input_gradients,
+        default_precision=0.0,
+    )
+
+
+def build_torch_network(
+    model: CompiledModel,
+    weights: np.ndarray | None = None,
+    *,
+    device: str = "auto",
+    gradient: str = "batched",
+    input_gradients: bool = False,
+) -> TorchConnector:
+    """The model as a torch module: ``TorchConnector(EstimatorQNN)``.
+
+    Its ``weight`` parameter holds the weights in ``model.weight_params`` order, so checkpoints
+    are plain arrays.
+
+    Args:
+        model: The compiled model.
+        weights: Initial weights (default: ``model.initial_weights(0)``).
+        device: Aer device.
+        gradient: See :func:`build_qnn`.
+        input_gradients: See :func:`build_qnn`.
+
+    Returns:
+        A module mapping inputs ``(batch, features)`` to class expectations ``(batch, classes)``.
+    """
+    qnn = build_qnn(model, device=device, gradient=gradient, input_gradients=input_gradients)
+    if weights is None:
+        weights = model.initial_weights(0)
+    return TorchConnector(qnn, initial_weights=np.asarray(weights, dtype=float))

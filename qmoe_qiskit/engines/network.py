@@ -1,0 +1,96 @@
+"""One entry point from a compiled model to a trainable torch module, whatever the engine.
+
+Engines know how to run a circuit; model families know how to combine circuits with classical
+parts. :func:`build_network` hands the family (``model.network``) the engine's factory for
+circuit modules, so no family imports an engine and no engine knows a family.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import EngineError
+from ..models import CircuitNetworkFactory, CompiledModel, Model
+from .devices import ENGINES, check_engine, resolve_device
+
+__all__ = ["ENGINES", "build_network", "check_engine", "circuit_network_factory"]
+
+
+def circuit_network_factory(engine: str, device: str = "auto") -> CircuitNetworkFactory:
+    """The factory that builds a circuit's torch module on ``engine`` and ``device``.
+
+    Both engines give a module with one parameter, ``weight`` (float64, in
+    ``model.weight_params`` order), mapping inputs ``(batch, features)`` to the observables'
+    expectations ``(batch, observables)``.
+
+    Args:
+        engine: One of :data:`ENGINES`.
+        device: ``"auto"``, ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"cuda:N"``.
+
+    Returns:
+        ``factory(circuit_model, circuit_weights) -> nn.Module``.
+
+    Raises:
+        DeviceError: For an unknown engine or an unavailable device.
+    """
+    check_engine(engine)
+    resolved = resolve_device(engine, device)
+    if engine == "aer":
+        from .aer import build_torch_network
+
+        def aer(model: CompiledModel, weights: np.ndarray) -> torch.nn.Module:
+            network = build_torch_network(model, weights, device=resolved)
+            # TorchConnector stores float32 weights; keep the checkpoint's float64 values exactly.
+            network.weight.data = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+            return network
+
+        return aer
+
+    from .statevector import TorchStatevectorNetwork
+
+    def statevector(model: CompiledModel, weights: np.ndarray) -> torch.nn.Module:
+        return TorchStatevectorNetwork(model, weights, device=resolved)
+
+    return statevector
+
+
+def build_network(
+    model: Model,
+    weights: np.ndarray | None = None,
+    *,
+    engine: str = "aer",
+    device: str = "auto",
+    seed: int = 0,
+) -> torch.nn.Module:
+    """A torch module mapping inputs ``(batch, features)`` to class scores ``(batch, classes)``.
+
+    The module's parameters, flattened in order, are the model's flat weight vector, whatever
+    the engine, so checkpoints move between engines. A QMoE or baseline network has one
+    parameter, ``weight``, in ``model.weight_params`` order; a hybrid network is its router
+    (the router circuit on the engine, or a classical router) then its linear experts.
+
+    Args:
+        model: A compiled model of any family.
+        weights: Flat weights to start from (default: ``model.initial_weights(seed)``).
+        engine: One of :data:`ENGINES`.
+        device: ``"auto"``, ``"cpu"`` or ``"gpu"``/``"cuda"``; ``"auto"`` takes a GPU when the
+            engine can use one.
+        seed: Seed of the initial weights when ``weights`` is None.
+
+    Returns:
+        The module.
+
+    Raises:
+        DeviceError: For an unknown engine or an unavailable device.
+        EngineError: If ``weights`` does not have ``model.num_weights`` entries.
+    """
+    factory = circuit_network_factory(engine, device)
+    if weights is None:
+        weights = model.initial_weights(seed)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (model.num_weights,):
+        raise EngineError(
+            f"model {model.spec.name!r} has {model.num_weights} weights, got shape {weights.shape}"
+        )
+    return model.network(weights, factory)

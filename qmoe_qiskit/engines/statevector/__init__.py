@@ -1,0 +1,26 @@
+"""Fast exact engine: compiled circuits as batched, fused statevector simulation in torch.
+
+The Aer path (:mod:`qmoe_qiskit.engines.aer`) stays the reference; this engine runs the same
+decomposed circuit, with the same weight order, at statevector speed on CPU or CUDA.
+"""
+
+from .fusion import Block, ExecutionPlan, Step, fuse_gates, plan_execution
+from .lowering import EngineError, Gate, GateProgram, lower_circuit
+from .network import TorchStatevectorNetwork, default_block_qubits
+from .observables import ObservableTable, observable_table
+
+__all__ = [
+    "Block",
+    "EngineError",
+    "ExecutionPlan",
+    "Gate",
+    "GateProgram",
+    "ObservableTable",
+    "Step",
+    "TorchStatevectorNetwork",
+    "default_block_qubits",
+    "fuse_gates",
+    "lower_circuit",
+    "observable_table",
+    "plan_execution",
+]

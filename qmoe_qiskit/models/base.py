@@ -1,0 +1,126 @@
+"""What every compiled model offers, and the registry of model families.
+
+A model family is one module of this package that defines a compiled-model class satisfying
+:class:`Model` and registers a compile function for its ``spec.kind`` with
+:func:`register_family`. Every command (``compile``, ``train``, ``evaluate``, ``transpile``,
+``submit``, ``export``) works through this protocol only, so a new family is one new module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from ..errors import NoCircuitError, SpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec import ModelSpec
+    from .circuit import CompiledModel
+
+__all__ = [
+    "CircuitNetworkFactory",
+    "Model",
+    "circuit_of",
+    "families",
+    "family_compiler",
+    "register_family",
+]
+
+#: Builds the torch module of a circuit (inputs -> observable expectations) on an engine:
+#: ``factory(circuit_model, circuit_weights) -> nn.Module``. Engines provide it; families use it.
+CircuitNetworkFactory = Callable[["CompiledModel", np.ndarray], torch.nn.Module]
+
+
+@runtime_checkable
+class Model(Protocol):
+    """The protocol of a compiled model, whatever its family.
+
+    Attributes:
+        spec: The validated spec it was compiled from.
+        weight_groups: Name -> ``(start, stop)`` slice of the flat weight vector.
+    """
+
+    spec: ModelSpec
+    weight_groups: Mapping[str, tuple[int, int]]
+
+    @property
+    def num_inputs(self) -> int:
+        """Input features."""
+
+    @property
+    def num_weights(self) -> int:
+        """Length of the flat weight vector (checkpoints, :meth:`initial_weights`)."""
+
+    @property
+    def num_classes(self) -> int:
+        """Output width (class scores)."""
+
+    @property
+    def circuit_model(self) -> CompiledModel | None:
+        """The circuit to run on a simulator or QPU, or ``None`` for a model without one."""
+
+    def circuit_weights(self, weights: np.ndarray) -> np.ndarray:
+        """The part of the flat weights that binds :attr:`circuit_model`'s weight parameters."""
+
+    def readout(self, expectations: np.ndarray, inputs: np.ndarray, weights: np.ndarray):
+        """Class scores ``(rows, classes)`` from the circuit's expectations ``(rows, obs)``."""
+
+    def initial_weights(self, seed: int) -> np.ndarray:
+        """Seeded initial flat weights."""
+
+    def summary(self) -> dict[str, int | str]:
+        """Resource summary (JSON-ready)."""
+
+    def describe(self) -> list[str]:
+        """Human-readable lines for ``qmoe compile``: what the model is made of."""
+
+    def network(
+        self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
+    ) -> torch.nn.Module:
+        """The model as a torch module ``(batch, features) -> (batch, classes)``."""
+
+
+_FAMILIES: dict[str, Callable[[ModelSpec], Model]] = {}
+
+
+def register_family(kind: str, compile_fn: Callable[[ModelSpec], Model]) -> None:
+    """Register the compile function of the family whose specs have ``kind``."""
+    _FAMILIES[kind] = compile_fn
+
+
+def families() -> tuple[str, ...]:
+    """Registered spec kinds."""
+    return tuple(sorted(_FAMILIES))
+
+
+def family_compiler(kind: str) -> Callable[[ModelSpec], Model]:
+    """The compile function registered for ``kind``.
+
+    Raises:
+        SpecError: If no family is registered for ``kind``.
+    """
+    try:
+        return _FAMILIES[kind]
+    except KeyError:
+        raise SpecError(
+            f"kind = {kind!r} has no model family; registered: {', '.join(families())}"
+        ) from None
+
+
+def circuit_of(model: Model) -> CompiledModel:
+    """The circuit part of ``model`` that runs on a simulator or QPU.
+
+    Raises:
+        NoCircuitError: The model has no circuit (a hybrid model with a classical router).
+    """
+    program = model.circuit_model
+    if program is None:
+        spec = model.spec
+        raise NoCircuitError(
+            f"model {spec.name!r} ({spec.kind}, {spec.routing.kind} router) has no quantum "
+            "circuit to run on a backend: it is classical end to end"
+        )
+    return program

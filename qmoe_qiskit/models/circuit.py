@@ -1,0 +1,162 @@
+"""A circuit model: one parameterized circuit whose observables' expectations are its outputs.
+
+:class:`CompiledModel` is the compiled form of the ``qmoe`` and ``baseline`` families and the
+circuit part of every other family (a hybrid model's quantum router is one). Engines run it,
+hardware transpiles and submits it, export writes it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from qiskit import transpile
+from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+
+from ..spec import ModelSpec
+from .base import CircuitNetworkFactory
+
+__all__ = ["BASIS_GATES", "CompiledModel"]
+
+#: Gate basis of :meth:`CompiledModel.decomposed`: accepted by Aer and by the gradient rules.
+BASIS_GATES = ("rx", "ry", "rz", "h", "x", "cx", "cz")
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModel:
+    """A compiled circuit model: one plain circuit plus what is needed to read and train it.
+
+    Attributes:
+        spec: The validated spec it was compiled from.
+        circuit: The logical circuit (for a QMoE: encoder, routing, experts, aggregation).
+        input_params: Input parameters ``x[i]``, one per feature, in feature order.
+        weight_params: Trainable parameters: ``route[i]`` then ``expert0[i]``, ``expert1[i]``...
+            (``pqc[i]`` for a baseline).
+        observables: One observable per output (class ``c``: Z on data qubit ``c``, projected on
+            the routing register's ``|0...0>`` for interfering aggregation).
+        route_qubits: Indices of the routing register in ``circuit``.
+        data_qubits: Indices of the data register in ``circuit``.
+        stages: The circuit's parts on its full width, in order (for a QMoE ``encoder``,
+            ``routing``, ``experts``, ``aggregation``); composing them gives ``circuit``.
+        weight_groups: Name -> ``(start, stop)`` slice of ``weight_params``
+            (``route``, ``expert0``, ... or ``pqc``).
+    """
+
+    spec: ModelSpec
+    circuit: QuantumCircuit
+    input_params: tuple[Parameter, ...]
+    weight_params: tuple[Parameter, ...]
+    observables: tuple[SparsePauliOp, ...]
+    route_qubits: tuple[int, ...]
+    data_qubits: tuple[int, ...]
+    stages: Mapping[str, QuantumCircuit]
+    weight_groups: Mapping[str, tuple[int, int]]
+
+    @property
+    def num_qubits(self) -> int:
+        """Total circuit width."""
+        return self.circuit.num_qubits
+
+    @property
+    def num_inputs(self) -> int:
+        """Number of input features."""
+        return len(self.input_params)
+
+    @property
+    def num_weights(self) -> int:
+        """Number of trainable weights."""
+        return len(self.weight_params)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of outputs (one per observable)."""
+        return len(self.observables)
+
+    @property
+    def circuit_model(self) -> CompiledModel:
+        """The circuit to run: the model itself."""
+        return self
+
+    def circuit_weights(self, weights: ArrayLike) -> np.ndarray:
+        """All weights bind the circuit."""
+        return np.asarray(weights, dtype=np.float64)
+
+    def readout(self, expectations: ArrayLike, inputs: ArrayLike, weights: ArrayLike) -> np.ndarray:
+        """Class scores are the observables' expectations."""
+        return np.asarray(expectations, dtype=np.float64)
+
+    @functools.cached_property
+    def decomposed(self) -> QuantumCircuit:
+        """The circuit transpiled to :data:`BASIS_GATES`, parameters left unbound.
+
+        No layout or routing is applied: qubit ``i`` stays qubit ``i``, so ``observables`` apply
+        unchanged. This is the circuit Aer executes.
+        """
+        return transpile(
+            self.circuit, basis_gates=list(BASIS_GATES), optimization_level=1, seed_transpiler=0
+        )
+
+    def summary(self) -> dict[str, int | str]:
+        """Resource summary of the decomposed circuit.
+
+        Returns:
+            ``family, num_qubits, route_qubits, data_qubits, num_inputs, num_weights, depth,
+            two_qubit_gates`` (depth and two-qubit gates after decomposition to
+            :data:`BASIS_GATES`).
+        """
+        decomposed = self.decomposed
+        two_qubit = sum(1 for inst in decomposed.data if inst.operation.num_qubits == 2)
+        return {
+            "family": self.spec.kind,
+            "num_qubits": self.num_qubits,
+            "route_qubits": len(self.route_qubits),
+            "data_qubits": len(self.data_qubits),
+            "num_inputs": self.num_inputs,
+            "num_weights": self.num_weights,
+            "depth": decomposed.depth(),
+            "two_qubit_gates": two_qubit,
+        }
+
+    def describe(self) -> list[str]:
+        """What the circuit is made of, one line per stage."""
+        spec = self.spec
+        lines = [f"encoder: {spec.encoder.features} features, rotations {spec.encoder.rotations}"]
+        if spec.kind == "baseline":
+            lines.append(
+                f"pqc: {spec.experts.layers} layers of {spec.experts.operators} + "
+                f"{spec.experts.entangler} on {spec.experts.data_qubits} qubits"
+            )
+        else:
+            construction = "multiplexed" if spec.multiplexed else "controlled"
+            lines.append(
+                f"routing: {len(self.route_qubits)} qubits ({spec.routing.encoding}), "
+                f"{spec.routing.layers} layers of {spec.routing.operators}"
+            )
+            lines.append(
+                f"experts: {spec.experts.count} x {spec.experts.layers} layers of "
+                f"{spec.experts.operators} on {spec.experts.data_qubits} qubits, {construction}"
+            )
+            lines.append(f"aggregation: {spec.routing.aggregation}")
+        lines.append(f"readout: Z on data qubits 0..{self.num_classes - 1} (one per class)")
+        return lines
+
+    def initial_weights(self, seed: int) -> np.ndarray:
+        """Seeded initial weights, uniform in ``[-pi, pi)``."""
+        return np.random.default_rng(seed).uniform(-np.pi, np.pi, self.num_weights)
+
+    def bind(self, inputs: ArrayLike, weights: ArrayLike) -> QuantumCircuit:
+        """The circuit with one input vector and one weight vector bound."""
+        values = dict(zip(self.input_params, np.asarray(inputs, dtype=float), strict=True))
+        values.update(zip(self.weight_params, np.asarray(weights, dtype=float), strict=True))
+        return self.circuit.assign_parameters(values)
+
+    def network(
+        self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
+    ) -> torch.nn.Module:
+        """The circuit on the engine ``circuit_network`` stands for (outputs: expectations)."""
+        return circuit_network(self, np.asarray(weights, dtype=np.float64))

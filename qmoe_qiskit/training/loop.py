@@ -1,0 +1,240 @@
+"""The one training loop: Adam on softmax cross-entropy, seeded shuffles, optional early stopping.
+
+Every family and every study trains through :func:`fit`. Shuffling is seeded per epoch
+(``seed * 100_003 + epoch``) and the loop's whole state (:class:`FitState`: weights, Adam state,
+history, best validation epoch) can be saved after any epoch and passed back in, so a resumed
+run reaches the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = [
+    "FitOptions",
+    "FitResult",
+    "FitState",
+    "epoch_order",
+    "fit",
+    "flat_weights",
+    "predict",
+]
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Settings of :func:`fit`.
+
+    Attributes:
+        epochs: Total epochs.
+        batch_size: Mini-batch size.
+        lr: Adam learning rate.
+        seed: Seed of the per-epoch shuffles.
+        logit_scale: Outputs are multiplied by this before the softmax cross-entropy.
+        patience: With validation data, stop after this many epochs without a lower validation
+            loss and keep the best validation epoch's weights (0: run every epoch, keep the
+            last weights).
+    """
+
+    epochs: int
+    batch_size: int = 32
+    lr: float = 2e-3
+    seed: int = 0
+    logit_scale: float = 5.0
+    patience: int = 0
+
+
+@dataclass
+class FitState:
+    """Everything needed to continue a fit after an epoch (what a checkpoint holds).
+
+    Attributes:
+        epoch: Epochs finished.
+        weights: Flat weights after that epoch.
+        optimizer: Adam's ``state_dict``.
+        history: Per epoch: ``epoch, train_loss, train_accuracy, seconds`` (+ ``val_loss``,
+            ``val_accuracy`` with validation data, + whatever ``on_epoch`` added).
+        steps: Loss of every mini-batch.
+        best_epoch: Epoch with the lowest validation loss (0: none yet).
+        best_val_loss: That loss.
+        best_weights: Its weights (``None`` without validation data).
+        stopped: Early stopping ended the fit.
+    """
+
+    epoch: int = 0
+    weights: np.ndarray | None = None
+    optimizer: dict | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    best_weights: np.ndarray | None = None
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A finished fit.
+
+    Attributes:
+        weights: The kept weights: the best validation epoch's with early stopping, else the
+            last epoch's.
+        history: Per-epoch metrics.
+        best_epoch: Epoch whose weights were kept.
+        seconds: Wall time of this call.
+        state: The final :class:`FitState`.
+    """
+
+    weights: np.ndarray
+    history: list[dict[str, float]]
+    best_epoch: int
+    seconds: float
+    state: FitState
+
+
+def flat_weights(network: torch.nn.Module) -> np.ndarray:
+    """All trainable parameters of a network as one float64 vector (the checkpoint format)."""
+    vector = torch.nn.utils.parameters_to_vector(
+        [p.detach().to(torch.float64) for p in network.parameters()]
+    )
+    return vector.cpu().numpy().copy()
+
+
+def predict(network: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Network outputs ``(rows, classes)`` for ``x``, in batches, without gradients."""
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            batch = torch.as_tensor(x[start : start + batch_size], dtype=torch.float64)
+            outputs.append(network(batch).detach().cpu().double().numpy())
+    if not outputs:
+        return np.zeros((0, 0))
+    return np.concatenate(outputs)
+
+
+def epoch_order(rows: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled row order of ``epoch`` (0-based): what a seeded torch ``DataLoader`` gives.
+
+    The generator is seeded with ``seed * 100_003 + epoch``; like ``DataLoader`` (which draws
+    its worker base seed first), one int64 is drawn before the permutation, so runs written by
+    earlier versions resume on the same order.
+    """
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    return torch.randperm(rows, generator=generator)
+
+
+def _evaluate(
+    network: torch.nn.Module, x: np.ndarray, y: np.ndarray, scale: float
+) -> tuple[float, float]:
+    out = torch.as_tensor(predict(network, x))
+    labels = torch.as_tensor(y, dtype=torch.int64)
+    loss = torch.nn.functional.cross_entropy(scale * out, labels).item()
+    return loss, float((out.argmax(dim=1) == labels).double().mean())
+
+
+def fit(
+    network: torch.nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    options: FitOptions,
+    *,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    state: FitState | None = None,
+    on_epoch: Callable[[FitState, torch.nn.Module], None] | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Train ``network`` in place on ``(x, y)``.
+
+    Args:
+        network: A module ``(batch, features) -> (batch, classes)`` (see
+            :func:`~qmoe_qiskit.engines.build_network`), already holding ``state.weights`` when
+            resuming.
+        x: Training inputs ``(rows, features)``.
+        y: Integer labels ``(rows,)``.
+        options: Loop settings.
+        validation: ``(x_val, y_val)`` scored after every epoch (and used for early stopping).
+        state: A saved state to continue from (its ``epoch`` epochs are skipped).
+        on_epoch: Called after every epoch with the state and the network (checkpoints,
+            extra per-epoch metrics: entries it adds to ``state.history[-1]`` are kept).
+        progress: Show a tqdm bar per epoch.
+        log: Where to print one line per epoch.
+
+    Returns:
+        The :class:`FitResult`.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    state = state if state is not None else FitState()
+    optimizer = torch.optim.Adam(network.parameters(), lr=options.lr)
+    if state.optimizer is not None:
+        optimizer.load_state_dict(state.optimizer)
+    x_train = torch.as_tensor(np.asarray(x), dtype=torch.float64)
+    y_train = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    early = options.patience > 0 and validation is not None
+    for epoch in range(state.epoch, options.epochs):
+        if state.stopped:
+            break
+        order = epoch_order(len(y_train), options.seed, epoch)
+        epoch_started = time.perf_counter()
+        total_loss = correct = seen = 0.0
+        batches = range(0, len(order), options.batch_size)
+        desc = f"epoch {epoch + 1}/{options.epochs}"
+        bar = tqdm(batches, desc=desc, disable=not progress, leave=False)
+        for start in bar:
+            idx = order[start : start + options.batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            optimizer.zero_grad()
+            outputs = network(xb)
+            loss = torch.nn.functional.cross_entropy(options.logit_scale * outputs, yb)
+            loss.backward()
+            optimizer.step()
+            state.steps.append(loss.item())
+            total_loss += loss.item() * len(yb)
+            correct += float((outputs.argmax(dim=1) == yb).sum())
+            seen += len(yb)
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss / seen,
+            "train_accuracy": correct / seen,
+            "seconds": time.perf_counter() - epoch_started,
+        }
+        if validation is not None:
+            row["val_loss"], row["val_accuracy"] = _evaluate(
+                network, validation[0], validation[1], options.logit_scale
+            )
+        state.history.append(row)
+        state.epoch = epoch + 1
+        state.weights = flat_weights(network)
+        state.optimizer = optimizer.state_dict()
+        if validation is not None:
+            if row["val_loss"] < state.best_val_loss - 1e-6:
+                state.best_val_loss = row["val_loss"]
+                state.best_epoch = epoch + 1
+                state.best_weights = state.weights
+            elif early and epoch + 1 - state.best_epoch >= options.patience:
+                state.stopped = True
+        if on_epoch is not None:
+            on_epoch(state, network)
+        if log is not None:
+            line = f"epoch {epoch + 1}: loss {row['train_loss']:.4f} train accuracy "
+            line += f"{row['train_accuracy']:.3f}"
+            if validation is not None:
+                line += f" val accuracy {row['val_accuracy']:.3f}"
+            log(line + (" (early stop)" if state.stopped else ""))
+    if state.weights is None:
+        state.weights = flat_weights(network)
+    keep_best = early and state.best_weights is not None
+    weights = state.best_weights if keep_best else state.weights
+    best = state.best_epoch if keep_best else state.epoch
+    return FitResult(weights, state.history, best, time.perf_counter() - started, state)

@@ -1,0 +1,268 @@
+"""Run directories: settings, atomic checkpoints and metrics, and reading a run back.
+
+A run directory holds everything needed to resume or evaluate it:
+
+- ``spec.toml``: the model spec;
+- ``run.json``: data and training settings (:class:`RunConfig`);
+- ``checkpoint.pt``: weights, optimizer state and history after the last finished epoch
+  (written atomically);
+- ``metrics.json``: per-epoch loss/accuracy (held-out accuracy too when a validation split
+  exists) and the final ``test_accuracy``;
+- ``training_curve.png``: loss and accuracy curves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import DATASETS, Dataset
+from ..engines import ENGINES
+from ..errors import SpecError, TrainingError
+from ..models import Model, compile_model
+from ..spec import ModelSpec, load_spec
+
+__all__ = [
+    "CHANGEABLE",
+    "CHECKPOINT",
+    "CURVE",
+    "METRICS",
+    "RUN_CONFIG",
+    "SPEC_FILE",
+    "LoadedRun",
+    "RunConfig",
+    "atomic_write",
+    "load_run",
+    "write_json",
+]
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+RUN_CONFIG = "run.json"
+SPEC_FILE = "spec.toml"
+CURVE = "training_curve.png"
+
+#: Settings a resumed run may change (passing them explicitly); any other differing setting is
+#: refused, since it would silently mix two experiments in one run.
+CHANGEABLE = ("epochs", "engine", "device", "patience")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of one training run (the spec's defaults, overridden by the command line).
+
+    Attributes:
+        data: Data set name.
+        classes: Labels kept, in model-class order.
+        data_dir: Directory of IDX files (MNIST, Fashion-MNIST).
+        train_limit: Class-balanced cap on training samples (0 = all).
+        test_limit: Class-balanced cap on test samples (0 = all).
+        epochs: Total epochs.
+        batch_size: Mini-batch size.
+        lr: Adam learning rate.
+        seed: Seed of initial weights, data split and shuffles.
+        logit_scale: Multiplier of the outputs before the softmax cross-entropy.
+        engine: ``"aer"`` or ``"torch"``.
+        device: ``"auto"``, ``"cpu"``, ``"gpu"`` or ``"cuda[:N]"``.
+        pca: Reduce features to this many principal components fitted on the training split
+            (0 = none).
+        val_fraction: Fraction of the training split held out (stratified) as a validation
+            split, scored every epoch (0 = none).
+        patience: Early stopping on the validation loss after this many epochs without
+            improvement, keeping the best epoch's weights (0 = off).
+    """
+
+    data: str = "digits"
+    classes: tuple[int, ...] = (0, 1, 2, 3)
+    data_dir: str | None = None
+    train_limit: int = 0
+    test_limit: int = 0
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 2e-3
+    seed: int = 0
+    logit_scale: float = 5.0
+    engine: str = "aer"
+    device: str = "auto"
+    pca: int = 0
+    val_fraction: float = 0.0
+    patience: int = 0
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, **overrides: Any) -> RunConfig:
+        """The spec's ``[training]`` and ``[data]`` defaults with non-None overrides applied."""
+        base = cls(
+            data=spec.data.name,
+            classes=tuple(spec.data.classes),
+            train_limit=spec.data.train_limit,
+            test_limit=spec.data.test_limit,
+            pca=spec.data.pca,
+            epochs=spec.training.epochs,
+            batch_size=spec.training.batch_size,
+            lr=spec.training.lr,
+            seed=spec.training.seed,
+            logit_scale=spec.training.logit_scale,
+            val_fraction=spec.training.val_fraction,
+            patience=spec.training.patience,
+        )
+        return base.replace(**overrides)
+
+    def replace(self, **overrides: Any) -> RunConfig:
+        """A copy with the non-None ``overrides`` applied (paths resolved, classes a tuple)."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TrainingError(f"unknown run setting {unknown[0]!r}")
+        if "classes" in values:
+            values["classes"] = tuple(values["classes"])
+        if "data_dir" in values:
+            values["data_dir"] = str(Path(values["data_dir"]).expanduser().resolve())
+        return dataclasses.replace(self, **values)
+
+    def validate(self) -> RunConfig:
+        """Check every setting before anything is created.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            TrainingError: Naming the first invalid setting and what is allowed.
+        """
+
+        def bad(name: str, value: Any, allowed: str) -> TrainingError:
+            return TrainingError(f"{name.replace('_', '-')} = {value!r} is invalid: {allowed}")
+
+        def number(value: Any) -> bool:
+            return not isinstance(value, bool) and isinstance(value, (int, float))
+
+        for name, low in (("epochs", 1), ("batch_size", 1), ("train_limit", 0)):
+            value = getattr(self, name)
+            if not number(value) or int(value) != value or value < low:
+                raise bad(name, value, f"expected an integer >= {low}")
+        for name in ("test_limit", "seed", "pca", "patience"):
+            value = getattr(self, name)
+            if not number(value) or int(value) != value or value < 0:
+                raise bad(name, value, "expected an integer >= 0")
+        for name in ("lr", "logit_scale"):
+            value = getattr(self, name)
+            if not number(value) or not math.isfinite(value) or value <= 0:
+                raise bad(name, value, "expected a positive number")
+        if not number(self.val_fraction) or not 0 <= self.val_fraction < 1:
+            raise bad("val_fraction", self.val_fraction, "expected a number in [0, 1)")
+        if self.data not in DATASETS:
+            raise bad("data", self.data, "allowed values are " + ", ".join(DATASETS))
+        if self.engine not in ENGINES:
+            raise bad("engine", self.engine, "allowed values are " + ", ".join(ENGINES))
+        if not self.classes or any(
+            isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in self.classes
+        ):
+            raise bad("classes", list(self.classes), "expected non-negative integers")
+        return self
+
+    def differences(self, other: RunConfig) -> list[str]:
+        """Names of the settings that differ from ``other``'s."""
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+    def load_data(self) -> Dataset:
+        """Load this run's data set (PCA-reduced when ``pca`` is set)."""
+        from ..data import load_reduced_dataset
+
+        return load_reduced_dataset(
+            self.data,
+            self.classes,
+            data_dir=self.data_dir,
+            seed=self.seed,
+            train_limit=self.train_limit,
+            test_limit=self.test_limit,
+            pca=self.pca,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedRun:
+    """A run directory read back: its spec, compiled model, settings and last weights."""
+
+    path: Path
+    spec: ModelSpec
+    model: Model
+    config: RunConfig
+    weights: np.ndarray
+    epoch: int
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same directory, then rename over ``path``."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def read_config(path: Path) -> RunConfig:
+    """The :class:`RunConfig` saved in a run directory's ``run.json``.
+
+    Raises:
+        TrainingError: If it is missing or unreadable.
+    """
+    try:
+        values = json.loads((path / RUN_CONFIG).read_text())
+        values["classes"] = tuple(values["classes"])
+        known = {f.name for f in dataclasses.fields(RunConfig)}
+        return RunConfig(**{k: v for k, v in values.items() if k in known})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainingError(f"{path / RUN_CONFIG} cannot be read: {exc}") from None
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """Read a run directory written by :func:`~qmoe_qiskit.training.train`.
+
+    Args:
+        path: The run directory.
+
+    Returns:
+        Its spec, compiled model, settings and weights: the last checkpoint's, or with early
+        stopping (``patience``) those of the best validation epoch so far.
+
+    Raises:
+        TrainingError: If a file is missing or unreadable.
+    """
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise TrainingError(f"{path} is not a training run: no such directory")
+    for name in (SPEC_FILE, RUN_CONFIG, CHECKPOINT):
+        if not (path / name).is_file():
+            raise TrainingError(f"{path} is not a training run: {name} is missing")
+    try:
+        spec = load_spec(path / SPEC_FILE)
+    except SpecError as exc:
+        raise TrainingError(f"{path}: {exc}") from None
+    config = read_config(path)
+    state = torch.load(path / CHECKPOINT, weights_only=False)
+    weights, epoch = state["weights"], state["epoch"]
+    if config.patience and state.get("best_weights") is not None:
+        weights, epoch = state["best_weights"], state["best_epoch"]
+    weights = np.asarray(weights, dtype=np.float64)
+    return LoadedRun(path, spec, compile_model(spec), config, weights, epoch)

@@ -1,0 +1,58 @@
+"""Device selection and the EstimatorQNN/TorchConnector layering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from qiskit.quantum_info import Statevector
+from qiskit_machine_learning.connectors import TorchConnector
+from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+from qmoe_qiskit import compile_model
+from qmoe_qiskit.engines import build_network, describe_device
+from qmoe_qiskit.engines.aer import qnn
+from tests.conftest import make_spec
+
+
+@pytest.fixture
+def fake_devices(monkeypatch):
+    def use(devices):
+        monkeypatch.setattr(qnn, "aer_devices", lambda: tuple(devices))
+
+    return use
+
+
+def test_auto_picks_gpu_only_when_aer_lists_one(fake_devices):
+    fake_devices(["CPU"])
+    assert qnn.resolve_device("auto") == "CPU"
+    fake_devices(["CPU", "GPU"])
+    assert qnn.resolve_device("auto") == "GPU"
+    assert qnn.resolve_device("cpu") == "CPU"
+
+
+def test_missing_gpu_is_a_clear_error_before_training(fake_devices):
+    fake_devices(["CPU"])
+    with pytest.raises(qnn.DeviceError, match="'gpu' was requested.*lists only CPU"):
+        qnn.resolve_device("gpu")
+    with pytest.raises(qnn.DeviceError, match="lists only CPU"):
+        describe_device("aer", "gpu")
+    with pytest.raises(qnn.DeviceError, match="unknown device"):
+        qnn.resolve_device("tpu")
+
+
+def test_qnn_is_exact_and_layered(rng):
+    model = compile_model(make_spec(**{"experts.count": 2}))
+    network = build_network(model, engine="aer", device="cpu", seed=3)
+    assert isinstance(network, TorchConnector)
+    assert isinstance(network.neural_network, EstimatorQNN)
+    assert network.neural_network.input_gradients is False
+    weights = model.initial_weights(3)
+    np.testing.assert_allclose(network.weight.detach().numpy(), weights, atol=1e-6)
+    x = rng.uniform(0, np.pi, (2, 64))
+    out = network(torch.as_tensor(x)).detach().numpy()
+    w32 = network.weight.detach().double().numpy()
+    for s in range(2):
+        state = Statevector(model.bind(x[s], w32))
+        expected = [state.expectation_value(o).real for o in model.observables]
+        np.testing.assert_allclose(out[s], expected, atol=1e-6)  # float32 connector output

@@ -1,0 +1,109 @@
+"""Job ledger: rows written before submission, read back with sqlite3 directly."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from qmoe_qiskit.hardware import recover_jobs
+from qmoe_qiskit.hardware.ledger import Ledger, LedgerError, default_ledger_path
+
+
+def _raw(path, row_id):
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return dict(conn.execute("SELECT * FROM jobs WHERE id = ?", (row_id,)).fetchone())
+    finally:
+        conn.close()
+
+
+def test_begin_commits_submitting_row_before_any_job(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    rec = ledger.begin(
+        mode="ibm",
+        backend="ibm_x",
+        primitive="estimator",
+        input_start=3,
+        input_stop=7,
+        labels=[0, 1, 2, 3],
+        spec_name="s",
+        weights_hash="abc",
+    )
+    raw = _raw(ledger.path, rec.id)  # another connection sees it: committed
+    assert raw["status"] == "submitting" and raw["job_id"] is None
+    assert raw["tag"].startswith("qmoe-") and len(raw["tag"]) == 37
+    assert (raw["input_start"], raw["input_stop"]) == (3, 7)
+    assert json.loads(raw["labels"]) == [0, 1, 2, 3]
+    other = ledger.begin(mode="ibm", backend="ibm_x", primitive="estimator")
+    assert other.tag != rec.tag and other.id == rec.id + 1
+
+
+def test_submitted_result_and_lookup(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    rec = ledger.begin(mode="local", backend="fake_x", primitive="estimator")
+    ledger.set_submitted(rec.id, "job-123", "queued", batch_id="b1")
+    ledger.update(rec.id, status="done", result={"accuracy": 0.5, "predictions": [1, 0]})
+    raw = _raw(ledger.path, rec.id)
+    assert (raw["job_id"], raw["status"], raw["batch_id"]) == ("job-123", "done", "b1")
+    assert json.loads(raw["result"])["accuracy"] == 0.5
+    fresh = Ledger(ledger.path)  # a new process
+    assert fresh.get("job-123").id == rec.id == fresh.get(rec.tag).id == fresh.get(str(rec.id)).id
+    assert fresh.get(rec.id).result_data["predictions"] == [1, 0]
+    with pytest.raises(LedgerError, match="no job"):
+        fresh.get("nope")
+    with pytest.raises(LedgerError, match="unknown ledger columns"):
+        fresh.update(rec.id, token="x")
+
+
+def test_rows_filter_and_order(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ids = [ledger.begin(mode="local", backend="b", primitive="estimator").id for _ in range(3)]
+    ledger.update(ids[1], status="done")
+    assert [r.id for r in ledger.rows()] == ids[::-1]
+    assert [r.id for r in ledger.rows(status="submitting")] == [ids[2], ids[0]]
+    assert len(ledger.rows(limit=2)) == 2
+
+
+def test_default_path_from_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("QMOE_LEDGER", str(tmp_path / "env.sqlite"))
+    assert default_ledger_path() == tmp_path / "env.sqlite"
+    monkeypatch.delenv("QMOE_LEDGER")
+    assert default_ledger_path().name == "jobs.sqlite" and ".qmoe" in str(default_ledger_path())
+
+
+class _Job:
+    def __init__(self, job_id, status="QUEUED"):
+        self._id, self._status = job_id, status
+
+    def job_id(self):
+        return self._id
+
+    def status(self):
+        return self._status
+
+
+class _Service:
+    """Knows one job by its tags (what IBM's service does with job_tags)."""
+
+    def __init__(self):
+        self.by_tag = {}
+
+    def jobs(self, job_tags=None, limit=10):
+        return [self.by_tag[t] for t in job_tags or () if t in self.by_tag][:limit]
+
+
+def test_recover_after_crash_between_submit_and_record(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    lost_real = ledger.begin(mode="ibm", backend="ibm_x", primitive="estimator")
+    never_sent = ledger.begin(mode="ibm", backend="ibm_x", primitive="estimator")
+    local = ledger.begin(mode="local", backend="fake_x", primitive="estimator")
+    service = _Service()
+    service.by_tag[lost_real.tag] = _Job("d1f2-real", "RUNNING")  # the job exists server-side
+    recovered = {r.id: r for r in recover_jobs(Ledger(ledger.path), service=service)}
+    assert _raw(ledger.path, lost_real.id)["job_id"] == "d1f2-real"
+    assert recovered[lost_real.id].status == "running"
+    assert _raw(ledger.path, never_sent.id)["status"] == "submitting"
+    assert _raw(ledger.path, local.id)["status"] == "lost"
