@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ..errors import DeviceError
 
 __all__ = [
     "ENGINES",
+    "aer_devices",
     "check_engine",
     "describe_device",
+    "resolve_aer_device",
     "resolve_device",
     "resolve_torch_device",
     "torch_devices",
@@ -74,6 +78,40 @@ def resolve_torch_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
+@functools.lru_cache(maxsize=1)
+def aer_devices() -> tuple[str, ...]:
+    """Devices qiskit-aer can simulate on here, e.g. ``("CPU",)`` or ``("CPU", "GPU")``."""
+    from qiskit_aer import AerSimulator
+
+    return tuple(AerSimulator().available_devices())
+
+
+def resolve_aer_device(device: str = "auto") -> str:
+    """Turn ``"auto" | "cpu" | "gpu"`` into the Aer device name, checking it exists.
+
+    Args:
+        device: ``"auto"`` picks the GPU when Aer lists one, else the CPU.
+
+    Returns:
+        ``"CPU"`` or ``"GPU"``.
+
+    Raises:
+        DeviceError: If a GPU is requested but Aer lists none, or the name is unknown.
+    """
+    name = device.upper()
+    available = aer_devices()
+    if name == "AUTO":
+        return "GPU" if "GPU" in available else "CPU"
+    if name not in ("CPU", "GPU"):
+        raise DeviceError(f"unknown device {device!r}: use auto, cpu or gpu")
+    if name not in available:
+        raise DeviceError(
+            f"device {device!r} was requested but qiskit-aer lists only {', '.join(available)}; "
+            "install qiskit-aer-gpu on a machine with a CUDA GPU, or use --device cpu"
+        )
+    return name
+
+
 def resolve_device(engine: str, device: str = "auto") -> str:
     """Resolve ``device`` for ``engine``: Aer's ``"CPU"``/``"GPU"``, or a torch device string.
 
@@ -88,8 +126,6 @@ def resolve_device(engine: str, device: str = "auto") -> str:
         DeviceError: If the device is unknown or not available to that engine.
     """
     if check_engine(engine) == "aer":
-        from .aer.qnn import resolve_device as resolve_aer_device
-
         name = str(device).lower()
         if name.startswith("cuda"):
             if name not in ("cuda", "cuda:0"):
@@ -107,7 +143,5 @@ def describe_device(engine: str, device: str) -> str:
     """
     resolved = resolve_device(check_engine(engine), device)
     if engine == "aer":
-        from .aer.qnn import aer_devices
-
         return f"engine aer on {resolved} (qiskit-aer devices: {', '.join(aer_devices())})"
     return f"engine torch on {resolved}"

@@ -31,7 +31,6 @@ from .transpile import (
     transpile_model,
 )
 
-
 __all__ = [
     "LOCAL_JOB_MESSAGE",
     "PRIMITIVES",

@@ -18,7 +18,6 @@ from ..errors import NoCircuitError, SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec import ModelSpec
-    from .circuit import CompiledModel
 
 __all__ = [
     "CircuitNetworkFactory",
@@ -29,9 +28,11 @@ __all__ = [
     "register_family",
 ]
 
-#: Builds the torch module of a circuit (inputs -> observable expectations) on an engine:
-#: ``factory(circuit_model, circuit_weights) -> nn.Module``. Engines provide it; families use it.
-CircuitNetworkFactory = Callable[["CompiledModel", np.ndarray], torch.nn.Module]
+#: Builds the torch module of a circuit model (a
+#: :class:`~qmoe_qiskit.models.circuit.CompiledModel`; inputs -> observable expectations) on an
+#: engine: ``factory(circuit_model, circuit_weights) -> nn.Module``. Engines provide it;
+#: families use it.
+CircuitNetworkFactory = Callable[["Model", np.ndarray], torch.nn.Module]
 
 
 @runtime_checkable
@@ -59,8 +60,10 @@ class Model(Protocol):
         """Output width (class scores)."""
 
     @property
-    def circuit_model(self) -> CompiledModel | None:
-        """The circuit to run on a simulator or QPU, or ``None`` for a model without one."""
+    def circuit_model(self) -> Model | None:
+        """The circuit to run on a simulator or QPU (a
+        :class:`~qmoe_qiskit.models.circuit.CompiledModel`), or ``None`` for a model without
+        one."""
 
     def circuit_weights(self, weights: np.ndarray) -> np.ndarray:
         """The part of the flat weights that binds :attr:`circuit_model`'s weight parameters."""
@@ -110,8 +113,8 @@ def family_compiler(kind: str) -> Callable[[ModelSpec], Model]:
         ) from None
 
 
-def circuit_of(model: Model) -> CompiledModel:
-    """The circuit part of ``model`` that runs on a simulator or QPU.
+def circuit_of(model: Model) -> Model:
+    """The circuit part of ``model`` that runs on a simulator or QPU (a ``CompiledModel``).
 
     Raises:
         NoCircuitError: The model has no circuit (a hybrid model with a classical router).

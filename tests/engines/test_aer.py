@@ -11,34 +11,35 @@ from qiskit_machine_learning.neural_networks import EstimatorQNN
 
 from qmoe_qiskit import compile_model
 from qmoe_qiskit.engines import build_network, describe_device
-from qmoe_qiskit.engines.aer import qnn
+from qmoe_qiskit.engines import devices as engine_devices
+from qmoe_qiskit.errors import DeviceError
 from tests.conftest import make_spec
 
 
 @pytest.fixture
 def fake_devices(monkeypatch):
     def use(devices):
-        monkeypatch.setattr(qnn, "aer_devices", lambda: tuple(devices))
+        monkeypatch.setattr(engine_devices, "aer_devices", lambda: tuple(devices))
 
     return use
 
 
 def test_auto_picks_gpu_only_when_aer_lists_one(fake_devices):
     fake_devices(["CPU"])
-    assert qnn.resolve_device("auto") == "CPU"
+    assert engine_devices.resolve_aer_device("auto") == "CPU"
     fake_devices(["CPU", "GPU"])
-    assert qnn.resolve_device("auto") == "GPU"
-    assert qnn.resolve_device("cpu") == "CPU"
+    assert engine_devices.resolve_aer_device("auto") == "GPU"
+    assert engine_devices.resolve_aer_device("cpu") == "CPU"
 
 
 def test_missing_gpu_is_a_clear_error_before_training(fake_devices):
     fake_devices(["CPU"])
-    with pytest.raises(qnn.DeviceError, match="'gpu' was requested.*lists only CPU"):
-        qnn.resolve_device("gpu")
-    with pytest.raises(qnn.DeviceError, match="lists only CPU"):
+    with pytest.raises(DeviceError, match="'gpu' was requested.*lists only CPU"):
+        engine_devices.resolve_aer_device("gpu")
+    with pytest.raises(DeviceError, match="lists only CPU"):
         describe_device("aer", "gpu")
-    with pytest.raises(qnn.DeviceError, match="unknown device"):
-        qnn.resolve_device("tpu")
+    with pytest.raises(DeviceError, match="unknown device"):
+        engine_devices.resolve_aer_device("tpu")
 
 
 def test_qnn_is_exact_and_layered(rng):

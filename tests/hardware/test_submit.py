@@ -24,7 +24,6 @@ from qmoe_qiskit.hardware import (
     submit_evaluation,
     transpile_model,
 )
-from qmoe_qiskit.hardware.retry import is_transient, normalize_status, with_retries
 from qmoe_qiskit.hardware.ledger import Ledger
 from qmoe_qiskit.hardware.noise import (
     apply_readout,
@@ -33,6 +32,7 @@ from qmoe_qiskit.hardware.noise import (
     noisy_expectations,
     readout_errors,
 )
+from qmoe_qiskit.hardware.retry import is_transient, normalize_status, with_retries
 from qmoe_qiskit.training import load_run
 from tests.conftest import train_tiny_run
 

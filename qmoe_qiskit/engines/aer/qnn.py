@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import numpy as np
-from qiskit_aer import AerSimulator
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 from qiskit_machine_learning.connectors import TorchConnector
 from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 
-from ...errors import DeviceError
 from ...models import CompiledModel
+from ..devices import resolve_aer_device
 from .gradients import BatchedParamShiftEstimatorGradient
 
 __all__ = [
-    "DeviceError",
-    "aer_devices",
     "aer_estimator",
     "build_qnn",
     "build_torch_network",
-    "resolve_device",
 ]
 
 log = logging.getLogger(__name__)
@@ -30,49 +25,17 @@ log = logging.getLogger(__name__)
 GRADIENTS = ("batched", "param-shift")
 
 
-@functools.lru_cache(maxsize=1)
-def aer_devices() -> tuple[str, ...]:
-    """Devices qiskit-aer can simulate on here, e.g. ``("CPU",)`` or ``("CPU", "GPU")``."""
-    return tuple(AerSimulator().available_devices())
-
-
-def resolve_device(device: str = "auto") -> str:
-    """Turn ``"auto" | "cpu" | "gpu"`` into the Aer device name, checking it exists.
-
-    Args:
-        device: ``"auto"`` picks the GPU when Aer lists one, else the CPU.
-
-    Returns:
-        ``"CPU"`` or ``"GPU"``.
-
-    Raises:
-        DeviceError: If a GPU is requested but Aer lists none, or the name is unknown.
-    """
-    name = device.upper()
-    available = aer_devices()
-    if name == "AUTO":
-        return "GPU" if "GPU" in available else "CPU"
-    if name not in ("CPU", "GPU"):
-        raise DeviceError(f"unknown device {device!r}: use auto, cpu or gpu")
-    if name not in available:
-        raise DeviceError(
-            f"device {device!r} was requested but qiskit-aer lists only {', '.join(available)}; "
-            "install qiskit-aer-gpu on a machine with a CUDA GPU, or use --device cpu"
-        )
-    return name
-
-
 def aer_estimator(device: str = "auto", seed: int | None = None) -> AerEstimator:
     """Aer's ``EstimatorV2`` for exact statevector expectation values.
 
     Args:
-        device: See :func:`resolve_device`.
+        device: See :func:`~qmoe_qiskit.engines.devices.resolve_aer_device`.
         seed: Simulator seed (only matters for non-zero precision).
 
     Returns:
         An estimator with ``default_precision=0`` (exact) on the resolved device.
     """
-    resolved = resolve_device(device)
+    resolved = resolve_aer_device(device)
     backend_options = {"method": "statevector", "device": resolved}
     if resolved == "CPU":
         backend_options["max_parallel_experiments"] = 0  # parameter sets in parallel over cores

@@ -1,0 +1,198 @@
+"""The complete model definition: :class:`ModelSpec` and the rules between its sections."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .sections import (
+    FAMILY_TRAINING,
+    MAX_HYBRID_QUBITS,
+    MODEL_KINDS,
+    DataSpec,
+    EncoderSpec,
+    ExpertsSpec,
+    RoutingSpec,
+    TrainingSpec,
+    _check_choice,
+    _check_int,
+    _fail,
+)
+
+__all__ = [
+    "ModelSpec",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A complete model definition.
+
+    Attributes:
+        name: Model name (used in reports and file names).
+        kind: ``"qmoe"`` (routing register + experts), ``"baseline"`` (encoder + one PQC) or
+            ``"hybrid"`` (a quantum, linear or MLP router weighting classical linear experts:
+            ``y = sum_k P(k|x) (W_k x + b_k)``).
+        classes: Number of output classes; class c is read from Z on data qubit c (for a
+            hybrid model, the experts' output width).
+        encoder: Input encoder.
+        routing: Routing register (ignored by a baseline).
+        experts: Experts (a baseline uses one).
+        training: Training defaults (default: the family's, :data:`FAMILY_TRAINING`).
+        data: Default data set (``data.classes`` default: ``0 .. classes-1``).
+    """
+
+    name: str
+    kind: str = "qmoe"
+    classes: int = 4
+    encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    routing: RoutingSpec = field(default_factory=RoutingSpec)
+    experts: ExpertsSpec = field(default_factory=ExpertsSpec)
+    training: TrainingSpec | None = None
+    data: DataSpec = field(default_factory=DataSpec)
+
+    def __post_init__(self) -> None:
+        if self.training is None:
+            family = FAMILY_TRAINING.get(self.kind, {}) if isinstance(self.kind, str) else {}
+            object.__setattr__(self, "training", TrainingSpec(**family))
+        valid_count = isinstance(self.classes, int) and not isinstance(self.classes, bool)
+        if not self.data.classes and valid_count and 2 <= self.classes <= 4096:
+            classes = tuple(range(self.classes))
+            object.__setattr__(self, "data", dataclasses.replace(self.data, classes=classes))
+        self.validate()
+
+    @property
+    def num_route_qubits(self) -> int:
+        """Qubits of the routing register (0 for a baseline and a classical hybrid router).
+
+        A hybrid quantum router measures ``log2(experts.count)`` of its qubits (qubits
+        ``0..m-1``); expert ``k`` is the basis state ``|k>`` of those qubits (qubit 0 is the
+        least significant bit), the other qubits are traced out.
+        """
+        if self.kind == "baseline":
+            return 0
+        if self.kind == "hybrid":
+            if self.routing.kind != "quantum":
+                return 0
+            return max(1, math.ceil(math.log2(self.experts.count)))
+        if self.routing.encoding == "onehot":
+            return self.experts.count
+        return max(1, math.ceil(math.log2(self.experts.count)))
+
+    @property
+    def num_qubits(self) -> int:
+        """Total qubits: routing register + data register (hybrid: one per input feature for a
+        quantum router, 0 for a classical one)."""
+        if self.kind == "hybrid":
+            return self.encoder.features if self.routing.kind == "quantum" else 0
+        return self.num_route_qubits + self.experts.data_qubits
+
+    @property
+    def multiplexed(self) -> bool:
+        """Whether experts are built as uniformly-controlled rotations."""
+        if self.kind in ("baseline", "hybrid"):
+            return False
+        if self.experts.construction == "controlled":
+            return False
+        power_of_two = self.experts.count == 2**self.num_route_qubits
+        return self.routing.encoding == "binary" and power_of_two
+
+    def validate(self) -> None:
+        """Check every field and their combinations.
+
+        Raises:
+            SpecError: Naming the first invalid field and what is allowed.
+        """
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise _fail("name", self.name, "expected a non-empty string")
+        _check_choice("kind", self.kind, MODEL_KINDS)
+        _check_int("classes", self.classes, 2)
+        for part in (self.encoder, self.routing, self.experts, self.training, self.data):
+            part.validate()
+        if self.data.pca and self.data.pca != self.encoder.features:
+            raise _fail(
+                "data.pca",
+                self.data.pca,
+                f"PCA components feed the model, so data.pca must equal encoder.features "
+                f"({self.encoder.features}) or be 0",
+            )
+        if self.kind == "hybrid":
+            self._validate_hybrid()
+            return
+        if self.routing.kind != "quantum":
+            raise _fail(
+                "routing.kind",
+                self.routing.kind,
+                f"a {self.kind} model routes with qubits ('quantum'); a linear or MLP router "
+                'over linear experts is kind = "hybrid"',
+            )
+        if self.experts.kind != "quantum":
+            raise _fail(
+                "experts.kind",
+                self.experts.kind,
+                f"a {self.kind} model has quantum experts; for classical linear experts under a "
+                'router use kind = "hybrid"',
+            )
+        if self.classes > self.experts.data_qubits:
+            raise _fail(
+                "classes",
+                self.classes,
+                f"class c is read from Z on data qubit c, so classes must be <= "
+                f"experts.data_qubits ({self.experts.data_qubits})",
+            )
+        if len(self.data.classes) != self.classes:
+            raise _fail(
+                "data.classes",
+                list(self.data.classes),
+                f"expected {self.classes} labels (one per model class)",
+            )
+        if self.kind == "baseline" and self.experts.count != 1:
+            raise _fail("experts.count", self.experts.count, "a baseline has exactly 1 expert")
+        if self.kind == "qmoe":
+            if self.experts.count < 2:
+                raise _fail("experts.count", self.experts.count, "a qmoe needs >= 2 experts")
+            if self.experts.construction == "multiplexed" and not self.multiplexed:
+                raise _fail(
+                    "experts.construction",
+                    self.experts.construction,
+                    "'multiplexed' needs binary routing and a power-of-two expert count; "
+                    "use 'controlled' or 'auto'",
+                )
+        if self.num_qubits > 32:
+            raise _fail("experts.data_qubits", self.experts.data_qubits, "at most 32 qubits")
+
+    def _validate_hybrid(self) -> None:
+        if len(self.data.classes) != self.classes:
+            raise _fail(
+                "data.classes",
+                list(self.data.classes),
+                f"expected {self.classes} labels (one per model class)",
+            )
+        if self.experts.kind != "linear":
+            raise _fail("experts.kind", self.experts.kind, "a hybrid model needs 'linear' experts")
+        if self.experts.count < 2:
+            raise _fail("experts.count", self.experts.count, "a hybrid model needs >= 2 experts")
+        if self.routing.kind != "quantum":
+            return
+        count, n = self.experts.count, self.encoder.features
+        if count & (count - 1):
+            raise _fail(
+                "experts.count",
+                count,
+                "a quantum router maps expert k to basis state |k>, so the count must be a "
+                "power of two",
+            )
+        if n > MAX_HYBRID_QUBITS:
+            raise _fail(
+                "encoder.features",
+                n,
+                f"a quantum router has one qubit per feature: at most {MAX_HYBRID_QUBITS} "
+                "(reduce the data with data.pca)",
+            )
+        if count > 2**n:
+            raise _fail(
+                "experts.count",
+                count,
+                f"a quantum router on {n} qubits has at most {2**n} basis states",
+            )
