@@ -50,7 +50,7 @@ def _number(kind: type, low: float, strict: bool) -> Callable[[str], int | float
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if value < low or (strict and value == low):
-            bound = f"> {low}" if strict else f">= {low}"
+            bound = f"> {low:g}" if strict else f">= {low:g}"
             raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text}")
         return value
 

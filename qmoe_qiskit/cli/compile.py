@@ -21,7 +21,8 @@ def register(sub) -> None:
     parser.add_argument(
         "--draw",
         metavar="FILE",
-        help="draw the circuit with its stages labelled to FILE (.png, .pdf, .svg or .txt)",
+        help="draw the circuit with its stages labelled to FILE (.png, .pdf, .svg or .txt; "
+        "default: no drawing)",
     )
     parser.set_defaults(func=run)
 

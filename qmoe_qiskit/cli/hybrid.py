@@ -27,13 +27,20 @@ def register(sub) -> None:
         "--datasets", type=_names, default=("moons", "mnist01", "fashion01"),
         help="comma-separated subset of moons,mnist01,fashion01",
     )  # fmt: skip
-    parser.add_argument("--data-dir", help="directory with the MNIST/Fashion-MNIST IDX files")
     parser.add_argument(
-        "--noise-eps", type=_floats, default=None, help="depolarizing rates (0,...,0.05)"
+        "--data-dir",
+        help="directory with the MNIST/Fashion-MNIST IDX files (default: none; needed for "
+        "mnist01, fashion01)",
+    )
+    parser.add_argument(
+        "--noise-eps",
+        type=_floats,
+        default=None,
+        help="depolarizing rates (default: 0,0.005,0.01,0.02,0.03,0.05)",
     )
     parser.add_argument(
         "--fake-backends", type=_names, default=None,
-        help="fake IBM backends (FakeManilaV2,FakeTorino); '' for none",
+        help="fake IBM backends, '' for none (default: FakeManilaV2,FakeTorino)",
     )  # fmt: skip
     parser.add_argument("--shots", type=int, default=2048, help="shots per fake-backend sample")
     parser.add_argument(

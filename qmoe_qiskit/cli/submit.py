@@ -37,7 +37,11 @@ def register(sub) -> None:
         help="estimator (expectation values) or sampler (counts)",
     )
     parser.add_argument("--profile", default="default", help="transpile profile")
-    parser.add_argument("--isa", metavar="QPY", help="reuse an ISA circuit saved by transpile")
+    parser.add_argument(
+        "--isa",
+        metavar="QPY",
+        help="reuse an ISA circuit saved by transpile (default: transpile now)",
+    )
     parser.add_argument(
         "--ledger", help="job ledger (default: $QMOE_LEDGER or ~/.qmoe/jobs.sqlite)"
     )

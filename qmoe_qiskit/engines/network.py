@@ -93,4 +93,22 @@ def build_network(
         raise EngineError(
             f"model {model.spec.name!r} has {model.num_weights} weights, got shape {weights.shape}"
         )
-    return model.network(weights, factory)
+    network = model.network(weights, factory)
+    network.register_forward_pre_hook(_input_check(model))
+    return network
+
+
+def _input_check(model: Model):
+    """A forward pre-hook that names the expected input width before any engine sees it."""
+    expected = model.num_inputs
+
+    def check(module: torch.nn.Module, args: tuple) -> None:
+        x = args[0] if args else None
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) != 2 or shape[1] != expected:
+            raise EngineError(
+                f"model {model.spec.name!r} takes inputs of shape (batch, {expected}) "
+                f"({expected} features), got shape {shape}"
+            )
+
+    return check

@@ -40,10 +40,10 @@ def preset_text(name: str) -> str:
 
 
 def preset_description(name: str) -> str:
-    """A preset's one-line description: its leading comment."""
+    """A preset's one-line description: its leading comment lines, joined."""
+    words = []
     for line in preset_text(name).splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-        if line.strip():
+        if not line.startswith("#"):
             break
-    return ""
+        words.append(line.lstrip("# ").strip())
+    return " ".join(w for w in words if w)

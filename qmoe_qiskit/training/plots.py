@@ -24,7 +24,7 @@ def plot_curve(
     Args:
         path: The PNG to write (atomically).
         history: Per-epoch rows (``train_loss``, ``train_accuracy``, optional ``val_loss``,
-            ``val_accuracy``).
+            ``val_accuracy``, ``test_accuracy``).
         steps: Loss of every mini-batch.
         title: Figure title.
         test_accuracy: Final held-out test accuracy, drawn as a marker after the last epoch.
@@ -47,7 +47,10 @@ def plot_curve(
     ax_acc.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
     if history and "val_accuracy" in history[0]:
         ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "s-", label="validation")
-    if test_accuracy is not None and epochs:
+    held_out = [(h["epoch"], h["test_accuracy"]) for h in history if "test_accuracy" in h]
+    if held_out:
+        ax_acc.plot(*zip(*held_out, strict=True), "^-", label="held-out test")
+    elif test_accuracy is not None and epochs:
         ax_acc.plot([epochs[-1]], [test_accuracy], "r*", markersize=12, label="test (final)")
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy")

@@ -224,7 +224,12 @@ def train(
     atomic_write(out / SPEC_FILE, lambda p: p.write_text(spec_to_toml(spec)))
     write_json(out / RUN_CONFIG, dataclasses.asdict(config))
 
+    held_out = config.val_fraction == 0
+
     def checkpoint(fit_state: FitState, network: torch.nn.Module) -> None:
+        if held_out:  # shown in training_curve.png; never used to choose anything
+            row = fit_state.history[-1]
+            row["test_accuracy"] = accuracy(network, data.x_test, data.y_test)
         payload = dataclasses.asdict(fit_state)
         atomic_write(out / CHECKPOINT, lambda p: torch.save(payload, p))
         write_json(out / METRICS, {"epochs": fit_state.history})

@@ -1,0 +1,178 @@
+"""Bad input ends in one line on stderr and exit status 2, never a traceback or a silent error."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from qmoe_qiskit import QmoeError, build_network, compile_model
+from qmoe_qiskit.cli import main
+from qmoe_qiskit.errors import EngineError, TrainingError
+from qmoe_qiskit.training import RunConfig, train
+
+TINY = ["--data", "digits", "--train-limit", "16", "--test-limit", "4", "--engine", "torch"]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--lr", "-1", "--lr: expected a number > 0"),
+        ("--epochs", "0", "--epochs: expected a number >= 1"),
+        ("--batch-size", "x", "--batch-size: expected a number"),
+        ("--train-limit", "-3", "--train-limit: expected a number >= 0"),
+    ],
+)
+def test_bad_train_option_creates_nothing(tmp_path, capsys, option, value, expected):
+    out = tmp_path / "run"
+    assert main(["train", "qmoe-digits4", "--out", str(out), *TINY, option, value]) == 2
+    assert expected in one_line_error(capsys)
+    assert not out.exists()
+
+
+def test_bad_settings_from_python_create_nothing(tmp_path):
+    config = RunConfig.from_spec(compile_model("qmoe-digits4").spec, lr=-1.0)
+    with pytest.raises(TrainingError, match="lr = -1.0 is invalid: expected a positive number"):
+        train("qmoe-digits4", tmp_path / "run", config, progress=False, log=lambda _: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unavailable_device_is_one_line(tmp_path, capsys):
+    if torch.cuda.device_count() > 3:
+        pytest.skip("this machine has a cuda:3")
+    out = tmp_path / "run"
+    argv = ["train", "qmoe-digits4", "--out", str(out), *TINY, "--device", "cuda:3"]
+    assert main(argv) == 2
+    assert "cuda:3" in one_line_error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("engine", ["torch", "aer"])
+def test_wrong_input_width_names_the_expected_width(engine):
+    model = compile_model("qmoe-digits4-pca8")
+    network = build_network(model, engine=engine)
+    with pytest.raises(EngineError, match=r"shape \(batch, 8\) \(8 features\), got shape \(3, 5\)"):
+        network(torch.zeros(3, 5, dtype=torch.float64))
+    hybrid = build_network(compile_model("hybrid-moons-linear"), engine=engine)
+    with pytest.raises(EngineError, match=r"\(batch, 2\)"):
+        hybrid(torch.zeros(4, 3, dtype=torch.float64))
+
+
+@pytest.fixture
+def finished_run(tmp_path):
+    out = tmp_path / "run"
+    argv = ["train", "qmoe-digits4-pca8", "--out", str(out), *TINY, "--epochs", "1", "--quiet"]
+    assert main(argv) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--lr", "0.5", "lr"),
+        ("--batch-size", "4", "batch-size"),
+        ("--data", "moons", "data"),
+        ("--seed", "7", "seed"),
+    ],
+)
+def test_resume_refuses_changed_settings(finished_run, capsys, option, value, named):
+    capsys.readouterr()
+    argv = ["train", "qmoe-digits4-pca8", "--out", str(finished_run), "--resume", option, value]
+    assert main([*argv, "--quiet"]) == 2
+    err = one_line_error(capsys)
+    assert f"trained with {named} " in err and "may change on resume" in err
+
+
+def test_resume_may_extend_epochs_and_refuses_another_spec(finished_run, capsys):
+    argv = ["train", "qmoe-digits4-pca8", "--out", str(finished_run), "--resume", "--quiet"]
+    assert main([*argv, "--epochs", "2"]) == 0
+    assert len(json.loads((finished_run / "metrics.json").read_text())["epochs"]) == 2
+    capsys.readouterr()
+    argv[1] = "qmoe-digits4"
+    assert main(argv) == 2
+    assert "was trained with spec 'qmoe-digits4-pca8'" in one_line_error(capsys)
+
+
+def test_interrupted_train_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import qmoe_qiskit.training as training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "qmoe-digits4", "--out", str(out)]) == 130
+    err = one_line_error(capsys)
+    assert f"resume with: qmoe train qmoe-digits4 --out {out} --resume" in err
+
+
+def test_run_stopped_before_its_first_checkpoint(tmp_path, capsys):
+    """A directory with settings but no checkpoint: --resume starts it from scratch."""
+    reference = tmp_path / "reference"
+    argv = ["train", "qmoe-digits4-pca8", *TINY, "--epochs", "2", "--quiet"]
+    assert main([*argv, "--out", str(reference)]) == 0
+    out = tmp_path / "killed"
+    assert main([*argv, "--out", str(out)]) == 0
+    for name in ("checkpoint.pt", "metrics.json", "training_curve.png"):
+        (out / name).unlink()  # what a kill -9 during epoch 1 leaves behind
+    capsys.readouterr()
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "is not empty: choose a new --out or pass --resume" in one_line_error(capsys)
+    assert main([*argv, "--out", str(out), "--resume"]) == 0
+    a = torch.load(out / "checkpoint.pt", weights_only=False)["weights"]
+    b = torch.load(reference / "checkpoint.pt", weights_only=False)["weights"]
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--shots", "0"], "--shots: expected a number >= 1, got 0"),
+        (["--limit", "-3"], "--limit: expected a number >= 1, got -3"),
+        (["--precision", "0"], "--precision: expected a number > 0"),
+        (["--chunk", "0"], "--chunk: expected a number >= 1"),
+    ],
+)
+def test_bad_submit_options(finished_run, tmp_path, capsys, argv, expected):
+    ledger = tmp_path / "jobs.sqlite"
+    capsys.readouterr()
+    base = ["submit", str(finished_run), "--backend", "fake_nairobi", "--ledger", str(ledger)]
+    assert main([*base, *argv]) == 2
+    assert expected in one_line_error(capsys)
+    assert not ledger.exists()
+
+
+def test_export_into_missing_directory(capsys, tmp_path):
+    target = tmp_path / "missing" / "c.qasm"
+    assert main(["export", "qmoe-digits4", "--format", "qasm3", "-o", str(target)]) == 2
+    assert "does not exist" in one_line_error(capsys)
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["compile", "qmoe-digit4"], "did you mean qmoe-digits4"),
+        (["evaluate", "/nonexistent/run"], "not a training run"),
+        (["transpile", "qmoe-digits4", "--backend", "fake_nowhere"], "no fake backend"),
+        (["transpile", "qmoe-digits4", "--backend", "fake_nairobi", "--profile", "x"], "x"),
+        (["train", "qmoe-digits4"], "the following arguments are required: --out"),
+        (["presets", "hybrid-moon-quantum"], "did you mean hybrid-moons-quantum"),
+    ],
+)
+def test_other_mistakes_are_one_line(capsys, argv, expected):
+    assert main(argv) == 2
+    assert expected in one_line_error(capsys)
+
+
+def test_errors_derive_from_one_base():
+    with pytest.raises(QmoeError):
+        compile_model("no-such-preset")

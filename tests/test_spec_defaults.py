@@ -1,0 +1,111 @@
+"""What a minimal spec gets: family training defaults, data classes, fields per family."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qmoe_qiskit import compile_model, train
+from qmoe_qiskit.errors import SpecError
+from qmoe_qiskit.spec import (
+    FAMILY_TRAINING,
+    ModelSpec,
+    TrainingSpec,
+    load_spec,
+    spec_from_dict,
+    spec_to_toml,
+)
+
+
+def test_data_classes_default_to_the_class_count():
+    spec = spec_from_dict({"name": "three", "classes": 3})
+    assert spec.data.classes == (0, 1, 2)
+    assert ModelSpec(name="two", classes=2).data.classes == (0, 1)
+    assert spec_from_dict({"name": "four"}).data.classes == (0, 1, 2, 3)
+    assert compile_model(spec).num_classes == 3
+
+
+def test_qmoe_with_linear_experts_points_to_hybrid():
+    with pytest.raises(SpecError, match='experts.kind.*use kind = "hybrid"'):
+        spec_from_dict({"name": "m", "experts": {"kind": "linear"}})
+    with pytest.raises(SpecError, match='routing.kind.*kind = "hybrid"'):
+        spec_from_dict({"name": "m", "routing": {"kind": "mlp"}})
+
+
+def test_family_training_defaults_fill_missing_keys():
+    minimal = {
+        "name": "h",
+        "kind": "hybrid",
+        "classes": 2,
+        "encoder": {"features": 2},
+        "routing": {"layers": 12},
+        "experts": {"kind": "linear", "count": 4},
+        "data": {"name": "moons"},
+    }
+    spec = spec_from_dict(minimal)
+    expected = FAMILY_TRAINING["hybrid"]
+    assert {k: getattr(spec.training, k) for k in expected} == expected
+    assert spec.training.lr == 0.01 and spec.training.logit_scale == 1.0
+    partial = spec_from_dict({**minimal, "training": {"lr": 0.05}})
+    assert partial.training.lr == 0.05 and partial.training.patience == 15
+    assert spec_from_dict({"name": "q"}).training == TrainingSpec()
+    assert ModelSpec(name="h", kind="hybrid", classes=2, **_hybrid_parts()).training.lr == 0.01
+
+
+def _hybrid_parts() -> dict:
+    from qmoe_qiskit.spec import EncoderSpec, ExpertsSpec, RoutingSpec
+
+    return {
+        "encoder": EncoderSpec(features=2),
+        "routing": RoutingSpec(layers=3),
+        "experts": ExpertsSpec(kind="linear", count=4),
+    }
+
+
+def test_patience_needs_a_validation_split():
+    with pytest.raises(SpecError, match="training.patience.*val_fraction"):
+        spec_from_dict({"name": "q", "training": {"patience": 3}})
+
+
+@pytest.mark.parametrize(
+    ("preset", "absent"),
+    [
+        ("hybrid-moons-quantum", ["rotations", "entangle", "data_qubits", "operators", "hidden"]),
+        ("hybrid-moons-linear", ["rotations", "data_qubits", "hidden", "layers ="]),
+        ("baseline-mnist2-rx", ["[routing]", "construction", "count ="]),
+        ("qmoe-digits4", ["hidden", 'kind = "quantum"']),
+    ],
+)
+def test_saved_spec_holds_only_fields_its_family_uses(preset, absent):
+    spec = load_spec(preset)
+    text = spec_to_toml(spec)
+    for key in absent:
+        assert key not in text, key
+    again = spec_from_dict(__import__("tomllib").loads(text))
+    assert spec_to_toml(again) == text
+    assert compile_model(again).summary() == compile_model(spec).summary()
+
+
+def test_minimal_hybrid_spec_trains_with_the_study_protocol(tmp_path):
+    """No [training] table: lr 0.01, logit scale 1, early stopping on a validation split."""
+    spec = spec_from_dict(
+        {
+            "name": "minimal-hybrid",
+            "kind": "hybrid",
+            "classes": 2,
+            "encoder": {"features": 2},
+            "routing": {"layers": 3},
+            "experts": {"kind": "linear", "count": 4},
+            "data": {"name": "moons", "train_limit": 200, "test_limit": 100},
+        }
+    )
+    from qmoe_qiskit.training import RunConfig
+
+    config = RunConfig.from_spec(spec, epochs=12, engine="torch")
+    assert (config.lr, config.logit_scale, config.val_fraction) == (0.01, 1.0, 0.2)
+    metrics = train(spec, tmp_path / "run", config, progress=False, log=lambda _: None)
+    rows = metrics["epochs"]
+    assert all("val_accuracy" in r for r in rows) and len(rows) <= 12
+    assert 1 <= metrics["best_epoch"] <= len(rows)
+    assert metrics["test_accuracy"] > 0.75
+    assert np.isfinite([r["val_loss"] for r in rows]).all()
