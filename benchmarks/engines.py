@@ -11,8 +11,8 @@ step = forward, cross-entropy on ``5 * outputs``, backward, Adam step. Engines:
 
 * ``qml-default``: ``TorchConnector(EstimatorQNN)`` on Aer with qiskit-machine-learning's default
   ``ParamShiftEstimatorGradient`` (6 and 10 qubits only);
-* ``aer-batched``: our Aer path (:func:`qmoe_qiskit.qnn.build_torch_network`);
-* ``torch-c128`` / ``torch-c64``: :class:`qmoe_qiskit.engine.TorchStatevectorNetwork`;
+* ``aer-batched``: our Aer path (:func:`qmoe_qiskit.engines.aer.build_torch_network`);
+* ``torch-c128`` / ``torch-c64``: :class:`qmoe_qiskit.engines.statevector.TorchStatevectorNetwork`;
 * ``pennylane-default``: ``default.qubit``, torch interface, backprop, broadcasting;
 * ``pennylane-lightning``: ``lightning.qubit``, adjoint differentiation;
 * ``torchquantum``: measured when it imports, otherwise the reason is recorded.
@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from qmoe_qiskit import compile_model, load_spec
-from qmoe_qiskit.engine import TorchStatevectorNetwork, lower_circuit
+from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, lower_circuit
 
 LOGIT_SCALE = 5.0
 #: Untimed steps before the timed ones (allocator and thread-pool warm-up).
@@ -105,12 +105,12 @@ def build(engine: str, model, weights: np.ndarray) -> nn.Module:
     if engine == "qml-default":
         from qiskit_machine_learning.connectors import TorchConnector
 
-        from qmoe_qiskit.qnn import build_qnn
+        from qmoe_qiskit.engines.aer import build_qnn
 
         qnn = build_qnn(model, device="cpu", gradient="param-shift")
         return TorchConnector(qnn, initial_weights=torch.tensor(weights))
     if engine == "aer-batched":
-        from qmoe_qiskit.qnn import build_torch_network
+        from qmoe_qiskit.engines.aer import build_torch_network
 
         return build_torch_network(model, weights, device="cpu")
     if engine == "torch-c128":
@@ -166,7 +166,7 @@ def measure_memory(num_qubits: int, batch: int, dtype: str) -> dict:
         "import resource, sys, torch, time; sys.path.insert(0, 'benchmarks');"
         f"torch.set_num_threads({torch.get_num_threads()});"
         "from engines import model_for, LOGIT_SCALE;"
-        "from qmoe_qiskit.engine import TorchStatevectorNetwork;"
+        "from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork;"
         f"m = model_for({num_qubits});"
         f"net = TorchStatevectorNetwork(m, dtype=torch.{dtype});"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"

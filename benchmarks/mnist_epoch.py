@@ -24,7 +24,7 @@ import torch
 
 from qmoe_qiskit import compile_model, load_spec
 from qmoe_qiskit.data import load_dataset
-from qmoe_qiskit.engine import TorchStatevectorNetwork
+from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402

@@ -6,7 +6,7 @@ A step is forward + backward + Adam update of ``TorchConnector(EstimatorQNN)`` o
 same exact Aer estimator; only the gradient differs:
 
 - ``qml-default``: ``ParamShiftEstimatorGradient`` (one PUB per shifted parameter set);
-- ``qmoe-batched``: :class:`qmoe_qiskit.gradients.BatchedParamShiftEstimatorGradient`.
+- ``qmoe-batched``: :class:`qmoe_qiskit.engines.aer.BatchedParamShiftEstimatorGradient`.
 
 Usage::
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, qmoe_spec, write_json  # noqa: E402
 
 from qmoe_qiskit import compile_model  # noqa: E402
-from qmoe_qiskit.qnn import build_torch_network  # noqa: E402
+from qmoe_qiskit.engines.aer import build_torch_network  # noqa: E402
 
 ENGINES = {"qml-default": "param-shift", "qmoe-batched": "batched"}
 
