@@ -32,16 +32,20 @@ def test_qmoe_with_linear_experts_points_to_hybrid():
         spec_from_dict({"name": "m", "routing": {"kind": "mlp"}})
 
 
+#: A hybrid spec without a [training] table.
+MINIMAL_HYBRID = {
+    "name": "minimal-hybrid",
+    "kind": "hybrid",
+    "classes": 2,
+    "encoder": {"features": 2},
+    "routing": {"layers": 12},
+    "experts": {"kind": "linear", "count": 4},
+    "data": {"name": "moons"},
+}
+
+
 def test_family_training_defaults_fill_missing_keys():
-    minimal = {
-        "name": "h",
-        "kind": "hybrid",
-        "classes": 2,
-        "encoder": {"features": 2},
-        "routing": {"layers": 12},
-        "experts": {"kind": "linear", "count": 4},
-        "data": {"name": "moons"},
-    }
+    minimal = MINIMAL_HYBRID
     spec = spec_from_dict(minimal)
     expected = FAMILY_TRAINING["hybrid"]
     assert {k: getattr(spec.training, k) for k in expected} == expected
@@ -90,12 +94,8 @@ def test_minimal_hybrid_spec_trains_with_the_study_protocol(tmp_path):
     """No [training] table: lr 0.01, logit scale 1, early stopping on a validation split."""
     spec = spec_from_dict(
         {
-            "name": "minimal-hybrid",
-            "kind": "hybrid",
-            "classes": 2,
-            "encoder": {"features": 2},
+            **MINIMAL_HYBRID,
             "routing": {"layers": 3},
-            "experts": {"kind": "linear", "count": 4},
             "data": {"name": "moons", "train_limit": 200, "test_limit": 100},
         }
     )

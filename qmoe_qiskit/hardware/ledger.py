@@ -13,7 +13,7 @@ recover`` asks the service for jobs carrying the row's tag and fills the id in. 
 ``submitting`` is marked ``lost`` by recover.
 
 Default location: ``$QMOE_LEDGER``, else ``~/.qmoe/jobs.sqlite``. No credential is ever stored:
-every text column passes through :func:`qmoe_qiskit.runtime.scrub` before it is written.
+every text column passes through :func:`qmoe_qiskit.hardware.redact.scrub` before it is written.
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class TranspiledModel:
         backend_name: Backend it was transpiled for.
         profile: Profile used.
         logical_two_qubit_gates: Two-qubit gates of the logical circuit decomposed to
-            :data:`~qmoe_qiskit.compiler.BASIS_GATES` (no routing).
+            :data:`~qmoe_qiskit.models.BASIS_GATES` (no routing).
     """
 
     circuit: QuantumCircuit

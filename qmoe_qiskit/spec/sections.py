@@ -287,7 +287,7 @@ class DataSpec:
         test_limit: Keep at most this many test samples (0 = all), class-balanced.
         pca: Reduce the features to this many principal components fitted on the training
             split, then rescale to ``[0, pi]`` with the training range (0 = no PCA); see
-            :func:`qmoe_qiskit.features.reduce_pca`.
+            :func:`qmoe_qiskit.data.features.reduce_pca`.
     """
 
     name: str = "digits"

@@ -135,7 +135,7 @@ def lower_circuit(
 
     Args:
         circuit: A circuit of ``rx, ry, rz, h, x, cx, cz`` gates (e.g.
-            :attr:`CompiledModel.decomposed <qmoe_qiskit.compiler.CompiledModel.decomposed>`);
+            :attr:`CompiledModel.decomposed <qmoe_qiskit.models.circuit.CompiledModel.decomposed>`);
             barriers are skipped.
         input_params: Input parameters, in input-column order.
         weight_params: Weight parameters, in weight order.

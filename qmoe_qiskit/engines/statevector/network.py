@@ -44,7 +44,7 @@ def default_block_qubits(num_qubits: int) -> int:
 class TorchStatevectorNetwork(nn.Module):
     """A compiled model executed as a batched statevector in torch, differentiable by autograd.
 
-    Drop-in for :func:`qmoe_qiskit.qnn.build_torch_network`: ``weight`` is the flat weight
+    Drop-in for :func:`qmoe_qiskit.engines.aer.build_torch_network`: ``weight`` is the flat weight
     vector in ``model.weight_params`` order, and ``forward`` maps inputs ``(batch, features)``
     to class expectations ``(batch, classes)``. The model's decomposed circuit is lowered to
     gates with affine angle maps, fused into dense blocks of at most ``block_qubits`` qubits and
