@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from qmoe_qiskit import evaluate_run, load_run, train
@@ -25,11 +26,16 @@ def test_old_runs_evaluate_to_their_recorded_accuracy(name, engine):
     assert evaluate_run(OLD_RUNS / name, engine=engine)["test_accuracy"] == recorded
 
 
-def test_old_run_resumes(tmp_path):
+def test_old_run_resumes_bit_identically(tmp_path):
+    """Resumed here for a second epoch, the v0.1 run ends on the weights v0.1 itself reached
+    training 2 epochs in one go (same shuffles, same Adam state)."""
     out = tmp_path / "run"
     shutil.copytree(OLD_RUNS / "v0.1-qmoe", out)
     before = load_run(out)
     config = before.config.replace(epochs=2)
     metrics = train(before.spec, out, config, resume=True, progress=False, log=lambda _: None)
     assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
-    assert load_run(out).epoch == 2
+    after = load_run(out)
+    assert after.epoch == 2
+    reference = json.loads((OLD_RUNS / "v0.1-qmoe-2-epochs.json").read_text())["weights"]
+    np.testing.assert_array_equal(after.weights, np.asarray(reference))

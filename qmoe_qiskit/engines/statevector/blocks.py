@@ -1,9 +1,9 @@
 """Block matrices built in a few vectorized tensor operations instead of one per gate.
 
-Every fused block of an :class:`~qmoe_qiskit.engines.statevector.fusion.ExecutionPlan` is rewritten as
-alternating *layers*: a product layer ``K`` (one 2x2 factor per local qubit, itself the product
-of a run of single-qubit gates) followed by a signed-permutation layer ``C`` (a run of ``cx``
-and ``cz`` gates, ``C|i> = s_i |pi(i)>``). A single-qubit gate is moved into the earliest
+Every fused block of an :class:`~qmoe_qiskit.engines.statevector.fusion.ExecutionPlan` is
+rewritten as alternating *layers*: a product layer ``K`` (one 2x2 factor per local qubit, itself
+the product of a run of single-qubit gates) followed by a signed-permutation layer ``C`` (a run
+of ``cx`` and ``cz`` gates, ``C|i> = s_i |pi(i)>``). A single-qubit gate is moved into the earliest
 product layer after the last two-qubit gate on its qubit, a two-qubit gate into the earliest
 permutation layer after everything on its qubits, so only gates on disjoint qubits are
 reordered.
