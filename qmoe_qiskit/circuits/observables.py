@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from qiskit.quantum_info import SparsePauliOp
 
-__all__ = ["basis_projectors", "class_observables", "zero_projector"]
+__all__ = [
+    "basis_projectors",
+    "class_observables",
+    "expert_projectors",
+    "state_projector",
+    "zero_projector",
+]
 
 
 def zero_projector(num_qubits: int, qubits: range | list[int]) -> SparsePauliOp:
@@ -62,4 +68,45 @@ def basis_projectors(num_qubits: int, num_route: int) -> tuple[SparsePauliOp, ..
             )
             op = op.compose(factor)
         projectors.append(op.simplify())
+    return tuple(projectors)
+
+
+def state_projector(num_qubits: int, qubits: list[int], bits: list[int]) -> SparsePauliOp:
+    """``|b><b|`` on ``qubits`` (bit ``bits[i]`` on qubit ``qubits[i]``), identity elsewhere."""
+    op = SparsePauliOp("I" * num_qubits)
+    for qubit, bit in zip(qubits, bits, strict=True):
+        sign = -1.0 if bit else 1.0
+        factor = SparsePauliOp.from_sparse_list(
+            [("", [], 0.5), ("Z", [qubit], 0.5 * sign)], num_qubits
+        )
+        op = op.compose(factor)
+    return op.simplify()
+
+
+def expert_projectors(
+    num_qubits: int, route_qubits: list[int], count: int, encoding: str
+) -> tuple[SparsePauliOp, ...]:
+    """One projector per expert: the routing-register state that switches expert ``k`` on.
+
+    Args:
+        num_qubits: Circuit width.
+        route_qubits: The routing register (qubit ``route_qubits[0]`` is the least significant
+            bit of a binary code).
+        count: Number of experts.
+        encoding: ``"binary"`` (expert ``k`` on ``|k>``) or ``"onehot"`` (expert ``k`` on the
+            state with only routing qubit ``k`` set).
+
+    Returns:
+        ``count`` projectors; their expectations are the routing probabilities ``P(k|x)``
+        (they sum to less than 1 when some routing states switch no expert on).
+    """
+    m = len(route_qubits)
+    projectors = []
+    for k in range(count):
+        bits = (
+            [(k >> q) & 1 for q in range(m)]
+            if encoding == "binary"
+            else [int(q == k) for q in range(m)]
+        )
+        projectors.append(state_projector(num_qubits, list(route_qubits), bits))
     return tuple(projectors)

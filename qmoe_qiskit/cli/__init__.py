@@ -14,6 +14,7 @@ COMMANDS = (
     "compile",
     "train",
     "evaluate",
+    "routing",
     "run",
     "hybrid",
     "transpile",

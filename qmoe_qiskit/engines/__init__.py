@@ -8,11 +8,12 @@
 """
 
 from .devices import ENGINES, check_engine, describe_device, resolve_device, torch_devices
-from .network import build_network, circuit_network_factory
+from .network import build_network, build_routing_network, circuit_network_factory
 
 __all__ = [
     "ENGINES",
     "build_network",
+    "build_routing_network",
     "check_engine",
     "circuit_network_factory",
     "describe_device",

@@ -14,7 +14,13 @@ from ..errors import EngineError
 from ..models import CircuitNetworkFactory, CompiledModel, Model
 from .devices import ENGINES, check_engine, resolve_device
 
-__all__ = ["ENGINES", "build_network", "check_engine", "circuit_network_factory"]
+__all__ = [
+    "ENGINES",
+    "build_network",
+    "build_routing_network",
+    "check_engine",
+    "circuit_network_factory",
+]
 
 
 def circuit_network_factory(engine: str, device: str = "auto") -> CircuitNetworkFactory:
@@ -112,3 +118,33 @@ def _input_check(model: Model):
             )
 
     return check
+
+
+def build_routing_network(
+    model: Model, weights: np.ndarray, *, engine: str = "torch", device: str = "auto"
+) -> torch.nn.Module | None:
+    """The model's router as a module ``(batch, features) -> (batch, experts)`` of ``P(k|x)``.
+
+    Args:
+        model: A compiled model.
+        weights: Its flat weights.
+        engine: One of :data:`ENGINES` (runs the router circuit, if the router is one).
+        device: As for :func:`build_network`.
+
+    Returns:
+        The module, or ``None`` for a model without routing (a baseline).
+
+    Raises:
+        DeviceError: For an unknown engine or an unavailable device.
+        EngineError: If ``weights`` does not have ``model.num_weights`` entries.
+    """
+    factory = circuit_network_factory(engine, device)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (model.num_weights,):
+        raise EngineError(
+            f"model {model.spec.name!r} has {model.num_weights} weights, got shape {weights.shape}"
+        )
+    network = model.routing_network(weights, factory)
+    if network is not None:
+        network.register_forward_pre_hook(_input_check(model))
+    return network

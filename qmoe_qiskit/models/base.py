@@ -60,6 +60,10 @@ class Model(Protocol):
         """Output width (class scores)."""
 
     @property
+    def num_experts(self) -> int:
+        """Experts a router chooses between (0 for a model without routing)."""
+
+    @property
     def circuit_model(self) -> Model | None:
         """The circuit to run on a simulator or QPU (a
         :class:`~qmoe_qiskit.models.circuit.CompiledModel`), or ``None`` for a model without
@@ -84,6 +88,12 @@ class Model(Protocol):
         self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
     ) -> torch.nn.Module:
         """The model as a torch module ``(batch, features) -> (batch, classes)``."""
+
+    def routing_network(
+        self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
+    ) -> torch.nn.Module | None:
+        """The router as a module ``(batch, features) -> (batch, experts)`` of ``P(k|x)``, or
+        ``None`` for a model without routing."""
 
 
 _FAMILIES: dict[str, Callable[[ModelSpec], Model]] = {}

@@ -45,6 +45,10 @@ class CompiledModel:
             ``routing``, ``experts``, ``aggregation``); composing them gives ``circuit``.
         weight_groups: Name -> ``(start, stop)`` slice of ``weight_params``
             (``route``, ``expert0``, ... or ``pqc``).
+        router: For a QMoE, the routing part as a circuit model of its own: the ``encoder``
+            and ``routing`` stages, the ``route`` weights, and one projector per expert (the
+            routing-register state that switches it on), whose expectations are ``P(k|x)``.
+            ``None`` for a baseline (and for a router itself).
     """
 
     spec: ModelSpec
@@ -56,6 +60,7 @@ class CompiledModel:
     data_qubits: tuple[int, ...]
     stages: Mapping[str, QuantumCircuit]
     weight_groups: Mapping[str, tuple[int, int]]
+    router: CompiledModel | None = None
 
     @property
     def num_qubits(self) -> int:
@@ -76,6 +81,11 @@ class CompiledModel:
     def num_classes(self) -> int:
         """Number of outputs (one per observable)."""
         return len(self.observables)
+
+    @property
+    def num_experts(self) -> int:
+        """Experts the router chooses between (0 without a router)."""
+        return 0 if self.router is None else len(self.router.observables)
 
     @property
     def circuit_model(self) -> CompiledModel:
@@ -154,6 +164,19 @@ class CompiledModel:
         values = dict(zip(self.input_params, np.asarray(inputs, dtype=float), strict=True))
         values.update(zip(self.weight_params, np.asarray(weights, dtype=float), strict=True))
         return self.circuit.assign_parameters(values)
+
+    def routing_network(
+        self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
+    ) -> torch.nn.Module | None:
+        """The router's module ``(batch, features) -> (batch, experts)`` of ``P(k|x)``.
+
+        Returns:
+            ``None`` when the model has no router (a baseline).
+        """
+        if self.router is None:
+            return None
+        start, stop = self.weight_groups["route"]
+        return circuit_network(self.router, np.asarray(weights, dtype=np.float64)[start:stop])
 
     def network(
         self, weights: np.ndarray, circuit_network: CircuitNetworkFactory

@@ -219,6 +219,12 @@ class HybridModel:
             "output: sum_k P(k|x) (W_k x + b_k) (class logits)",
         ]
 
+    def routing_network(
+        self, weights: ArrayLike, circuit_network: CircuitNetworkFactory
+    ) -> nn.Module:
+        """The router alone: ``(batch, features) -> (batch, experts)`` of ``P(k|x)``."""
+        return self.network(weights, circuit_network).router
+
     def network(self, weights: ArrayLike, circuit_network: CircuitNetworkFactory) -> HybridNetwork:
         """Router module (the engine's circuit module, or :class:`MLPRouter`) + linear experts.
 

@@ -11,6 +11,7 @@ from ..circuits import (
     controlled_experts_circuit,
     encoder_circuit,
     expert_circuit,
+    expert_projectors,
     multiplexed_experts_circuit,
     routing_circuit,
     weights_per_layer,
@@ -106,6 +107,25 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
     circuit = QuantumCircuit(*regs, name=spec.name)
     for part in stages.values():
         circuit.compose(part, inplace=True)
+    router = None
+    if spec.kind == "qmoe":
+        front = {name: stages[name] for name in ("encoder", "routing")}
+        route_circuit = front["encoder"].compose(front["routing"])
+        route_circuit.name = f"{spec.name}-router"
+        start, stop = groups["route"]
+        router = CompiledModel(
+            spec=spec,
+            circuit=route_circuit,
+            input_params=tuple(x),
+            weight_params=tuple(weights[start:stop]),
+            observables=expert_projectors(
+                n, list(range(num_route)), experts.count, spec.routing.encoding
+            ),
+            route_qubits=tuple(range(num_route)),
+            data_qubits=tuple(range(num_route, n)),
+            stages=MappingProxyType(front),
+            weight_groups=MappingProxyType({"route": (0, stop - start)}),
+        )
     return CompiledModel(
         spec=spec,
         circuit=circuit,
@@ -121,6 +141,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
         data_qubits=tuple(range(num_route, n)),
         stages=MappingProxyType(stages),
         weight_groups=MappingProxyType(groups),
+        router=router,
     )
 
 

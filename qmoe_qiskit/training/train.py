@@ -17,6 +17,7 @@ from ..models import Model, compile_model
 from ..spec import ModelSpec, load_spec, spec_to_toml
 from .loop import FitOptions, FitResult, FitState, fit, predict
 from .plots import plot_curve
+from .routing import routing_probabilities, routing_stats
 from .runs import (
     CHANGEABLE,
     CHECKPOINT,
@@ -225,11 +226,19 @@ def train(
     write_json(out / RUN_CONFIG, dataclasses.asdict(config))
 
     held_out = config.val_fraction == 0
+    _, _, validation = split_validation(data, config.val_fraction, config.seed)
+    x_seen, y_seen = (data.x_test, data.y_test) if validation is None else validation
+    routed = model.num_experts > 0
 
     def checkpoint(fit_state: FitState, network: torch.nn.Module) -> None:
+        row = fit_state.history[-1]
         if held_out:  # shown in training_curve.png; never used to choose anything
-            row = fit_state.history[-1]
             row["test_accuracy"] = accuracy(network, data.x_test, data.y_test)
+        if routed:  # I(class; expert) on the held-out split, in bits
+            probs = routing_probabilities(
+                model, fit_state.weights, x_seen, engine=config.engine, device=config.device
+            )
+            row["routing_mi"] = routing_stats(probs, y_seen, model.num_classes).mutual_information
         payload = dataclasses.asdict(fit_state)
         atomic_write(out / CHECKPOINT, lambda p: torch.save(payload, p))
         write_json(out / METRICS, {"epochs": fit_state.history})
