@@ -44,6 +44,7 @@ def _rotation_layers(
     layers: int,
     entangler: QuantumCircuit | None,
     name: str,
+    reupload: QuantumCircuit | None = None,
 ) -> QuantumCircuit:
     per_layer = weights_per_layer(num_qubits, operators)
     if len(weights) != per_layer * layers:
@@ -55,6 +56,8 @@ def _rotation_layers(
     circuit = QuantumCircuit(num_qubits, name=name)
     index = 0
     for _ in range(layers):
+        if reupload is not None:
+            circuit.compose(reupload, inplace=True)
         for qubit in range(num_qubits):
             for gate in operators:
                 getattr(circuit, gate)(weights[index], qubit)
@@ -71,6 +74,7 @@ def expert_circuit(
     layers: int,
     entangler: str = "cnot-ring",
     name: str = "expert",
+    reupload: QuantumCircuit | None = None,
 ) -> QuantumCircuit:
     """One expert PQC.
 
@@ -85,17 +89,29 @@ def expert_circuit(
         layers: Number of layers.
         entangler: See :func:`entangler_circuit`.
         name: Circuit name.
+        reupload: A fixed (input-driven) circuit applied before every layer: data
+            re-uploading.
 
     Returns:
         The expert circuit on ``num_qubits`` qubits.
     """
     return _rotation_layers(
-        num_qubits, weights, operators, layers, entangler_circuit(num_qubits, entangler), name
+        num_qubits,
+        weights,
+        operators,
+        layers,
+        entangler_circuit(num_qubits, entangler),
+        name,
+        reupload,
     )
 
 
 def routing_circuit(
-    num_qubits: int, weights: Sequence[Angle], operators: Sequence[str], layers: int
+    num_qubits: int,
+    weights: Sequence[Angle],
+    operators: Sequence[str],
+    layers: int,
+    reupload: QuantumCircuit | None = None,
 ) -> QuantumCircuit:
     """The trainable routing ansatz: rotation layers, each followed by a CNOT chain.
 
@@ -106,9 +122,11 @@ def routing_circuit(
         weights: ``layers * num_qubits * len(operators)`` angles.
         operators: Gate names per qubit and layer.
         layers: Number of layers.
+        reupload: A fixed (input-driven) circuit on the routing register applied before every
+            layer, so the router sees its own encoding of the input (data re-uploading).
 
     Returns:
         The routing circuit on ``num_qubits`` qubits.
     """
     entangler = entangler_circuit(num_qubits, "cnot-chain") if num_qubits > 1 else None
-    return _rotation_layers(num_qubits, weights, operators, layers, entangler, "routing")
+    return _rotation_layers(num_qubits, weights, operators, layers, entangler, "routing", reupload)

@@ -20,6 +20,7 @@ def encoder_circuit(
     features: Sequence[ParameterExpression | float],
     rotations: Sequence[str],
     entangle: bool = True,
+    groups: Sequence[Sequence[int]] | None = None,
 ) -> QuantumCircuit:
     """Encode features as rotation angles on every qubit.
 
@@ -32,6 +33,8 @@ def encoder_circuit(
         features: Angles (parameters or numbers), e.g. ``ParameterVector("x", 64)``.
         rotations: Gate names cycled over layers, e.g. ``("ry", "rz", "rx", "ry")``.
         entangle: Whether to insert CNOT chains between layers.
+        groups: Chain within each of these qubit groups separately (e.g. the routing and the
+            data register) instead of across all qubits.
 
     Returns:
         The encoder circuit on ``num_qubits`` qubits.
@@ -46,6 +49,8 @@ def encoder_circuit(
         for qubit, angle in enumerate(chunk):
             getattr(circuit, gate)(angle, qubit)
         if entangle and layer < layers - 1:
-            for qubit in range(num_qubits - 1):
-                circuit.cx(qubit, qubit + 1)
+            for group in groups if groups is not None else [range(num_qubits)]:
+                group = list(group)
+                for a, b in zip(group, group[1:], strict=False):
+                    circuit.cx(a, b)
     return circuit

@@ -22,6 +22,7 @@ def controlled_experts_circuit(
     layers: int,
     entangler: str,
     encoding: str = "binary",
+    reupload: QuantumCircuit | None = None,
 ) -> QuantumCircuit:
     """Each expert as a controlled gate on its routing state.
 
@@ -39,6 +40,8 @@ def controlled_experts_circuit(
         layers: Expert layers.
         entangler: Expert entangler.
         encoding: ``"binary"`` or ``"onehot"``.
+        reupload: A fixed input-driven circuit on the data register applied before every
+            expert layer, inside each (controlled) expert.
 
     Returns:
         The expert stage on ``r + d`` qubits.
@@ -48,7 +51,13 @@ def controlled_experts_circuit(
     circuit = QuantumCircuit(num_route_qubits + num_data_qubits, name="experts")
     for k, weights in enumerate(expert_weights):
         block = expert_circuit(
-            num_data_qubits, weights, operators, layers, entangler, name=f"expert{k}"
+            num_data_qubits,
+            weights,
+            operators,
+            layers,
+            entangler,
+            name=f"expert{k}",
+            reupload=reupload,
         ).to_gate()
         if encoding == "binary":
             if k >= 2**num_route_qubits:
@@ -68,6 +77,7 @@ def multiplexed_experts_circuit(
     operators: Sequence[str],
     layers: int,
     entangler: str,
+    reupload: QuantumCircuit | None = None,
 ) -> QuantumCircuit:
     """All experts at once as uniformly-controlled rotations with the shared entangler pulled out.
 
@@ -82,6 +92,8 @@ def multiplexed_experts_circuit(
         operators: Rotation gate names.
         layers: Expert layers.
         entangler: Expert entangler.
+        reupload: A fixed input-driven circuit on the data register applied before every
+            layer; it is the same in every branch, so it is applied once, unconditionally.
 
     Returns:
         The expert stage on ``r + d`` qubits.
@@ -99,6 +111,8 @@ def multiplexed_experts_circuit(
     data = list(range(num_route_qubits, num_route_qubits + num_data_qubits))
     index = 0
     for _ in range(layers):
+        if reupload is not None:
+            circuit.compose(reupload, data, inplace=True)
         for qubit in data:
             for gate in operators:
                 angles = [weights[index] for weights in expert_weights]

@@ -135,21 +135,29 @@ class CompiledModel:
     def describe(self) -> list[str]:
         """What the circuit is made of, one line per stage."""
         spec = self.spec
-        lines = [f"encoder: {spec.encoder.features} features, rotations {spec.encoder.rotations}"]
+        chains = {"all": "across all qubits", "within": "within each register", "none": "none"}
+        lines = [
+            f"encoder: {spec.encoder.features} features, rotations {spec.encoder.rotations}, "
+            f"CNOT chains {chains[spec.encoder.entangle_mode]}"
+        ]
+        again = ", re-uploading the input before every layer"
         if spec.kind == "baseline":
             lines.append(
                 f"pqc: {spec.experts.layers} layers of {spec.experts.operators} + "
                 f"{spec.experts.entangler} on {spec.experts.data_qubits} qubits"
+                + (again if spec.experts.reupload else "")
             )
         else:
             construction = "multiplexed" if spec.multiplexed else "controlled"
             lines.append(
                 f"routing: {len(self.route_qubits)} qubits ({spec.routing.encoding}), "
                 f"{spec.routing.layers} layers of {spec.routing.operators}"
+                + (again if spec.routing.reupload else "")
             )
             lines.append(
                 f"experts: {spec.experts.count} x {spec.experts.layers} layers of "
                 f"{spec.experts.operators} on {spec.experts.data_qubits} qubits, {construction}"
+                + (again if spec.experts.reupload else "")
             )
             lines.append(f"aggregation: {spec.routing.aggregation}")
         lines.append(f"readout: Z on data qubits 0..{self.num_classes - 1} (one per class)")

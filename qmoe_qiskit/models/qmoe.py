@@ -29,10 +29,13 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
     The circuit acts on the routing register (qubits ``0..r-1``) and the data register
     (qubits ``r..r+d-1``):
 
-    1. ``encoder``: the phase encoder over all ``r + d`` qubits (inputs ``x[i]``);
-    2. ``routing``: the trainable routing ansatz on the routing register (``route[i]``);
+    1. ``encoder``: the phase encoder over all ``r + d`` qubits (inputs ``x[i]``), its CNOT
+       chains across both registers, inside each, or none (``encoder.entangle``);
+    2. ``routing``: the trainable routing ansatz on the routing register (``route[i]``),
+       optionally re-uploading the input before every layer (``routing.reupload``);
     3. ``experts``: expert ``k`` (``expert{k}[i]``) conditioned on routing state ``k``, built
-       multiplexed when the spec allows it, otherwise as controlled gates;
+       multiplexed when the spec allows it, otherwise as controlled gates; optionally
+       re-uploading the input on the data register before every layer (``experts.reupload``);
     4. ``aggregation``: empty, or Hadamards on the routing register for ``"interfere"``.
 
     A baseline is the encoder on the data register and one PQC (``pqc[i]``).
@@ -71,23 +74,51 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
         return vector
 
     rotations = parse_rotations(spec.encoder.rotations)
+    mode = spec.encoder.entangle_mode
+    entangle = mode != "none"
+
+    def reencode(width: int) -> QuantumCircuit:
+        """All features again on a register of ``width`` qubits (data re-uploading)."""
+        return encoder_circuit(width, x, rotations, entangle)
+
+    expert_reupload = reencode(num_data) if experts.reupload else None
     if spec.kind == "baseline":
-        stage("encoder", encoder_circuit(num_data, x, rotations, spec.encoder.entangle))
+        stage("encoder", encoder_circuit(num_data, x, rotations, entangle))
         stage("routing")
         pqc = group("pqc", per_expert)
-        body = expert_circuit(num_data, pqc, operators, experts.layers, experts.entangler)
+        body = expert_circuit(
+            num_data,
+            pqc,
+            operators,
+            experts.layers,
+            experts.entangler,
+            reupload=expert_reupload,
+        )
         stage("experts", body)
         stage("aggregation")
     else:
         route_ops = parse_operators("routing.operators", spec.routing.operators)
-        stage("encoder", encoder_circuit(n, x, rotations, spec.encoder.entangle))
+        registers = [range(num_route), range(num_route, n)] if mode == "within" else None
+        stage("encoder", encoder_circuit(n, x, rotations, entangle, groups=registers))
         route_w = group("route", weights_per_layer(num_route, route_ops) * spec.routing.layers)
-        body = routing_circuit(num_route, route_w, route_ops, spec.routing.layers)
+        body = routing_circuit(
+            num_route,
+            route_w,
+            route_ops,
+            spec.routing.layers,
+            reupload=reencode(num_route) if spec.routing.reupload else None,
+        )
         stage("routing", body, list(range(num_route)))
         expert_w = [group(f"expert{k}", per_expert) for k in range(experts.count)]
         if spec.multiplexed:
             body = multiplexed_experts_circuit(
-                num_route, num_data, expert_w, operators, experts.layers, experts.entangler
+                num_route,
+                num_data,
+                expert_w,
+                operators,
+                experts.layers,
+                experts.entangler,
+                reupload=expert_reupload,
             )
         else:
             body = controlled_experts_circuit(
@@ -98,6 +129,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
                 experts.layers,
                 experts.entangler,
                 spec.routing.encoding,
+                reupload=expert_reupload,
             )
         stage("experts", body)
         aggregation = stage("aggregation")

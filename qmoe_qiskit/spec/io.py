@@ -110,8 +110,15 @@ UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "baseline": {"routing": ("*",), "experts": ("kind", "count", "construction")},
     "hybrid": {
         "encoder": ("rotations", "entangle"),
-        "routing": ("encoding", "operators", "aggregation"),
-        "experts": ("data_qubits", "operators", "layers", "entangler", "construction"),
+        "routing": ("encoding", "operators", "aggregation", "reupload"),
+        "experts": (
+            "data_qubits",
+            "operators",
+            "layers",
+            "entangler",
+            "construction",
+            "reupload",
+        ),
     },
 }
 

@@ -13,6 +13,7 @@ __all__ = [
     "DATASETS",
     "DataSpec",
     "ENTANGLERS",
+    "ENTANGLE_MODES",
     "EXPERT_KINDS",
     "EncoderSpec",
     "ExpertsSpec",
@@ -58,6 +59,8 @@ ENTANGLERS = ("cnot-ring", "cnot-chain")
 
 
 CONSTRUCTIONS = ("auto", "multiplexed", "controlled")
+#: Encoder entangling patterns (see :class:`EncoderSpec`).
+ENTANGLE_MODES = ("all", "within", "none")
 
 
 DATASETS = ("digits", "moons", "mnist", "fashion-mnist")
@@ -122,18 +125,33 @@ class EncoderSpec:
     Attributes:
         features: Number of classical input features (64 for an 8x8 image).
         rotations: Rotation-axis pattern cycled over layers, e.g. ``"ryzxy"``.
-        entangle: Whether a CNOT chain separates consecutive encoder layers.
+        entangle: CNOT chains between consecutive encoder layers: ``"all"`` (or ``true``) across
+            every qubit, routing and data registers alike (the QMoE paper's encoder, which
+            leaves the routing register strongly mixed); ``"within"``: one chain inside the
+            routing register and one inside the data register, keeping them apart; ``"none"``
+            (or ``false``).
     """
 
     features: int = 64
     rotations: str = "ryzxy"
-    entangle: bool = True
+    entangle: bool | str = True
+
+    @property
+    def entangle_mode(self) -> str:
+        """``"all"``, ``"within"`` or ``"none"``."""
+        if isinstance(self.entangle, bool):
+            return "all" if self.entangle else "none"
+        return self.entangle
 
     def validate(self) -> None:
         _check_int("encoder.features", self.features, 1, 4096)
         parse_rotations(self.rotations)
-        if not isinstance(self.entangle, bool):
-            raise _fail("encoder.entangle", self.entangle, "expected true or false")
+        if not isinstance(self.entangle, bool) and self.entangle not in ENTANGLE_MODES:
+            raise _fail(
+                "encoder.entangle",
+                self.entangle,
+                "expected true, false, or one of " + ", ".join(repr(m) for m in ENTANGLE_MODES),
+            )
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,9 @@ class RoutingSpec:
             (Hadamards on the routing register, observables projected on routing |0...0>);
             ``qmoe`` only.
         hidden: Width of each hidden layer of an ``"mlp"`` router.
+        reupload: Data re-uploading in the routing ansatz (``qmoe``): before every routing
+            layer the input is encoded again on the routing register alone (the encoder's
+            rotations, all features), so the router sees its own encoding of the input.
     """
 
     kind: str = "quantum"
@@ -164,6 +185,7 @@ class RoutingSpec:
     operators: str = "rx+ry"
     aggregation: str = "none"
     hidden: int = 16
+    reupload: bool = False
 
     def validate(self) -> None:
         _check_choice("routing.kind", self.kind, ROUTER_KINDS)
@@ -172,6 +194,8 @@ class RoutingSpec:
         _check_int("routing.layers", self.layers, 1, 64)
         parse_operators("routing.operators", self.operators)
         _check_choice("routing.aggregation", self.aggregation, AGGREGATIONS)
+        if not isinstance(self.reupload, bool):
+            raise _fail("routing.reupload", self.reupload, "expected true or false")
 
 
 @dataclass(frozen=True)
@@ -189,6 +213,8 @@ class ExpertsSpec:
         construction: ``"multiplexed"`` (uniformly-controlled rotations, shared entangler),
             ``"controlled"`` (each expert controlled on its routing state) or ``"auto"``
             (multiplexed when the routing is binary and count is a power of two).
+        reupload: Data re-uploading in the experts: before every expert layer the input is
+            encoded again on the data register (the encoder's rotations, all features).
     """
 
     kind: str = "quantum"
@@ -198,6 +224,7 @@ class ExpertsSpec:
     layers: int = 2
     entangler: str = "cnot-ring"
     construction: str = "auto"
+    reupload: bool = False
 
     def validate(self) -> None:
         _check_choice("experts.kind", self.kind, EXPERT_KINDS)
@@ -207,6 +234,8 @@ class ExpertsSpec:
         _check_int("experts.layers", self.layers, 1, 64)
         _check_choice("experts.entangler", self.entangler, ENTANGLERS)
         _check_choice("experts.construction", self.construction, CONSTRUCTIONS)
+        if not isinstance(self.reupload, bool):
+            raise _fail("experts.reupload", self.reupload, "expected true or false")
 
 
 @dataclass(frozen=True)
