@@ -15,6 +15,7 @@ __all__ = [
     "JobFileError",
     "LedgerError",
     "NoCircuitError",
+    "NoRouterError",
     "QmoeError",
     "RuntimeFailure",
     "SpecError",
@@ -49,6 +50,10 @@ class TrainingError(QmoeError, RuntimeError):
 
 class NoCircuitError(QmoeError, ValueError):
     """The model has no circuit to run (a hybrid model with a classical router)."""
+
+
+class NoRouterError(QmoeError, ValueError):
+    """The model has no router to analyse or train (a baseline), or none that can be read."""
 
 
 class TranspileError(QmoeError, ValueError):

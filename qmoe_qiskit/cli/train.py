@@ -61,6 +61,16 @@ def register(sub) -> None:
         help="early stopping after N epochs without a lower validation loss, 0 = off "
         "(default: the spec's)",
     )
+    parser.add_argument(
+        "--balance",
+        type=float,
+        help="weight of the load-balancing routing loss, 0 = off (default: the spec's)",
+    )
+    parser.add_argument(
+        "--specialise",
+        type=float,
+        help="weight of the per-input routing entropy loss, 0 = off (default: the spec's)",
+    )
     parser.add_argument("--engine", choices=ENGINES, help="execution engine (default: aer)")
     parser.add_argument(
         "--device", help="auto, cpu, gpu or cuda:N (default: auto = a GPU when there is one)"
@@ -92,6 +102,8 @@ SETTINGS = (
     "seed",
     "val_fraction",
     "patience",
+    "balance",
+    "specialise",
     "engine",
     "device",
 )

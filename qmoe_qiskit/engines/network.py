@@ -68,6 +68,7 @@ def build_network(
     engine: str = "aer",
     device: str = "auto",
     seed: int = 0,
+    routed: bool = False,
 ) -> torch.nn.Module:
     """A torch module mapping inputs ``(batch, features)`` to class scores ``(batch, classes)``.
 
@@ -83,6 +84,8 @@ def build_network(
         device: ``"auto"``, ``"cpu"`` or ``"gpu"``/``"cuda"``; ``"auto"`` takes a GPU when the
             engine can use one.
         seed: Seed of the initial weights when ``weights`` is None.
+        routed: Also keep each batch's routing probabilities ``P(k|x)`` in the module's
+            ``routing`` attribute (for routing losses; see ``Model.routed_network``).
 
     Returns:
         The module.
@@ -99,7 +102,7 @@ def build_network(
         raise EngineError(
             f"model {model.spec.name!r} has {model.num_weights} weights, got shape {weights.shape}"
         )
-    network = model.network(weights, factory)
+    network = (model.routed_network if routed else model.network)(weights, factory)
     network.register_forward_pre_hook(_input_check(model))
     return network
 

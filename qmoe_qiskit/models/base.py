@@ -89,6 +89,12 @@ class Model(Protocol):
     ) -> torch.nn.Module:
         """The model as a torch module ``(batch, features) -> (batch, classes)``."""
 
+    def routed_network(
+        self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
+    ) -> torch.nn.Module:
+        """:meth:`network` that also keeps each batch's ``P(k|x)`` in a ``routing`` attribute
+        (for routing losses)."""
+
     def routing_network(
         self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
     ) -> torch.nn.Module | None:

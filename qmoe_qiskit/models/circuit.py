@@ -7,6 +7,7 @@ hardware transpiles and submits it, export writes it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,13 +19,34 @@ from qiskit import transpile
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
+from ..errors import NoRouterError
 from ..spec import ModelSpec
 from .base import CircuitNetworkFactory
 
-__all__ = ["BASIS_GATES", "CompiledModel"]
+__all__ = ["BASIS_GATES", "CompiledModel", "RoutedNetwork"]
 
 #: Gate basis of :meth:`CompiledModel.decomposed`: accepted by Aer and by the gradient rules.
 BASIS_GATES = ("rx", "ry", "rz", "h", "x", "cx", "cz")
+
+
+class RoutedNetwork(torch.nn.Module):
+    """A network whose circuit also measures the routing projectors, for routing losses.
+
+    ``inner`` outputs ``(batch, classes + experts)``: the class scores, then ``P(k|x)``.
+    ``forward`` returns the class scores and keeps the probabilities in :attr:`routing`.
+    Its parameters are ``inner``'s, in the same order (checkpoints are unchanged).
+    """
+
+    def __init__(self, inner: torch.nn.Module, classes: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.classes = classes
+        self.routing: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        self.routing = out[:, self.classes :].to(torch.float64)
+        return out[:, : self.classes]
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,6 +207,32 @@ class CompiledModel:
             return None
         start, stop = self.weight_groups["route"]
         return circuit_network(self.router, np.asarray(weights, dtype=np.float64)[start:stop])
+
+    def routed_network(
+        self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
+    ) -> RoutedNetwork:
+        """:meth:`network` that also measures ``P(k|x)`` in the same pass (routing losses).
+
+        The circuit gets the router's expert projectors as extra observables: the expert
+        blocks are controlled by the routing register and leave its distribution unchanged,
+        so the final state still holds ``P(k|x)``.
+
+        Raises:
+            NoRouterError: A model without a router, or with interfering aggregation (its
+                Hadamards change the routing register's distribution).
+        """
+        if self.router is None:
+            raise NoRouterError(f"model {self.spec.name!r} ({self.spec.kind}) has no router")
+        if self.spec.routing.aggregation != "none":
+            raise NoRouterError(
+                f"model {self.spec.name!r} aggregates by interference: its final state does not "
+                "hold the routing probabilities, so routing losses are not available"
+            )
+        measured = dataclasses.replace(
+            self, observables=self.observables + self.router.observables, router=None
+        )
+        inner = circuit_network(measured, np.asarray(weights, dtype=np.float64))
+        return RoutedNetwork(inner, self.num_classes)
 
     def network(
         self, weights: np.ndarray, circuit_network: CircuitNetworkFactory

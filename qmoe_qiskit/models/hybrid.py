@@ -106,6 +106,7 @@ class HybridNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.float64)
         probs = self.router(x).to(torch.float64)
+        self.routing = probs
         return torch.einsum("bk,bkc->bc", probs, self.experts(x))
 
 
@@ -224,6 +225,12 @@ class HybridModel:
     ) -> nn.Module:
         """The router alone: ``(batch, features) -> (batch, experts)`` of ``P(k|x)``."""
         return self.network(weights, circuit_network).router
+
+    def routed_network(
+        self, weights: ArrayLike, circuit_network: CircuitNetworkFactory
+    ) -> HybridNetwork:
+        """:meth:`network`: it keeps each batch's routing probabilities in ``routing``."""
+        return self.network(weights, circuit_network)
 
     def network(self, weights: ArrayLike, circuit_network: CircuitNetworkFactory) -> HybridNetwork:
         """Router module (the engine's circuit module, or :class:`MLPRouter`) + linear experts.

@@ -253,6 +253,12 @@ class TrainingSpec:
             split, scored every epoch (0 = none).
         patience: Early stopping after this many epochs without a lower validation loss,
             keeping the best epoch's weights (0 = off; needs ``val_fraction``).
+        balance: Weight of a Switch-Transformer load-balancing term ``K sum_k (mean_x
+            P(k|x))^2`` (1 when the batch uses every expert equally, up to ``K``); 0 = off.
+        specialise: Weight of the mean per-input routing entropy ``mean_x H(P(.|x))`` in
+            bits (0 when every input picks one expert); with ``balance`` it rewards routing
+            that is confident per input and spread over the experts, which is what makes
+            experts specialise; 0 = off.
 
     A spec without a ``[training]`` table (or with some keys missing) gets its family's
     validated defaults: :data:`FAMILY_TRAINING`.
@@ -265,6 +271,8 @@ class TrainingSpec:
     logit_scale: float = 5.0
     val_fraction: float = 0.0
     patience: int = 0
+    balance: float = 0.0
+    specialise: float = 0.0
 
     def validate(self) -> None:
         _check_int("training.epochs", self.epochs, 1, 100_000)
@@ -278,6 +286,10 @@ class TrainingSpec:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise _fail("training.val_fraction", value, "expected a number in [0, 1)")
         _check_int("training.patience", self.patience, 0)
+        for name in ("balance", "specialise"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise _fail(f"training.{name}", value, "expected a number >= 0")
         if self.patience and not self.val_fraction:
             raise _fail(
                 "training.patience",

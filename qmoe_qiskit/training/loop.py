@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 __all__ = [
+    "balance_loss",
+    "routing_entropy",
     "FitOptions",
     "FitResult",
     "FitState",
@@ -40,6 +42,10 @@ class FitOptions:
         patience: With validation data, stop after this many epochs without a lower validation
             loss and keep the best validation epoch's weights (0: run every epoch, keep the
             last weights).
+        balance: Weight of :func:`balance_loss` of the batch's routing probabilities (needs a
+            network that keeps them in a ``routing`` attribute: ``build_network(...,
+            routed=True)``).
+        specialise: Weight of :func:`routing_entropy` of the batch's routing probabilities.
     """
 
     epochs: int
@@ -48,6 +54,8 @@ class FitOptions:
     seed: int = 0
     logit_scale: float = 5.0
     patience: int = 0
+    balance: float = 0.0
+    specialise: float = 0.0
 
 
 @dataclass
@@ -116,6 +124,22 @@ def predict(network: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> n
     if not outputs:
         return np.zeros((0, 0))
     return np.concatenate(outputs)
+
+
+def balance_loss(routing: torch.Tensor) -> torch.Tensor:
+    """Switch-Transformer style load balance: ``K sum_k (mean_x P(k|x))^2``.
+
+    1 when the batch spreads evenly over the ``K`` experts, ``K`` when it uses one.
+    """
+    usage = routing.mean(dim=0)
+    return routing.shape[1] * (usage * usage).sum()
+
+
+def routing_entropy(routing: torch.Tensor) -> torch.Tensor:
+    """Mean per-input entropy of the routing probabilities, in bits."""
+    p = routing.clamp_min(1e-12)
+    p = p / p.sum(dim=1, keepdim=True)
+    return -(p * torch.log2(p)).sum(dim=1).mean()
 
 
 def epoch_order(rows: int, seed: int, epoch: int) -> torch.Tensor:
@@ -196,6 +220,10 @@ def fit(
             optimizer.zero_grad()
             outputs = network(xb)
             loss = torch.nn.functional.cross_entropy(options.logit_scale * outputs, yb)
+            if options.balance or options.specialise:
+                routing = network.routing
+                loss = loss + options.balance * balance_loss(routing)
+                loss = loss + options.specialise * routing_entropy(routing)
             loss.backward()
             optimizer.step()
             state.steps.append(loss.item())

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..engines import build_routing_network
-from ..errors import TrainingError
+from ..errors import NoRouterError, TrainingError
 from ..models import Model
 
 __all__ = ["RoutingStats", "routing_probabilities", "routing_stats"]
@@ -42,11 +42,11 @@ def routing_probabilities(
     """``P(k|x)`` for every row of ``x``: ``(rows, experts)``.
 
     Raises:
-        TrainingError: The model has no router (a baseline).
+        NoRouterError: The model has no router (a baseline).
     """
     network = build_routing_network(model, weights, engine=engine, device=device)
     if network is None:
-        raise TrainingError(f"model {model.spec.name!r} ({model.spec.kind}) has no router")
+        raise NoRouterError(f"model {model.spec.name!r} ({model.spec.kind}) has no router")
     out = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):

@@ -80,6 +80,9 @@ class RunConfig:
             split, scored every epoch (0 = none).
         patience: Early stopping on the validation loss after this many epochs without
             improvement, keeping the best epoch's weights (0 = off).
+        balance: Weight of the load-balancing routing term (see
+            :class:`~qmoe_qiskit.spec.TrainingSpec`).
+        specialise: Weight of the per-input routing entropy term.
     """
 
     data: str = "digits"
@@ -97,6 +100,8 @@ class RunConfig:
     pca: int = 0
     val_fraction: float = 0.0
     patience: int = 0
+    balance: float = 0.0
+    specialise: float = 0.0
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, **overrides: Any) -> RunConfig:
@@ -114,6 +119,8 @@ class RunConfig:
             logit_scale=spec.training.logit_scale,
             val_fraction=spec.training.val_fraction,
             patience=spec.training.patience,
+            balance=spec.training.balance,
+            specialise=spec.training.specialise,
         )
         return base.replace(**overrides)
 
@@ -157,6 +164,10 @@ class RunConfig:
             value = getattr(self, name)
             if not number(value) or not math.isfinite(value) or value <= 0:
                 raise bad(name, value, "expected a positive number")
+        for name in ("balance", "specialise"):
+            value = getattr(self, name)
+            if not number(value) or not math.isfinite(value) or value < 0:
+                raise bad(name, value, "expected a number >= 0")
         if not number(self.val_fraction) or not 0 <= self.val_fraction < 1:
             raise bad("val_fraction", self.val_fraction, "expected a number in [0, 1)")
         if self.data not in DATASETS:

@@ -112,7 +112,12 @@ def fit_model(
     check_compatible(model, data)
     weights = None if state is None else state.weights
     network = build_network(
-        model, weights, engine=config.engine, device=config.device, seed=config.seed
+        model,
+        weights,
+        engine=config.engine,
+        device=config.device,
+        seed=config.seed,
+        routed=bool(config.balance or config.specialise),
     )
     x_fit, y_fit, validation = split_validation(data, config.val_fraction, config.seed)
     options = FitOptions(
@@ -122,6 +127,8 @@ def fit_model(
         seed=config.seed,
         logit_scale=config.logit_scale,
         patience=config.patience,
+        balance=config.balance,
+        specialise=config.specialise,
     )
     return fit(
         network,
@@ -214,6 +221,8 @@ def train(
     config = (config or RunConfig.from_spec(spec)).validate()
     model = compile_model(spec)
     log(describe_device(config.engine, config.device))
+    if config.balance or config.specialise:  # fails here, before anything is written
+        build_network(model, engine="torch", device="cpu", routed=True)
     data = config.load_data()
     check_compatible(model, data)
     if resume and (out / CHECKPOINT).is_file():

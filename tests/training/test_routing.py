@@ -10,7 +10,7 @@ from qiskit.quantum_info import Statevector
 
 from qmoe_qiskit import compile_model
 from qmoe_qiskit.cli import main
-from qmoe_qiskit.errors import TrainingError
+from qmoe_qiskit.errors import NoRouterError
 from qmoe_qiskit.spec import spec_from_dict
 from qmoe_qiskit.training.routing import routing_probabilities, routing_stats
 
@@ -101,7 +101,7 @@ def test_hybrid_routers_and_baseline(rng):
     mlp = compile_model("hybrid-moons-mlp")
     probs = routing_probabilities(mlp, mlp.initial_weights(0), x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
-    with pytest.raises(TrainingError, match="has no router"):
+    with pytest.raises(NoRouterError, match="has no router"):
         baseline = compile_model("baseline-mnist2-rx")
         routing_probabilities(baseline, np.zeros(baseline.num_weights), np.zeros((1, 64)))
 
