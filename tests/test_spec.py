@@ -66,7 +66,7 @@ def test_presets_ship_with_the_package_and_round_trip(tmp_path):
         ("routing", "layers", "2", ["routing.layers", "integer"]),
         ("encoder", "rotations", "xyz", ["encoder.rotations", "'r' followed by axes"]),
         ("encoder", "features", -1, ["encoder.features"]),
-        ("encoder", "entangle", "yes", ["encoder.entangle", "true or false"]),
+        ("encoder", "entangle", "yes", ["encoder.entangle", "true, false, or one of 'all'"]),
         ("training", "lr", -0.1, ["training.lr", "positive"]),
         ("experts", "construction", "magic", ["experts.construction", "'multiplexed'"]),
     ],

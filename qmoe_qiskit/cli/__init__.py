@@ -16,6 +16,7 @@ COMMANDS = (
     "evaluate",
     "routing",
     "run",
+    "sweep",
     "hybrid",
     "transpile",
     "submit",

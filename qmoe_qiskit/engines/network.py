@@ -85,7 +85,7 @@ def build_network(
             engine can use one.
         seed: Seed of the initial weights when ``weights`` is None.
         routed: Also keep each batch's routing probabilities ``P(k|x)`` in the module's
-            ``routing`` attribute (for routing losses; see ``Model.routed_network``).
+            ``last_routing`` attribute (for routing losses; see ``Model.routed_network``).
 
     Returns:
         The module.

@@ -92,7 +92,7 @@ class Model(Protocol):
     def routed_network(
         self, weights: np.ndarray, circuit_network: CircuitNetworkFactory
     ) -> torch.nn.Module:
-        """:meth:`network` that also keeps each batch's ``P(k|x)`` in a ``routing`` attribute
+        """:meth:`network` that also keeps each batch's ``P(k|x)`` in a ``last_routing`` attribute
         (for routing losses)."""
 
     def routing_network(

@@ -33,7 +33,7 @@ class RoutedNetwork(torch.nn.Module):
     """A network whose circuit also measures the routing projectors, for routing losses.
 
     ``inner`` outputs ``(batch, classes + experts)``: the class scores, then ``P(k|x)``.
-    ``forward`` returns the class scores and keeps the probabilities in :attr:`routing`.
+    ``forward`` returns the class scores and keeps the probabilities in :attr:`last_routing`.
     Its parameters are ``inner``'s, in the same order (checkpoints are unchanged).
     """
 
@@ -41,11 +41,11 @@ class RoutedNetwork(torch.nn.Module):
         super().__init__()
         self.inner = inner
         self.classes = classes
-        self.routing: torch.Tensor | None = None
+        self.last_routing: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.inner(x)
-        self.routing = out[:, self.classes :].to(torch.float64)
+        self.last_routing = out[:, self.classes :].to(torch.float64)
         return out[:, : self.classes]
 
 

@@ -106,7 +106,7 @@ class HybridNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.float64)
         probs = self.router(x).to(torch.float64)
-        self.routing = probs
+        self.last_routing = probs
         return torch.einsum("bk,bkc->bc", probs, self.experts(x))
 
 
@@ -229,7 +229,7 @@ class HybridModel:
     def routed_network(
         self, weights: ArrayLike, circuit_network: CircuitNetworkFactory
     ) -> HybridNetwork:
-        """:meth:`network`: it keeps each batch's routing probabilities in ``routing``."""
+        """:meth:`network`: it keeps each batch's routing probabilities in ``last_routing``."""
         return self.network(weights, circuit_network)
 
     def network(self, weights: ArrayLike, circuit_network: CircuitNetworkFactory) -> HybridNetwork:

@@ -43,7 +43,7 @@ class FitOptions:
             loss and keep the best validation epoch's weights (0: run every epoch, keep the
             last weights).
         balance: Weight of :func:`balance_loss` of the batch's routing probabilities (needs a
-            network that keeps them in a ``routing`` attribute: ``build_network(...,
+            network that keeps them in a ``last_routing`` attribute: ``build_network(...,
             routed=True)``).
         specialise: Weight of :func:`routing_entropy` of the batch's routing probabilities.
     """
@@ -221,7 +221,7 @@ def fit(
             outputs = network(xb)
             loss = torch.nn.functional.cross_entropy(options.logit_scale * outputs, yb)
             if options.balance or options.specialise:
-                routing = network.routing
+                routing = network.last_routing
                 loss = loss + options.balance * balance_loss(routing)
                 loss = loss + options.specialise * routing_entropy(routing)
             loss.backward()

@@ -39,7 +39,7 @@ def test_routed_network_measures_routing_in_the_same_pass(engine, rng):
         scores = routed(torch.as_tensor(x)).double().numpy()
         np.testing.assert_allclose(scores, plain(torch.as_tensor(x)).double().numpy(), atol=1e-6)
     expected = routing_probabilities(model, weights, x)  # from the router circuit alone
-    np.testing.assert_allclose(routed.routing.detach().numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(routed.last_routing.detach().numpy(), expected, atol=1e-6)
     a = torch.nn.utils.parameters_to_vector(routed.parameters()).detach().double().numpy()
     np.testing.assert_array_equal(a, weights)  # same flat weights: checkpoints unchanged
 
@@ -49,7 +49,7 @@ def test_routing_loss_gradient_reaches_only_the_router(rng):
     model = compile_model("qmoe-digits4-pca8")
     routed = build_network(model, model.initial_weights(0), engine="torch", routed=True)
     routed(torch.as_tensor(rng.uniform(0, np.pi, (8, 8))))
-    loss = balance_loss(routed.routing) + routing_entropy(routed.routing)
+    loss = balance_loss(routed.last_routing) + routing_entropy(routed.last_routing)
     loss.backward()
     grad = next(routed.parameters()).grad.numpy()
     start, stop = model.weight_groups["route"]
@@ -62,7 +62,7 @@ def test_hybrid_network_keeps_its_routing(rng):
     network = build_network(model, engine="torch", routed=True)
     x = torch.as_tensor(rng.uniform(0, np.pi, (4, 2)))
     network(x)
-    np.testing.assert_allclose(network.routing.detach().numpy(), network.router(x).detach())
+    np.testing.assert_allclose(network.last_routing.detach().numpy(), network.router(x).detach())
 
 
 def test_routing_losses_train_and_are_refused_without_a_router(tmp_path, capsys):

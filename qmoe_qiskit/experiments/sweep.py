@@ -1,0 +1,350 @@
+"""Sweeps: a grid of training runs from one TOML file, run in order or as Ray tasks.
+
+A sweep file::
+
+    description = "QMoE vs baseline on MNIST 0-3"
+
+    [vars]                       # defaults of {name} placeholders (--var name=value overrides)
+    data_dir = "../shared/data"
+
+    [defaults]                   # run settings (RunConfig fields) for every run
+    engine = "torch"
+    data_dir = "{data_dir}"
+
+    [[grid]]                     # every combination of the list-valued keys is one run
+    spec = ["qmoe-mnist4-rxry", "baseline-mnist4-rxry"]
+    seed = [0, 1, 2]
+    epochs = 5
+    "encoder.entangle" = ["all", "within"]   # SECTION.FIELD keys change the spec itself
+    label = "paper-protocol"     # optional: appended to the run names of this grid
+
+Each run trains into ``OUT/runs/NAME`` (a regular run directory: ``qmoe evaluate`` and
+``qmoe routing`` work on it) and its summary is added to ``OUT/results.json``, rewritten after
+every finished run. A sweep started again skips finished runs and resumes unfinished ones from
+their last checkpoint, so a killed sweep (or a killed Ray worker: the task is retried) loses at
+most the epochs in progress. Every run uses one torch thread, in order and on Ray alike, so
+both give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import JobFileError, QmoeError
+from ..spec import ModelSpec, load_spec, spec_from_dict, spec_to_dict
+from ..training import RunConfig, train
+from ..training.runs import METRICS, RUN_CONFIG, write_json
+
+__all__ = ["Sweep", "SweepRun", "load_sweep", "run_one", "run_sweep"]
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep.
+
+    Attributes:
+        name: Directory name under ``OUT/runs`` (unique in the sweep).
+        spec: Spec file or preset name.
+        settings: :class:`~qmoe_qiskit.training.RunConfig` overrides.
+        changes: Spec field overrides, ``"section.field" -> value`` (e.g.
+            ``"routing.reupload" -> True``).
+    """
+
+    name: str
+    spec: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+    def model_spec(self) -> ModelSpec:
+        """The run's spec: the file or preset with :attr:`changes` applied (validated)."""
+        spec = load_spec(self.spec)
+        if not self.changes:
+            return spec
+        values = spec_to_dict(spec)
+        for key, value in self.changes.items():
+            section, _, name = key.partition(".")
+            values.setdefault(section, {})[name] = value
+        return spec_from_dict(values)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep file."""
+
+    path: Path
+    description: str
+    runs: tuple[SweepRun, ...]
+
+
+def _scalar(text: str) -> Any:
+    """``"3"`` -> 3, ``"0.1"`` -> 0.1, ``"true"`` -> True; anything else stays a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _substitute(value: Any, variables: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _substitute(v, variables, where) for k, v in value.items()}
+    if isinstance(value, str) and _PLACEHOLDER.fullmatch(value):
+        name = value[1:-1]
+        if name not in variables:
+            raise JobFileError(f"{where}: no value for {{{name}}}; pass --var {name}=VALUE")
+        return _scalar(variables[name])
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in variables:
+                raise JobFileError(f"{where}: no value for {{{name}}}; pass --var {name}=VALUE")
+            return variables[name]
+
+        return _PLACEHOLDER.sub(replace, value)
+    if isinstance(value, list):
+        return [_substitute(v, variables, where) for v in value]
+    return value
+
+
+def _grid(group: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    keys = list(group)
+    values = [v if isinstance(v, list) else [v] for v in group.values()]
+    for combination in itertools.product(*values):
+        yield dict(zip(keys, combination, strict=True))
+
+
+def _name(spec: str, row: Mapping[str, Any], varying: list[str]) -> str:
+    base = Path(spec).stem if spec.endswith(".toml") else spec
+    parts = [base] + [
+        f"{key.rpartition('.')[2]}{row[key]}" for key in varying if key != "spec" and key in row
+    ]
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(str(p) for p in parts))
+
+
+def load_sweep(path: str | Path, variables: Mapping[str, str] | None = None) -> Sweep:
+    """Read and validate a sweep file.
+
+    Args:
+        path: The TOML file.
+        variables: ``{name}`` values overriding the file's ``[vars]``.
+
+    Returns:
+        The sweep, every run's settings validated.
+
+    Raises:
+        JobFileError: For a missing file, bad TOML, unknown keys or settings, duplicate names.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise JobFileError(f"sweep file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise JobFileError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"description", "vars", "defaults", "grid"})
+    if unknown:
+        raise JobFileError(f"{path}: unknown key {unknown[0]!r}; use description, vars, "
+                           "defaults, grid")  # fmt: skip
+    values = {k: str(v) for k, v in data.get("vars", {}).items()}
+    values.update(variables or {})
+    defaults = _substitute(dict(data.get("defaults", {})), values, f"{path} [defaults]")
+    if "data_dir" in defaults:  # Ray workers may start elsewhere: make it absolute now
+        defaults["data_dir"] = str(Path(defaults["data_dir"]).expanduser().resolve())
+    groups = data.get("grid", [])
+    if not groups:
+        raise JobFileError(f"{path}: no [[grid]] table: nothing to run")
+    runs: list[SweepRun] = []
+    fields = set(RunConfig.__dataclass_fields__)
+    for i, group in enumerate(groups, 1):
+        group = _substitute(dict(group), values, f"{path} grid {i}")
+        label = str(group.pop("label", ""))
+        if "spec" not in group:
+            raise JobFileError(f"{path} grid {i}: every grid needs a spec (a preset or a file)")
+        changes = {k for k in group if "." in k}
+        bad = sorted(set(group) - fields - {"spec"} - changes) + sorted(set(defaults) - fields)
+        if bad:
+            raise JobFileError(f"{path} grid {i}: {bad[0]!r} is not a run setting")
+        varying = [k for k, v in group.items() if isinstance(v, list) and len(v) > 1]
+        for row in _grid(group):
+            spec = str(row.pop("spec"))
+            if spec.endswith(".toml") and not Path(spec).is_absolute():
+                spec = str((path.parent / spec).resolve())
+            name = _name(spec, {"spec": spec, **row}, varying or ["seed"])
+            name = f"{name}-{label}" if label else name
+            overrides = {k: row.pop(k) for k in list(row) if "." in k}
+            runs.append(SweepRun(name, spec, {**defaults, **row}, overrides))
+    names = [run.name for run in runs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise JobFileError(f"{path}: two runs are both named {duplicates[0]!r}")
+    for run in runs:
+        try:
+            config_of(run).validate()
+        except QmoeError as exc:
+            raise JobFileError(f"{path}, run {run.name}: {exc}") from None
+    return Sweep(path, str(data.get("description", "")), tuple(runs))
+
+
+def config_of(run: SweepRun) -> RunConfig:
+    """The run's settings: its spec's defaults with the sweep's overrides."""
+    return RunConfig.from_spec(run.model_spec(), **dict(run.settings))
+
+
+def _summary(run: SweepRun, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
+    from ..models import compile_model
+
+    model = compile_model(run.model_spec())
+    summary = model.summary()
+    last = metrics["epochs"][-1] if metrics.get("epochs") else {}
+    return {
+        "name": run.name,
+        "spec": run.spec,
+        "model": metrics.get("model"),
+        "family": metrics.get("family"),
+        "settings": dict(run.settings),
+        "changes": dict(run.changes),
+        "seed": metrics.get("seed"),
+        "test_accuracy": metrics["test_accuracy"],
+        "test_size": metrics.get("test_size"),
+        "val_accuracy": last.get("val_accuracy"),
+        "routing_mi": last.get("routing_mi"),
+        "epochs": len(metrics.get("epochs", [])),
+        "num_weights": summary.get("num_weights"),
+        "num_qubits": summary.get("num_qubits"),
+        "seconds": seconds,
+    }
+
+
+def run_one(run: SweepRun, out: str) -> dict[str, Any]:
+    """Train one run of a sweep (or finish it, or read it back if it is done).
+
+    Uses one torch thread whatever the caller uses, so runs are reproducible anywhere.
+
+    Returns:
+        The run's summary for ``results.json``.
+    """
+    directory = Path(out) / "runs" / run.name
+    metrics_path = directory / METRICS
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text())
+        if "test_accuracy" in metrics:
+            return {**_summary(run, metrics, 0.0), "kept": True}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    try:
+        resume = (directory / RUN_CONFIG).is_file()
+        metrics = train(
+            run.model_spec(),
+            directory,
+            config_of(run),
+            resume=resume,
+            progress=False,
+            log=lambda _: None,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    return _summary(run, metrics, time.perf_counter() - started)
+
+
+def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) -> None:
+    ordered = [results[r.name] for r in sweep.runs if r.name in results]
+    write_json(
+        out / "results.json",
+        {"sweep": str(sweep.path), "description": sweep.description, "runs": ordered},
+    )
+
+
+def run_sweep(
+    sweep: Sweep,
+    out: str | Path,
+    *,
+    executor: str = "sequential",
+    address: str | None = None,
+    workers: int | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run every run of ``sweep`` into ``out``, skipping finished ones.
+
+    Args:
+        sweep: From :func:`load_sweep`.
+        out: Output directory (``runs/`` and ``results.json``).
+        executor: ``"sequential"`` (this process) or ``"ray"`` (one task per run).
+        address: Ray: join this cluster (default: start a local one).
+        workers: Ray, local cluster: CPUs it may use (default: all).
+        log: One line per finished run.
+
+    Returns:
+        The run summaries, in sweep order.
+
+    Raises:
+        JobFileError: ``executor="ray"`` without Ray installed.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out).expanduser().resolve()
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    bar = tqdm(total=len(sweep.runs), desc="sweep", unit="run")
+
+    def done(summary: dict[str, Any]) -> None:
+        results[summary["name"]] = summary
+        _write_results(out, sweep, results)
+        bar.update(1)
+        state = "kept" if summary.get("kept") else f"{summary['seconds']:.0f} s"
+        log(f"{summary['name']}: test accuracy {summary['test_accuracy']:.4f} ({state})")
+
+    try:
+        if executor == "sequential":
+            for run in sweep.runs:
+                done(run_one(run, str(out)))
+        elif executor == "ray":
+            _run_on_ray(sweep, out, address, workers, done)
+        else:
+            raise JobFileError(f"unknown executor {executor!r}: use sequential or ray")
+    finally:
+        bar.close()
+    return [results[r.name] for r in sweep.runs]
+
+
+def _run_on_ray(
+    sweep: Sweep,
+    out: Path,
+    address: str | None,
+    workers: int | None,
+    done: Callable[[dict[str, Any]], None],
+) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise JobFileError(
+            "Ray is not installed: pip install 'qmoe-qiskit[ray]', or pass --sequential"
+        ) from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", **options)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=3)(run_one)
+        pending = [task.remote(run, str(out)) for run in sweep.runs]
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            done(ray.get(finished[0]))
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,170 @@
+"""Sweeps: sequential and Ray give identical runs; finished runs are kept; a killed Ray worker's
+run resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from qmoe_qiskit.cli import main
+from qmoe_qiskit.errors import JobFileError
+from qmoe_qiskit.experiments.sweep import load_sweep, run_one, run_sweep
+
+TOY = """
+description = "toy sweep"
+
+[vars]
+epochs = "1"
+
+[defaults]
+engine = "torch"
+device = "cpu"
+test_limit = 8
+
+[[grid]]
+spec = "qmoe-digits4-pca8"
+data = "digits"
+seed = [0, 1]
+train_limit = 24
+epochs = {epochs}
+
+[[grid]]
+spec = "hybrid-moons-linear"
+seed = [0, 1]
+train_limit = 48
+epochs = 3
+"""
+
+
+def toy(tmp_path: Path) -> Path:
+    path = tmp_path / "toy.toml"
+    path.write_text(TOY.replace("epochs = {epochs}", 'epochs = "{epochs}"'))
+    return path
+
+
+def weights(out: Path, name: str) -> np.ndarray:
+    return torch.load(out / "runs" / name / "checkpoint.pt", weights_only=False)["weights"]
+
+
+def test_sweep_file_is_parsed_and_validated(tmp_path):
+    sweep = load_sweep(toy(tmp_path))
+    names = [r.name for r in sweep.runs]
+    assert names == [
+        "qmoe-digits4-pca8-seed0", "qmoe-digits4-pca8-seed1",
+        "hybrid-moons-linear-seed0", "hybrid-moons-linear-seed1",
+    ]  # fmt: skip
+    assert sweep.runs[0].settings["epochs"] == 1  # "{epochs}" -> the number 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[grid]]\nspec = "qmoe-digits4"\nlearning_rate = 0.1\n')
+    with pytest.raises(JobFileError, match="'learning_rate' is not a run setting"):
+        load_sweep(bad)
+    bad.write_text('[[grid]]\nspec = "qmoe-digits4"\nlr = -1.0\n')
+    with pytest.raises(Exception, match="lr = -1.0 is invalid"):
+        load_sweep(bad)
+
+
+def test_sequential_sweep_keeps_finished_runs_and_reports(tmp_path, capsys):
+    sweep = load_sweep(toy(tmp_path), {"epochs": "2"})
+    a = tmp_path / "sequential"
+    first = run_sweep(sweep, a, executor="sequential", log=lambda _: None)
+    assert [r["epochs"] for r in first] == [2, 2, 3, 3]
+    again = run_sweep(sweep, a, executor="sequential", log=lambda _: None)
+    assert all(r.get("kept") for r in again)
+    name = first[1]["name"]
+    reference = weights(a, name)
+    (a / "runs" / name / "metrics.json").unlink()  # that run is unfinished again
+    (a / "runs" / name / "checkpoint.pt").unlink()
+    rerun = run_sweep(sweep, a, executor="sequential", log=lambda _: None)
+    assert [bool(r.get("kept")) for r in rerun] == [True, False, True, True]
+    np.testing.assert_array_equal(weights(a, name), reference)
+    results = json.loads((a / "results.json").read_text())
+    assert [r["name"] for r in results["runs"]] == [r.name for r in sweep.runs]
+    capsys.readouterr()
+    assert main(["report", str(a), "-o", str(tmp_path / "report")]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "qmoe-digits4-pca8" in report and "± " in report
+    assert (tmp_path / "report" / "accuracy.png").stat().st_size > 5000
+
+
+def test_ray_gives_the_same_runs_as_sequential(tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[test,ray]'")
+    sweep = load_sweep(toy(tmp_path))
+    a, b = tmp_path / "sequential", tmp_path / "ray"
+    first = run_sweep(sweep, a, executor="sequential", log=lambda _: None)
+    second = run_sweep(sweep, b, executor="ray", workers=2, log=lambda _: None)
+    for x, y in zip(first, second, strict=True):
+        assert x["name"] == y["name"] and x["test_accuracy"] == y["test_accuracy"]
+        np.testing.assert_array_equal(weights(a, x["name"]), weights(b, x["name"]))
+
+
+def test_a_killed_ray_worker_resumes_its_run(tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[test,ray]'")
+    psutil = pytest.importorskip("psutil")
+    path = tmp_path / "long.toml"
+    path.write_text(
+        '[defaults]\nengine = "torch"\ndevice = "cpu"\n\n[[grid]]\nspec = "qmoe-digits4-pca8"\n'
+        'data = "digits"\nseed = 0\ntrain_limit = 400\ntest_limit = 8\nbatch_size = 8\n'
+        "epochs = 5\n"
+    )
+    sweep = load_sweep(path)
+    (run,) = sweep.runs
+    out = tmp_path / "ray"
+    qmoe = str(Path(sys.executable).with_name("qmoe"))
+    process = subprocess.Popen(
+        [qmoe, "sweep", str(path), "--out", str(out), "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    checkpoint = out / "runs" / run.name / "checkpoint.pt"
+    deadline = time.monotonic() + 240
+    killed = False
+    while time.monotonic() < deadline and process.poll() is None and not killed:
+        epoch = 0
+        if checkpoint.is_file():
+            try:
+                epoch = torch.load(checkpoint, weights_only=False)["epoch"]
+            except Exception:
+                epoch = 0
+        if epoch >= 2:
+            for proc in psutil.process_iter(["name"]):
+                if proc.info["name"] == "ray::run_one":
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed = True
+        time.sleep(0.05)
+    assert killed, "the Ray worker finished before it could be killed"
+    assert process.wait(timeout=300) == 0, process.stderr.read()
+    reference = tmp_path / "reference"
+    run_one(run, str(reference))  # uninterrupted, in this process
+    np.testing.assert_array_equal(weights(out, run.name), weights(reference, run.name))
+    history = torch.load(checkpoint, weights_only=False)["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+
+
+def test_grid_can_change_spec_fields(tmp_path):
+    path = tmp_path / "ablation.toml"
+    path.write_text(
+        '[[grid]]\nspec = "qmoe-digits4-pca8"\ndata = "digits"\nseed = 0\n'
+        '"encoder.entangle" = ["all", "within"]\n"routing.reupload" = [false, true]\n'
+    )
+    sweep = load_sweep(path)
+    assert [r.name for r in sweep.runs] == [
+        "qmoe-digits4-pca8-entangleall-reuploadFalse",
+        "qmoe-digits4-pca8-entangleall-reuploadTrue",
+        "qmoe-digits4-pca8-entanglewithin-reuploadFalse",
+        "qmoe-digits4-pca8-entanglewithin-reuploadTrue",
+    ]
+    spec = sweep.runs[3].model_spec()
+    assert spec.encoder.entangle_mode == "within" and spec.routing.reupload is True
+    path.write_text('[[grid]]\nspec = "qmoe-digits4-pca8"\n"encoder.entangle" = "sideways"\n')
+    with pytest.raises(JobFileError, match="encoder.entangle = 'sideways' is invalid"):
+        load_sweep(path)
