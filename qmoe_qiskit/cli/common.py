@@ -19,6 +19,7 @@ __all__ = [
     "is_run_dir",
     "load_model_or_run",
     "non_negative_int",
+    "parse_vars",
     "positive_float",
     "positive_int",
     "run_readout",
@@ -72,6 +73,21 @@ def classes_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
         ) from None
+
+
+def parse_vars(items: list[str]) -> dict[str, str]:
+    """``--var NAME=VALUE`` options as a mapping.
+
+    Raises:
+        CommandError: For an item without ``=`` or without a name.
+    """
+    variables = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CommandError(f"--var expects NAME=VALUE, got {item!r}")
+        variables[name] = value
+    return variables
 
 
 def is_run_dir(source: str | Path) -> bool:

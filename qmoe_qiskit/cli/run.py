@@ -28,17 +28,13 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..jobfile import load_job, step_key
     from . import main
-    from .common import CommandError
+    from .common import CommandError, parse_vars
 
     job = load_job(args.job)
     out = Path(args.out).expanduser()
     variables = dict(job.variables)
     variables["out"] = str(out)
-    for item in args.var:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise CommandError(f"--var expects NAME=VALUE, got {item!r}")
-        variables[name] = value
+    variables.update(parse_vars(args.var))
     commands = [step.argv(variables) for step in job.steps]
     if args.dry_run:
         for argv in commands:

@@ -39,15 +39,9 @@ def run(args) -> int:
     import importlib.util
 
     from ..experiments.sweep import load_sweep, run_sweep
-    from .common import CommandError
+    from .common import CommandError, parse_vars
 
-    variables = {}
-    for item in args.var:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise CommandError(f"--var expects NAME=VALUE, got {item!r}")
-        variables[name] = value
-    sweep = load_sweep(args.sweep, variables)
+    sweep = load_sweep(args.sweep, parse_vars(args.var))
     has_ray = importlib.util.find_spec("ray") is not None
     if (args.address or args.workers) and not has_ray:
         raise CommandError("--address and --workers need Ray: pip install 'qmoe-qiskit[ray]'")

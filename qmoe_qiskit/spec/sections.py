@@ -78,6 +78,11 @@ def _check_int(path: str, value: Any, low: int, high: int | None = None) -> None
         raise _fail(path, value, f"expected an integer {bound}")
 
 
+def _check_bool(path: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise _fail(path, value, "expected true or false")
+
+
 def _check_choice(path: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise _fail(path, value, "allowed values are " + ", ".join(repr(c) for c in choices))
@@ -194,8 +199,7 @@ class RoutingSpec:
         _check_int("routing.layers", self.layers, 1, 64)
         parse_operators("routing.operators", self.operators)
         _check_choice("routing.aggregation", self.aggregation, AGGREGATIONS)
-        if not isinstance(self.reupload, bool):
-            raise _fail("routing.reupload", self.reupload, "expected true or false")
+        _check_bool("routing.reupload", self.reupload)
 
 
 @dataclass(frozen=True)
@@ -234,8 +238,7 @@ class ExpertsSpec:
         _check_int("experts.layers", self.layers, 1, 64)
         _check_choice("experts.entangler", self.entangler, ENTANGLERS)
         _check_choice("experts.construction", self.construction, CONSTRUCTIONS)
-        if not isinstance(self.reupload, bool):
-            raise _fail("experts.reupload", self.reupload, "expected true or false")
+        _check_bool("experts.reupload", self.reupload)
 
 
 @dataclass(frozen=True)
