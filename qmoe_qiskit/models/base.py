@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from qiskit.circuit import QuantumCircuit
 
 from ..errors import NoCircuitError, SpecError
 
@@ -71,6 +72,9 @@ class Model(Protocol):
 
     def circuit_weights(self, weights: np.ndarray) -> np.ndarray:
         """The part of the flat weights that binds :attr:`circuit_model`'s weight parameters."""
+
+    def bind(self, inputs: np.ndarray, weights: np.ndarray) -> QuantumCircuit:
+        """The circuit with one input vector and the flat weights' circuit part bound."""
 
     def readout(self, expectations: np.ndarray, inputs: np.ndarray, weights: np.ndarray):
         """Class scores ``(rows, classes)`` from the circuit's expectations ``(rows, obs)``."""

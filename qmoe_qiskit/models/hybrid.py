@@ -34,10 +34,11 @@ from types import MappingProxyType
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from qiskit.circuit import ParameterVector
+from qiskit.circuit import ParameterVector, QuantumCircuit
 from torch import nn
 
 from ..circuits import basis_projectors, quantum_router_circuit, router_weights
+from ..errors import NoCircuitError
 from ..spec import ModelSpec
 from .base import CircuitNetworkFactory, register_family
 from .circuit import CompiledModel
@@ -177,6 +178,16 @@ class HybridModel:
         """The router's slice of the flat weights (binds the router circuit)."""
         start, stop = self.weight_groups["route"]
         return np.asarray(weights, dtype=np.float64)[start:stop]
+
+    def bind(self, inputs: ArrayLike, weights: ArrayLike) -> QuantumCircuit:
+        """The router circuit with one input vector and the flat weights' router part bound.
+
+        Raises:
+            NoCircuitError: A classical router has no circuit.
+        """
+        if self.router is None:
+            raise NoCircuitError(f"model {self.spec.name!r} has a classical router: no circuit")
+        return self.router.bind(inputs, self.circuit_weights(weights))
 
     def expert_outputs(self, inputs: ArrayLike, weights: ArrayLike) -> np.ndarray:
         """Every linear expert's logits ``(rows, experts, classes)``."""

@@ -313,3 +313,17 @@ def test_study_resumes_finished_runs(tmp_path):
         assert again[run["model"], 0] == run["weights"]
     with pytest.raises(TrainingError, match="different epochs"):
         run_study(tmp_path, seeds=(0,), log=lambda _: None, **{**quick, "epochs": 2})
+
+
+def test_bind_is_part_of_every_family(rng):
+    from qiskit.quantum_info import Statevector
+
+    from qmoe_qiskit.errors import NoCircuitError
+
+    model = compile_model("hybrid-moons-quantum")
+    weights = model.initial_weights(2)
+    x = rng.uniform(0, np.pi, 2)
+    probs = Statevector(model.bind(x, weights)).probabilities([0, 1])
+    np.testing.assert_allclose(probs.sum(), 1.0)
+    with pytest.raises(NoCircuitError):
+        compile_model("hybrid-moons-linear").bind(x, np.zeros(36))
