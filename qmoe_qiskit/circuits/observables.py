@@ -15,11 +15,8 @@ __all__ = [
 
 def zero_projector(num_qubits: int, qubits: range | list[int]) -> SparsePauliOp:
     """``|0...0><0...0|`` on ``qubits`` (identity elsewhere): ``prod_q (I + Z_q) / 2``."""
-    projector = SparsePauliOp("I" * num_qubits)
-    for qubit in qubits:
-        zero = SparsePauliOp.from_sparse_list([("", [], 0.5), ("Z", [qubit], 0.5)], num_qubits)
-        projector = projector.compose(zero)
-    return projector
+    qubits = list(qubits)
+    return state_projector(num_qubits, qubits, [0] * len(qubits))
 
 
 def class_observables(
@@ -58,17 +55,11 @@ def basis_projectors(num_qubits: int, num_route: int) -> tuple[SparsePauliOp, ..
     Returns:
         ``2**m`` Hermitian observables whose expectations are the basis-state probabilities.
     """
-    projectors = []
-    for k in range(2**num_route):
-        op = SparsePauliOp("I" * num_qubits)
-        for qubit in range(num_route):
-            sign = -1.0 if (k >> qubit) & 1 else 1.0
-            factor = SparsePauliOp.from_sparse_list(
-                [("", [], 0.5), ("Z", [qubit], 0.5 * sign)], num_qubits
-            )
-            op = op.compose(factor)
-        projectors.append(op.simplify())
-    return tuple(projectors)
+    qubits = list(range(num_route))
+    return tuple(
+        state_projector(num_qubits, qubits, [(k >> q) & 1 for q in qubits])
+        for k in range(2**num_route)
+    )
 
 
 def state_projector(num_qubits: int, qubits: list[int], bits: list[int]) -> SparsePauliOp:

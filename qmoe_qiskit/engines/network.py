@@ -7,6 +7,8 @@ circuit modules, so no family imports an engine and no engine knows a family.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -94,16 +96,30 @@ def build_network(
         DeviceError: For an unknown engine or an unavailable device.
         EngineError: If ``weights`` does not have ``model.num_weights`` entries.
     """
-    factory = circuit_network_factory(engine, device)
     if weights is None:
         weights = model.initial_weights(seed)
+    build = model.routed_network if routed else model.network
+    return _build(model, build, weights, engine, device)
+
+
+def _build(
+    model: Model,
+    build: Callable[[np.ndarray, CircuitNetworkFactory], torch.nn.Module | None],
+    weights: np.ndarray,
+    engine: str,
+    device: str,
+) -> torch.nn.Module | None:
+    """``build(weights, factory)`` on the engine, after checking the weights; the module (if
+    any) gets the input-width check."""
+    factory = circuit_network_factory(engine, device)
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (model.num_weights,):
         raise EngineError(
             f"model {model.spec.name!r} has {model.num_weights} weights, got shape {weights.shape}"
         )
-    network = (model.routed_network if routed else model.network)(weights, factory)
-    network.register_forward_pre_hook(_input_check(model))
+    network = build(weights, factory)
+    if network is not None:
+        network.register_forward_pre_hook(_input_check(model))
     return network
 
 
@@ -141,13 +157,4 @@ def build_routing_network(
         DeviceError: For an unknown engine or an unavailable device.
         EngineError: If ``weights`` does not have ``model.num_weights`` entries.
     """
-    factory = circuit_network_factory(engine, device)
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (model.num_weights,):
-        raise EngineError(
-            f"model {model.spec.name!r} has {model.num_weights} weights, got shape {weights.shape}"
-        )
-    network = model.routing_network(weights, factory)
-    if network is not None:
-        network.register_forward_pre_hook(_input_check(model))
-    return network
+    return _build(model, model.routing_network, weights, engine, device)

@@ -235,7 +235,17 @@ class HybridModel:
         self, weights: ArrayLike, circuit_network: CircuitNetworkFactory
     ) -> nn.Module:
         """The router alone: ``(batch, features) -> (batch, experts)`` of ``P(k|x)``."""
-        return self.network(weights, circuit_network).router
+        return self._router_module(self.circuit_weights(weights), circuit_network)
+
+    def _router_module(
+        self, route: np.ndarray, circuit_network: CircuitNetworkFactory
+    ) -> nn.Module:
+        """The router circuit on the engine (quantum router) or an :class:`MLPRouter`."""
+        if self.router is not None:
+            return circuit_network(self.router, route)
+        router = MLPRouter(self.router_sizes)
+        torch.nn.utils.vector_to_parameters(torch.as_tensor(route), router.parameters())
+        return router
 
     def routed_network(
         self, weights: ArrayLike, circuit_network: CircuitNetworkFactory
@@ -259,12 +269,7 @@ class HybridModel:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (self.num_weights,):
             raise ValueError(f"expected {self.num_weights} weights, got shape {weights.shape}")
-        route = self.circuit_weights(weights)
-        if self.router is not None:
-            router: nn.Module = circuit_network(self.router, route)
-        else:
-            router = MLPRouter(self.router_sizes)
-            torch.nn.utils.vector_to_parameters(torch.as_tensor(route), router.parameters())
+        router = self._router_module(self.circuit_weights(weights), circuit_network)
         experts = LinearExperts(self.num_experts, self.num_classes, self.num_inputs)
         start = self.weight_groups["experts.weight"][0]
         torch.nn.utils.vector_to_parameters(torch.as_tensor(weights[start:]), experts.parameters())
