@@ -112,3 +112,30 @@ def test_derived_register_sizes():
     assert onehot.num_route_qubits == 4 and not onehot.multiplexed
     base = spec_from_dict({"name": "m", "kind": "baseline"})
     assert base.num_route_qubits == 0 and base.experts.count == 1
+
+
+TASKS = {"mnist4": ("mnist", 4), "mnist2": ("mnist", 2), "fashion4": ("fashion-mnist", 4)}
+TASKS["fashion2"] = ("fashion-mnist", 2)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("ops", ["rx", "ry", "rxry", "rxryrz"])
+def test_paper_preset_families(task, ops):
+    """paper-* keep the paper's construction; fair-baseline-* match the QMoE's qubits, weights."""
+    from qmoe_qiskit import compile_model
+
+    data, classes = TASKS[task]
+    paper = load_spec(f"paper-qmoe-{task}-{ops}")
+    assert paper.encoder.entangle_mode == "all" and paper.encoder.scale == 1.0
+    assert paper.readout.head == "none" and paper.training.lr == 0.002
+    assert paper.data.name == data and paper.classes == classes
+    qmoe = compile_model(f"qmoe-{task}-{ops}")
+    fair = compile_model(f"fair-baseline-{task}-{ops}")
+    baseline = compile_model(f"baseline-{task}-{ops}")
+    assert qmoe.spec.encoder == fair.spec.encoder == baseline.spec.encoder
+    assert qmoe.spec.readout == fair.spec.readout == baseline.spec.readout
+    assert qmoe.spec.training == fair.spec.training == baseline.spec.training
+    assert fair.summary()["num_qubits"] == qmoe.summary()["num_qubits"] == 6
+    assert fair.num_weights == qmoe.num_weights
+    assert baseline.summary()["num_qubits"] == 4 and baseline.num_weights < qmoe.num_weights
+    assert qmoe.spec.routing.operators == qmoe.spec.experts.operators

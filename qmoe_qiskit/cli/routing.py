@@ -26,13 +26,23 @@ def register(sub) -> None:
         default="test",
         help="which split of the run's data to route",
     )
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="also compute the Holevo bound on I(class; expert) of the routing register after "
+        "the encoder (no routing ansatz can exceed it; about 7 ms per input)",
+    )
     parser.add_argument("--engine", choices=ENGINES, help="engine (default: torch)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..training import load_run
-    from ..training.routing import routing_probabilities, routing_stats
+    from ..training.routing import (
+        routing_information_bound,
+        routing_probabilities,
+        routing_stats,
+    )
     from .common import CommandError
 
     loaded = load_run(args.run)
@@ -43,8 +53,14 @@ def run(args) -> int:
     probs = routing_probabilities(loaded.model, loaded.weights, x, engine=args.engine or "torch")
     stats = routing_stats(probs, y, loaded.model.num_classes)
     names = [f"class {c} (label {label})" for c, label in enumerate(loaded.config.classes)]
+    bound = None
+    if args.bound:
+        bound = routing_information_bound(loaded.model, x, y, loaded.model.num_classes)
     if args.json:
-        print(json.dumps({"run": str(loaded.path), "split": args.split, **stats.to_dict()}))
+        extra = {"information_bound": bound} if args.bound else {}
+        print(
+            json.dumps({"run": str(loaded.path), "split": args.split, **stats.to_dict(), **extra})
+        )
     else:
         experts = stats.matrix.shape[1]
         print(f"{loaded.spec.name}: routing on the {args.split} split ({len(y)} inputs)")
@@ -54,6 +70,11 @@ def run(args) -> int:
             cells = "".join(f"  {p:8.3f}" for p in row)
             print(f"{name:22s}{cells}  {entropy:6.3f} bits")
         print(f"I(class; expert)        {stats.mutual_information:.3f} bits")
+        if args.bound:
+            limit = "n/a (the router re-uploads the input)"
+            if bound is not None:
+                limit = f"{bound:.3f} bits"
+            print(f"Holevo bound            {limit}: the most any routing ansatz can reach")
         print(f"mean input entropy      {stats.mean_input_entropy:.3f} bits")
         print(f"top expert P > 0.5      {stats.top_fraction:.3f} of inputs")
         if stats.unrouted > 1e-9:

@@ -71,6 +71,11 @@ def register(sub) -> None:
         type=float,
         help="weight of the per-input routing entropy loss, 0 = off (default: the spec's)",
     )
+    parser.add_argument(
+        "--class-routing",
+        type=float,
+        help="weight of the loss -I(class; expert) on each batch, 0 = off (default: the spec's)",
+    )
     parser.add_argument("--engine", choices=ENGINES, help="execution engine (default: aer)")
     parser.add_argument(
         "--device", help="auto, cpu, gpu or cuda:N (default: auto = a GPU when there is one)"
@@ -104,6 +109,7 @@ SETTINGS = (
     "patience",
     "balance",
     "specialise",
+    "class_routing",
     "engine",
     "device",
 )

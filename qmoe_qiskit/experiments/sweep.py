@@ -47,6 +47,14 @@ from ..training.runs import METRICS, RUN_CONFIG, write_json
 
 __all__ = ["Sweep", "SweepRun", "load_sweep", "run_one", "run_sweep"]
 
+#: Report layouts a sweep file may ask for with ``report = ...``: ``"generic"`` (one row per
+#: setting) or ``"qmoe-tables"`` (the QMoE paper's Tables I and II with its numbers beside
+#: ours, see :mod:`qmoe_qiskit.experiments.qmoe_tables`).
+REPORTS = ("generic", "qmoe-tables")
+
+#: Per-epoch values a run's summary keeps for training curves.
+CURVE_KEYS = ("epoch", "train_loss", "train_accuracy", "val_accuracy", "test_accuracy")
+
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -86,6 +94,7 @@ class Sweep:
     path: Path
     description: str
     runs: tuple[SweepRun, ...]
+    report: str = "generic"
 
 
 def _scalar(text: str) -> Any:
@@ -127,9 +136,13 @@ def _grid(group: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 
 def _name(spec: str, row: Mapping[str, Any], varying: list[str]) -> str:
     base = Path(spec).stem if spec.endswith(".toml") else spec
-    parts = [base] + [
-        f"{key.rpartition('.')[2]}{row[key]}" for key in varying if key != "spec" and key in row
-    ]
+    short = [key.rpartition(".")[2] for key in varying]
+
+    def label(key: str) -> str:  # the field name, or the dotted key where two fields share it
+        field = key.rpartition(".")[2]
+        return field if short.count(field) == 1 else key
+
+    parts = [base] + [f"{label(key)}{row[key]}" for key in varying if key != "spec" and key in row]
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(str(p) for p in parts))
 
 
@@ -153,10 +166,15 @@ def load_sweep(path: str | Path, variables: Mapping[str, str] | None = None) -> 
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise JobFileError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"description", "vars", "defaults", "grid"})
+    unknown = sorted(set(data) - {"description", "report", "vars", "defaults", "grid"})
     if unknown:
-        raise JobFileError(f"{path}: unknown key {unknown[0]!r}; use description, vars, "
+        raise JobFileError(f"{path}: unknown key {unknown[0]!r}; use description, report, vars, "
                            "defaults, grid")  # fmt: skip
+    report = data.get("report", "generic")
+    if report not in REPORTS:
+        raise JobFileError(
+            f"{path}: report = {report!r} is unknown; use " + " or ".join(map(repr, REPORTS))
+        )
     values = {k: str(v) for k, v in data.get("vars", {}).items()}
     values.update(variables or {})
     defaults = _substitute(dict(data.get("defaults", {})), values, f"{path} [defaults]")
@@ -194,7 +212,7 @@ def load_sweep(path: str | Path, variables: Mapping[str, str] | None = None) -> 
             config_of(run).validate()
         except QmoeError as exc:
             raise JobFileError(f"{path}, run {run.name}: {exc}") from None
-    return Sweep(path, str(data.get("description", "")), tuple(runs))
+    return Sweep(path, str(data.get("description", "")), tuple(runs), report)
 
 
 def config_of(run: SweepRun) -> RunConfig:
@@ -220,6 +238,8 @@ def _summary(run: SweepRun, metrics: dict[str, Any], seconds: float) -> dict[str
         "test_size": metrics.get("test_size"),
         "val_accuracy": last.get("val_accuracy"),
         "routing_mi": last.get("routing_mi"),
+        "routing": metrics.get("routing"),
+        "curve": [{k: row[k] for k in CURVE_KEYS if k in row} for row in metrics.get("epochs", [])],
         "epochs": len(metrics.get("epochs", [])),
         "num_weights": summary.get("num_weights"),
         "num_qubits": summary.get("num_qubits"),
@@ -239,8 +259,9 @@ def run_one(run: SweepRun, out: str) -> dict[str, Any]:
     metrics_path = directory / METRICS
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text())
-        if "test_accuracy" in metrics:
-            return {**_summary(run, metrics, 0.0), "kept": True}
+        if "test_accuracy" in metrics:  # finished before: its compute is its epochs' time
+            seconds = sum(row.get("seconds", 0.0) for row in metrics.get("epochs", []))
+            return {**_summary(run, metrics, seconds), "kept": True}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -263,7 +284,12 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
     ordered = [results[r.name] for r in sweep.runs if r.name in results]
     write_json(
         out / "results.json",
-        {"sweep": str(sweep.path), "description": sweep.description, "runs": ordered},
+        {
+            "sweep": str(sweep.path),
+            "description": sweep.description,
+            "report": sweep.report,
+            "runs": ordered,
+        },
     )
 
 

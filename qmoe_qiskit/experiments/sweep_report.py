@@ -59,7 +59,17 @@ def write_sweep_report(results_dir: str | Path, out: str | Path) -> Path:
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     groups = group_results(runs)
-    lines = [f"# {data.get('description') or 'Sweep'}", "", f"From `{path}`.", ""]
+    hours = sum(run.get("seconds", 0.0) for run in runs) / 3600
+    lines = [
+        f"# {data.get('description') or 'Sweep'}",
+        "",
+        f"From `{path}`: {len(runs)} finished runs, {hours:.2f} h of compute (sum of run times).",
+        "",
+    ]
+    if data.get("report") == "qmoe-tables":
+        from .qmoe_tables import table_report_lines
+
+        lines += [*table_report_lines(runs, out), "", "## Every setting", ""]
     lines += [
         "| model | settings | seeds | validation accuracy (%) | test accuracy (%) | "
         "I(class; expert), bits | weights | qubits |",
@@ -71,7 +81,9 @@ def write_sweep_report(results_dir: str | Path, out: str | Path) -> Path:
     if fixed:
         lines.insert(4, "Every run: " + ", ".join(f"{k}={v}" for k, v in fixed.items()) + ".\n")
     for g in groups:
-        settings = ", ".join(f"{k}={g['settings'].get(k)}" for k in varying)
+        settings = ", ".join(
+            f"{k}={g['settings'][k]}" for k in varying if g["settings"].get(k) is not None
+        )
         mi = "" if g["routing_mi_mean"] is None else f"{g['routing_mi_mean']:.3f}"
         val = "" if g["val_accuracy_mean"] is None else f"{100 * g['val_accuracy_mean']:.1f}"
         lines.append(

@@ -1,8 +1,9 @@
 """Model families: each compiles a spec of its ``kind`` into a model that satisfies
 :class:`~qmoe_qiskit.models.base.Model`.
 
-Families: ``qmoe`` and ``baseline`` (:mod:`.qmoe`), ``hybrid`` (:mod:`.hybrid`). A new family is
-one new module that calls :func:`~qmoe_qiskit.models.base.register_family`, imported below.
+Families: ``qmoe`` and ``baseline`` (:mod:`.qmoe`; with a readout head, :mod:`.head`),
+``hybrid`` (:mod:`.hybrid`). A new family is one new module that calls
+:func:`~qmoe_qiskit.models.base.register_family`, imported below.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from .base import (
     register_family,
 )
 from .circuit import BASIS_GATES, CompiledModel
+from .head import HeadedModel
 from .hybrid import HybridModel
 
 __all__ = [
     "BASIS_GATES",
     "CircuitNetworkFactory",
     "CompiledModel",
+    "HeadedModel",
     "HybridModel",
     "Model",
     "circuit_of",

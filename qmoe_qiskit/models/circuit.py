@@ -159,7 +159,9 @@ class CompiledModel:
         spec = self.spec
         chains = {"all": "across all qubits", "within": "within each register", "none": "none"}
         lines = [
-            f"encoder: {spec.encoder.features} features, rotations {spec.encoder.rotations}, "
+            f"encoder: {spec.encoder.features} features"
+            + (f" x {spec.encoder.scale:g}" if spec.encoder.scale != 1 else "")
+            + f", rotations {spec.encoder.rotations}, "
             f"CNOT chains {chains[spec.encoder.entangle_mode]}"
         ]
         again = ", re-uploading the input before every layer"

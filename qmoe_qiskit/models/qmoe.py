@@ -19,18 +19,20 @@ from ..circuits import (
 from ..spec import ModelSpec, parse_operators, parse_rotations
 from .base import register_family
 from .circuit import CompiledModel
+from .head import HeadedModel
 
 __all__ = ["compile_qmoe"]
 
 
-def compile_qmoe(spec: ModelSpec) -> CompiledModel:
+def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
     """Compile a ``qmoe`` or ``baseline`` spec.
 
     The circuit acts on the routing register (qubits ``0..r-1``) and the data register
     (qubits ``r..r+d-1``):
 
-    1. ``encoder``: the phase encoder over all ``r + d`` qubits (inputs ``x[i]``), its CNOT
-       chains across both registers, inside each, or none (``encoder.entangle``);
+    1. ``encoder``: the phase encoder over all ``r + d`` qubits (angles
+       ``encoder.scale * x[i]``), its CNOT chains across both registers, inside each, or none
+       (``encoder.entangle``);
     2. ``routing``: the trainable routing ansatz on the routing register (``route[i]``),
        optionally re-uploading the input before every layer (``routing.reupload``);
     3. ``experts``: expert ``k`` (``expert{k}[i]``) conditioned on routing state ``k``, built
@@ -40,11 +42,14 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
 
     A baseline is the encoder on the data register and one PQC (``pqc[i]``).
 
+    Class ``c`` is read from Z on data qubit ``c``; with ``readout.head`` other than ``"none"``
+    a trainable classical head maps those expectations to the class scores.
+
     Args:
         spec: A validated ``qmoe`` or ``baseline`` spec.
 
     Returns:
-        The compiled model.
+        The compiled model: a :class:`CompiledModel`, or a :class:`HeadedModel` around one.
     """
     experts = spec.experts
     operators = parse_operators("experts.operators", experts.operators)
@@ -52,6 +57,8 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
     num_data = experts.data_qubits
     n = num_route + num_data
     x = ParameterVector("x", spec.encoder.features)
+    scale = float(spec.encoder.scale)
+    angles = list(x) if scale == 1.0 else [scale * xi for xi in x]
     per_expert = weights_per_layer(num_data, operators) * experts.layers
 
     regs = [QuantumRegister(num_route, "route")] if num_route else []
@@ -79,11 +86,11 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
 
     def reencode(width: int) -> QuantumCircuit:
         """All features again on a register of ``width`` qubits (data re-uploading)."""
-        return encoder_circuit(width, x, rotations, entangle)
+        return encoder_circuit(width, angles, rotations, entangle)
 
     expert_reupload = reencode(num_data) if experts.reupload else None
     if spec.kind == "baseline":
-        stage("encoder", encoder_circuit(num_data, x, rotations, entangle))
+        stage("encoder", encoder_circuit(num_data, angles, rotations, entangle))
         stage("routing")
         pqc = group("pqc", per_expert)
         body = expert_circuit(
@@ -99,7 +106,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
     else:
         route_ops = parse_operators("routing.operators", spec.routing.operators)
         registers = [range(num_route), range(num_route, n)] if mode == "within" else None
-        stage("encoder", encoder_circuit(n, x, rotations, entangle, groups=registers))
+        stage("encoder", encoder_circuit(n, angles, rotations, entangle, groups=registers))
         route_w = group("route", weights_per_layer(num_route, route_ops) * spec.routing.layers)
         body = routing_circuit(
             num_route,
@@ -158,7 +165,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
             stages=MappingProxyType(front),
             weight_groups=MappingProxyType({"route": (0, stop - start)}),
         )
-    return CompiledModel(
+    model = CompiledModel(
         spec=spec,
         circuit=circuit,
         input_params=tuple(x),
@@ -175,6 +182,9 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel:
         weight_groups=MappingProxyType(groups),
         router=router,
     )
+    if spec.readout.head == "none":
+        return model
+    return HeadedModel(model, spec.readout.head)
 
 
 register_family("qmoe", compile_qmoe)

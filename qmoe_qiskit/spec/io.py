@@ -17,6 +17,7 @@ from .sections import (
     DataSpec,
     EncoderSpec,
     ExpertsSpec,
+    ReadoutSpec,
     RoutingSpec,
     TrainingSpec,
     _fail,
@@ -35,6 +36,7 @@ _SECTIONS = {
     "encoder": EncoderSpec,
     "routing": RoutingSpec,
     "experts": ExpertsSpec,
+    "readout": ReadoutSpec,
     "training": TrainingSpec,
     "data": DataSpec,
 }
@@ -52,6 +54,8 @@ def _build_section(name: str, cls: type, values: Any) -> Any:
     kwargs = dict(values)
     if cls is TrainingSpec and isinstance(kwargs.get("lr"), int):
         kwargs["lr"] = float(kwargs["lr"])
+    if cls is EncoderSpec and isinstance(kwargs.get("scale"), int):
+        kwargs["scale"] = float(kwargs["scale"])
     if cls is DataSpec and "classes" in kwargs:
         if not isinstance(kwargs["classes"], (list, tuple)):
             raise _fail("data.classes", kwargs["classes"], "expected a list of integers")
@@ -109,7 +113,8 @@ UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "qmoe": {"routing": ("kind", "hidden"), "experts": ("kind",)},
     "baseline": {"routing": ("*",), "experts": ("kind", "count", "construction")},
     "hybrid": {
-        "encoder": ("rotations", "entangle"),
+        "readout": ("*",),
+        "encoder": ("rotations", "entangle", "scale"),
         "routing": ("encoding", "operators", "aggregation", "reupload"),
         "experts": (
             "data_qubits",

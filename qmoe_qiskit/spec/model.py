@@ -13,6 +13,7 @@ from .sections import (
     DataSpec,
     EncoderSpec,
     ExpertsSpec,
+    ReadoutSpec,
     RoutingSpec,
     TrainingSpec,
     _check_choice,
@@ -39,6 +40,7 @@ class ModelSpec:
         encoder: Input encoder.
         routing: Routing register (ignored by a baseline).
         experts: Experts (a baseline uses one).
+        readout: Classical head on the class expectations (``qmoe``/``baseline``).
         training: Training defaults (default: the family's, :data:`FAMILY_TRAINING`).
         data: Default data set (``data.classes`` default: ``0 .. classes-1``).
     """
@@ -49,6 +51,7 @@ class ModelSpec:
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     routing: RoutingSpec = field(default_factory=RoutingSpec)
     experts: ExpertsSpec = field(default_factory=ExpertsSpec)
+    readout: ReadoutSpec = field(default_factory=ReadoutSpec)
     training: TrainingSpec | None = None
     data: DataSpec = field(default_factory=DataSpec)
 
@@ -108,7 +111,8 @@ class ModelSpec:
             raise _fail("name", self.name, "expected a non-empty string")
         _check_choice("kind", self.kind, MODEL_KINDS)
         _check_int("classes", self.classes, 2)
-        for part in (self.encoder, self.routing, self.experts, self.training, self.data):
+        parts = (self.encoder, self.routing, self.experts, self.readout, self.training, self.data)
+        for part in parts:
             part.validate()
         if self.data.pca and self.data.pca != self.encoder.features:
             raise _fail(
@@ -163,6 +167,12 @@ class ModelSpec:
             raise _fail("experts.data_qubits", self.experts.data_qubits, "at most 32 qubits")
 
     def _validate_hybrid(self) -> None:
+        if self.readout.head != "none":
+            raise _fail(
+                "readout.head",
+                self.readout.head,
+                "a hybrid model's linear experts already give class scores; use 'none'",
+            )
         if len(self.data.classes) != self.classes:
             raise _fail(
                 "data.classes",

@@ -1,4 +1,4 @@
-"""Spec sections (encoder, routing, experts, training, data), their choices and checks."""
+"""Spec sections (encoder, routing, experts, readout, training, data), their choices and checks."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ __all__ = [
     "MAX_HYBRID_QUBITS",
     "MODEL_KINDS",
     "OPERATOR_SETS",
+    "READOUT_HEADS",
+    "ReadoutSpec",
     "ROUTER_KINDS",
     "ROUTING_ENCODINGS",
     "RoutingSpec",
@@ -64,6 +66,10 @@ ENTANGLE_MODES = ("all", "within", "none")
 
 
 DATASETS = ("digits", "moons", "mnist", "fashion-mnist")
+
+
+#: Classical heads on the class expectations (see :class:`ReadoutSpec`).
+READOUT_HEADS = ("none", "scale", "affine")
 
 
 def _fail(path: str, value: Any, allowed: str) -> SpecError:
@@ -135,11 +141,16 @@ class EncoderSpec:
             leaves the routing register strongly mixed); ``"within"``: one chain inside the
             routing register and one inside the data register, keeping them apart; ``"none"``
             (or ``false``).
+        scale: Each feature (in ``[0, pi]`` from the data loaders) is multiplied by this before
+            it drives its rotation: 1 keeps the paper's ``[0, pi]`` angles; smaller values keep
+            the many rotations each qubit receives (64 features on 6 qubits: 11 per qubit) from
+            wrapping around, so nearby inputs stay nearby states.
     """
 
     features: int = 64
     rotations: str = "ryzxy"
     entangle: bool | str = True
+    scale: float = 1.0
 
     @property
     def entangle_mode(self) -> str:
@@ -151,6 +162,9 @@ class EncoderSpec:
     def validate(self) -> None:
         _check_int("encoder.features", self.features, 1, 4096)
         parse_rotations(self.rotations)
+        value = self.scale
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+            raise _fail("encoder.scale", value, "expected a number in (0, 100]")
         if not isinstance(self.entangle, bool) and self.entangle not in ENTANGLE_MODES:
             raise _fail(
                 "encoder.entangle",
@@ -242,6 +256,23 @@ class ExpertsSpec:
 
 
 @dataclass(frozen=True)
+class ReadoutSpec:
+    """How class scores are read from the circuit (``qmoe`` and ``baseline``).
+
+    Attributes:
+        head: A trainable classical head on the class expectations ``z_c = <Z_c>``:
+            ``"none"`` (scores are ``z``), ``"scale"`` (``s_c z_c + b_c``: a trainable output
+            scale and offset per class, ``2 C`` weights) or ``"affine"`` (``A z + b``, ``C^2 + C``
+            weights). Both start as the identity, so an untrained model scores as without a head.
+    """
+
+    head: str = "none"
+
+    def validate(self) -> None:
+        _check_choice("readout.head", self.head, READOUT_HEADS)
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     """Training defaults; every one can be overridden on the command line.
 
@@ -262,6 +293,9 @@ class TrainingSpec:
             bits (0 when every input picks one expert); with ``balance`` it rewards routing
             that is confident per input and spread over the experts, which is what makes
             experts specialise; 0 = off.
+        class_routing: Weight of minus the batch's mutual information ``I(class; expert)`` in
+            bits (from the labels and ``P(k|x)``): rewards routing that sends different classes
+            to different experts; 0 = off.
 
     A spec without a ``[training]`` table (or with some keys missing) gets its family's
     validated defaults: :data:`FAMILY_TRAINING`.
@@ -276,6 +310,7 @@ class TrainingSpec:
     patience: int = 0
     balance: float = 0.0
     specialise: float = 0.0
+    class_routing: float = 0.0
 
     def validate(self) -> None:
         _check_int("training.epochs", self.epochs, 1, 100_000)
@@ -289,7 +324,7 @@ class TrainingSpec:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise _fail("training.val_fraction", value, "expected a number in [0, 1)")
         _check_int("training.patience", self.patience, 0)
-        for name in ("balance", "specialise"):
+        for name in ("balance", "specialise", "class_routing"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise _fail(f"training.{name}", value, "expected a number >= 0")

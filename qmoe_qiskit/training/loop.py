@@ -18,6 +18,7 @@ import torch
 
 __all__ = [
     "balance_loss",
+    "class_routing_information",
     "routing_entropy",
     "FitOptions",
     "FitResult",
@@ -46,6 +47,7 @@ class FitOptions:
             network that keeps them in a ``last_routing`` attribute: ``build_network(...,
             routed=True)``).
         specialise: Weight of :func:`routing_entropy` of the batch's routing probabilities.
+        class_routing: Weight of minus :func:`class_routing_information` of the batch.
     """
 
     epochs: int
@@ -56,6 +58,12 @@ class FitOptions:
     patience: int = 0
     balance: float = 0.0
     specialise: float = 0.0
+    class_routing: float = 0.0
+
+    @property
+    def routing_losses(self) -> bool:
+        """Whether any routing loss is on (the network must keep ``last_routing``)."""
+        return bool(self.balance or self.specialise or self.class_routing)
 
 
 @dataclass
@@ -142,6 +150,21 @@ def routing_entropy(routing: torch.Tensor) -> torch.Tensor:
     return -(p * torch.log2(p)).sum(dim=1).mean()
 
 
+def class_routing_information(routing: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The batch's mutual information ``I(class; expert)`` in bits.
+
+    The joint distribution is ``p(c, k) = mean_x [y(x) = c] P(k|x)`` over the batch; the
+    routing probabilities are renormalised per input first (unused routing states drop out).
+    """
+    p = routing.clamp_min(0)
+    p = p / p.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    onehot = torch.nn.functional.one_hot(labels, int(labels.max()) + 1).to(p.dtype)
+    joint = onehot.T @ p / len(labels)
+    outer = joint.sum(dim=1, keepdim=True) * joint.sum(dim=0, keepdim=True)
+    mask = joint > 0
+    return (joint[mask] * torch.log2(joint[mask] / outer[mask])).sum()
+
+
 def epoch_order(rows: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled row order of ``epoch`` (0-based).
 
@@ -220,10 +243,13 @@ def fit(
             optimizer.zero_grad()
             outputs = network(xb)
             loss = torch.nn.functional.cross_entropy(options.logit_scale * outputs, yb)
-            if options.balance or options.specialise:
+            if options.routing_losses:
                 routing = network.last_routing
                 loss = loss + options.balance * balance_loss(routing)
                 loss = loss + options.specialise * routing_entropy(routing)
+                if options.class_routing:
+                    information = class_routing_information(routing, yb)
+                    loss = loss - options.class_routing * information
             loss.backward()
             optimizer.step()
             state.steps.append(loss.item())

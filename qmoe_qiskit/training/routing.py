@@ -12,6 +12,12 @@ the quantum or classical router), ``P(k|x)`` is the probability that input ``x``
   class, up to ``min(log2 C, log2 K)`` when every class has its own expert;
 - the fraction of inputs whose most likely expert has ``P > 0.5``.
 
+How much routing *can* depend on the class is bounded before any training: the routing ansatz
+acts on the routing register alone after the encoder, and the experts do not change that
+register's distribution, so ``I(class; expert)`` can never exceed the Holevo information
+``chi = S(sum_c p_c rho_c) - sum_c p_c S(rho_c)`` of the class-mean states ``rho_c`` of the
+routing register right after the encoder (:func:`routing_information_bound`).
+
 Rows of ``P`` that sum to less than 1 (routing states that switch no expert on) are normalised
 over the experts for the entropies and the mutual information; the missing mass is reported.
 """
@@ -25,9 +31,14 @@ import torch
 
 from ..engines import build_routing_network
 from ..errors import NoRouterError, TrainingError
-from ..models import Model
+from ..models import Model, circuit_of
 
-__all__ = ["RoutingStats", "routing_probabilities", "routing_stats"]
+__all__ = [
+    "RoutingStats",
+    "routing_information_bound",
+    "routing_probabilities",
+    "routing_stats",
+]
 
 
 def routing_probabilities(
@@ -132,4 +143,56 @@ def routing_stats(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> Ro
         top_fraction=float(np.mean(probs.max(axis=1) > 0.5)),
         unrouted=float(np.mean(1.0 - mass)),
         class_counts=counts,
+    )
+
+
+def _von_neumann_bits(rho: np.ndarray) -> float:
+    values = np.clip(np.linalg.eigvalsh(rho), 0.0, None)
+    values = values[values > 1e-15]
+    return float(-(values * np.log2(values)).sum())
+
+
+def routing_information_bound(
+    model: Model, x: np.ndarray, labels: np.ndarray, num_classes: int
+) -> float | None:
+    """Holevo bound on ``I(class; expert)`` for any routing ansatz, from the encoder alone.
+
+    For every input the encoder stage is simulated (``Statevector``) and the routing register's
+    reduced state ``rho(x)`` is taken; ``rho_c`` is its mean over class ``c``. Whatever unitary
+    the routing ansatz applies to the routing register, the expert probabilities are a
+    measurement of it, so ``I(class; expert) <= chi = S(sum_c p_c rho_c) - sum_c p_c S(rho_c)``.
+
+    Args:
+        model: A ``qmoe`` model.
+        x: Inputs ``(rows, features)``.
+        labels: Their classes ``0..num_classes-1``.
+        num_classes: Number of classes.
+
+    Returns:
+        ``chi`` in bits, or ``None`` when the bound does not apply (no routing register, or a
+        router that re-uploads the input between its trainable layers).
+    """
+    from qiskit.quantum_info import Statevector
+
+    if model.spec.kind != "qmoe" or model.spec.routing.reupload:
+        return None
+    program = circuit_of(model)
+    route = list(program.route_qubits)
+    if not route or route != list(range(len(route))) or "encoder" not in program.stages:
+        return None
+    dim = 2 ** len(route)
+    encoder = program.stages["encoder"]
+    sums = np.zeros((num_classes, dim, dim), dtype=complex)
+    counts = np.zeros(num_classes)
+    for row, label in zip(np.asarray(x, dtype=float), np.asarray(labels), strict=True):
+        bound = encoder.assign_parameters(dict(zip(program.input_params, row, strict=True)))
+        psi = Statevector(bound).data.reshape(-1, dim)  # rows: other qubits; columns: routing
+        sums[int(label)] += psi.T @ psi.conj()
+        counts[int(label)] += 1
+    present = counts > 0
+    p = counts[present] / counts.sum()
+    means = sums[present] / counts[present, None, None]
+    total = np.einsum("c,cij->ij", p, means)
+    return _von_neumann_bits(total) - float(
+        sum(pc * _von_neumann_bits(rho) for pc, rho in zip(p, means, strict=True))
     )

@@ -83,6 +83,7 @@ class RunConfig:
         balance: Weight of the load-balancing routing term (see
             :class:`~qmoe_qiskit.spec.TrainingSpec`).
         specialise: Weight of the per-input routing entropy term.
+        class_routing: Weight of minus the batch's ``I(class; expert)``.
     """
 
     data: str = "digits"
@@ -102,6 +103,7 @@ class RunConfig:
     patience: int = 0
     balance: float = 0.0
     specialise: float = 0.0
+    class_routing: float = 0.0
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, **overrides: Any) -> RunConfig:
@@ -121,6 +123,7 @@ class RunConfig:
             patience=spec.training.patience,
             balance=spec.training.balance,
             specialise=spec.training.specialise,
+            class_routing=spec.training.class_routing,
         )
         return base.replace(**overrides)
 
@@ -164,7 +167,7 @@ class RunConfig:
             value = getattr(self, name)
             if not number(value) or not math.isfinite(value) or value <= 0:
                 raise bad(name, value, "expected a positive number")
-        for name in ("balance", "specialise"):
+        for name in ("balance", "specialise", "class_routing"):
             value = getattr(self, name)
             if not number(value) or not math.isfinite(value) or value < 0:
                 raise bad(name, value, "expected a number >= 0")

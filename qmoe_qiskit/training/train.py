@@ -117,7 +117,7 @@ def fit_model(
         engine=config.engine,
         device=config.device,
         seed=config.seed,
-        routed=bool(config.balance or config.specialise),
+        routed=bool(config.balance or config.specialise or config.class_routing),
     )
     x_fit, y_fit, validation = split_validation(data, config.val_fraction, config.seed)
     options = FitOptions(
@@ -129,6 +129,7 @@ def fit_model(
         patience=config.patience,
         balance=config.balance,
         specialise=config.specialise,
+        class_routing=config.class_routing,
     )
     return fit(
         network,
@@ -221,7 +222,8 @@ def train(
     config = (config or RunConfig.from_spec(spec)).validate()
     model = compile_model(spec)
     log(describe_device(config.engine, config.device))
-    if config.balance or config.specialise:  # fails here, before anything is written
+    if config.balance or config.specialise or config.class_routing:
+        # fails here, before anything is written
         build_network(model, engine="torch", device="cpu", routed=True)
     data = config.load_data()
     check_compatible(model, data)
@@ -272,6 +274,11 @@ def train(
         "best_epoch": result.best_epoch,
         "test_accuracy": test_acc,
     }
+    if routed:  # the routing of the kept weights on the test split (qmoe routing RUN)
+        probs = routing_probabilities(
+            model, result.weights, data.x_test, engine=config.engine, device=config.device
+        )
+        metrics["routing"] = routing_stats(probs, data.y_test, model.num_classes).to_dict()
     write_json(out / METRICS, metrics)
     plot_curve(
         out / CURVE,

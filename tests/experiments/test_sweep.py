@@ -72,6 +72,18 @@ def test_sweep_file_is_parsed_and_validated(tmp_path):
         load_sweep(bad)
 
 
+def test_run_names_tell_fields_of_the_same_name_apart(tmp_path):
+    path = tmp_path / "names.toml"
+    path.write_text(
+        '[[grid]]\nspec = "qmoe-digits4"\n"routing.reupload" = [false, true]\n'
+        '"experts.reupload" = [true, false]\n"encoder.entangle" = ["all", "none"]\n'
+        '"readout.head" = "scale"\n'
+    )
+    names = [r.name for r in load_sweep(path).runs]
+    assert names[0] == "qmoe-digits4-routing.reuploadFalse-experts.reuploadTrue-entangleall"
+    assert len(set(names)) == 8
+
+
 def test_sequential_sweep_keeps_finished_runs_and_reports(tmp_path, capsys):
     sweep = load_sweep(toy(tmp_path), {"epochs": "2"})
     a = tmp_path / "sequential"
@@ -135,9 +147,9 @@ def test_a_killed_ray_worker_resumes_its_run(tmp_path):
                 epoch = torch.load(checkpoint, weights_only=False)["epoch"]
             except Exception:
                 epoch = 0
-        if epoch >= 2:
-            for proc in psutil.process_iter(["name"]):
-                if proc.info["name"] == "ray::run_one":
+        if epoch >= 2:  # kill this sweep's worker only, not other sweeps' on the machine
+            for proc in psutil.Process(process.pid).children(recursive=True):
+                if proc.name() == "ray::run_one":
                     os.kill(proc.pid, signal.SIGKILL)
                     killed = True
         time.sleep(0.05)

@@ -162,3 +162,23 @@ def test_engines_run_the_options_exactly(rng, options):
         with torch.no_grad():
             out = build_network(model, w, engine=engine)(torch.as_tensor(x)).double().numpy()
         np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["qmoe-digits4-pca8", "paper-baseline-mnist2-rx"])
+def test_encoder_scale_multiplies_every_angle(kind, rng):
+    """A scaled model on x equals the unscaled circuit on scale * x (Statevector)."""
+    spec = load_spec(kind)
+    scaled = compile_model(
+        dataclasses.replace(spec, encoder=dataclasses.replace(spec.encoder, scale=0.3))
+    )
+    plain = compile_model(spec)
+    x = rng.uniform(0, np.pi, plain.num_inputs)
+    w = plain.initial_weights(2)
+    a = Statevector(scaled.bind(x, w))
+    b = Statevector(plain.bind(0.3 * x, w))
+    assert a.equiv(b)
+    assert not a.equiv(Statevector(plain.bind(x, w)))
+    assert "x 0.3" in scaled.describe()[0]
+    with pytest.raises(SpecError, match="encoder.scale"):
+        spec_from_dict({"name": "m", "encoder": {"scale": 0}})
+    assert spec_from_dict({"name": "m", "encoder": {"scale": 1}}).encoder.scale == 1.0

@@ -6,13 +6,17 @@ import json
 
 import numpy as np
 import pytest
-from qiskit.quantum_info import Statevector
+from qiskit.quantum_info import DensityMatrix, Statevector, entropy, partial_trace
 
 from qmoe_qiskit import compile_model
 from qmoe_qiskit.cli import main
 from qmoe_qiskit.errors import NoRouterError
 from qmoe_qiskit.spec import spec_from_dict
-from qmoe_qiskit.training.routing import routing_probabilities, routing_stats
+from qmoe_qiskit.training.routing import (
+    routing_information_bound,
+    routing_probabilities,
+    routing_stats,
+)
 
 
 def specialised_spec(encoding: str = "binary", count: int = 2):
@@ -80,6 +84,67 @@ def test_specialised_router_gives_the_expected_information():
     assert stats.top_fraction == 1.0 and stats.unrouted == pytest.approx(0, abs=1e-12)
 
 
+def _holevo(model, x, labels):
+    """chi of the class-mean routing states, with qiskit's partial trace and entropy."""
+    data = [q for q in range(model.num_qubits) if q not in model.route_qubits]
+    means = []
+    for c in np.unique(labels):
+        states = [
+            partial_trace(
+                Statevector(
+                    model.stages["encoder"].assign_parameters(
+                        dict(zip(model.input_params, row, strict=True))
+                    )
+                ),
+                data,
+            ).data
+            for row in x[labels == c]
+        ]
+        means.append(np.mean(states, axis=0))
+    p = np.bincount(labels) / len(labels)
+    total = sum(pc * rho for pc, rho in zip(p, means, strict=True))
+    return entropy(DensityMatrix(total)) - sum(
+        pc * entropy(DensityMatrix(rho)) for pc, rho in zip(p, means, strict=True)
+    )
+
+
+def test_information_bound_is_holevo_and_bounds_every_router(rng):
+    model = compile_model(specialised_spec())
+    x = rng.uniform(0, np.pi, (12, model.num_inputs))
+    labels = np.arange(12) % 2
+    x[:, 3] = 0.0  # the routing qubit is RX(x[0]) RX(x[3]) |0>:
+    x[:, 0] = np.where(labels == 0, 0.0, np.pi)  # |0> for class 0, |1> for class 1
+    assert routing_information_bound(model, x, labels, 2) == pytest.approx(1.0, abs=1e-12)
+    x[:, 0] = rng.uniform(0, np.pi, 12)  # now partly informative
+    bound = routing_information_bound(model, x, labels, 2)
+    assert bound == pytest.approx(_holevo(model, x, labels), abs=1e-10)
+    for seed in range(5):  # no routing ansatz exceeds it
+        weights = np.random.default_rng(seed).uniform(-np.pi, np.pi, model.num_weights)
+        stats = routing_stats(routing_probabilities(model, weights, x), labels, 2)
+        assert stats.mutual_information <= bound + 1e-12
+    # the paper's encoder mixes the registers; the bound still holds (mixed states)
+    paper = compile_model("paper-qmoe-mnist4-rxry")
+    x = rng.uniform(0, np.pi, (8, 64))
+    labels = np.arange(8) % 4
+    bound = routing_information_bound(paper, x, labels, 4)
+    assert bound == pytest.approx(_holevo(paper, x, labels), abs=1e-10)
+    reupload = spec_from_dict(
+        {
+            **_as_dict(specialised_spec()),
+            "routing": {"layers": 1, "operators": "rx", "reupload": True},
+        }
+    )
+    assert routing_information_bound(compile_model(reupload), x[:, :5], labels, 4) is None
+
+
+def _as_dict(spec):
+    import tomllib
+
+    from qmoe_qiskit.spec import spec_to_toml
+
+    return tomllib.loads(spec_to_toml(spec))
+
+
 def test_uniform_routing_has_no_information():
     probs = np.full((8, 4), 0.25)
     stats = routing_stats(probs, np.arange(8) % 4, 4)
@@ -118,5 +183,9 @@ def test_cli_routing_and_per_epoch_information(tmp_path, capsys):
     assert np.asarray(out["matrix"]).shape == (4, 4) and out["class_counts"] == [4, 4, 4, 4]
     assert out["mutual_information"] == pytest.approx(rows[-1]["routing_mi"])
     assert (tmp_path / "routing.png").stat().st_size > 10_000
-    assert main(["routing", str(run)]) == 0
-    assert "I(class; expert)" in capsys.readouterr().out
+    assert main(["routing", str(run), "--bound"]) == 0
+    text = capsys.readouterr().out
+    assert "I(class; expert)" in text and "Holevo bound" in text
+    assert main(["routing", str(run), "--bound", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mutual_information"] <= out["information_bound"] + 1e-12

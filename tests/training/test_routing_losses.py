@@ -11,7 +11,7 @@ import torch
 from qmoe_qiskit import build_network, compile_model, load_spec
 from qmoe_qiskit.cli import main
 from qmoe_qiskit.errors import NoRouterError
-from qmoe_qiskit.training.loop import balance_loss, routing_entropy
+from qmoe_qiskit.training.loop import balance_loss, class_routing_information, routing_entropy
 from qmoe_qiskit.training.routing import routing_probabilities
 
 
@@ -26,6 +26,29 @@ def test_loss_values():
     assert routing_entropy(uniform).item() == pytest.approx(2.0)
     assert routing_entropy(one_expert).item() == pytest.approx(0.0, abs=1e-9)
     assert routing_entropy(spread).item() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_class_routing_information_against_a_direct_sum(rng):
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    by_class = torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]])
+    assert class_routing_information(by_class.double(), labels).item() == pytest.approx(np.log2(3))
+    uniform = torch.full((6, 3), 1 / 3, dtype=torch.float64)
+    assert class_routing_information(uniform, labels).item() == pytest.approx(0.0, abs=1e-12)
+    # a random case against I = sum_ck p(c,k) log2 p(c,k) / (p(c) p(k)), written out
+    p = rng.dirichlet(np.ones(4), size=10)
+    y = rng.integers(0, 3, size=10)
+    joint = np.zeros((3, 4))
+    for row, c in zip(p, y, strict=True):
+        joint[c] += row / 10
+    pc, pk = joint.sum(1), joint.sum(0)
+    expected = sum(
+        joint[c, k] * np.log2(joint[c, k] / (pc[c] * pk[k]))
+        for c in range(3)
+        for k in range(4)
+        if joint[c, k] > 0
+    )
+    got = class_routing_information(torch.as_tensor(p), torch.as_tensor(y))
+    assert got.item() == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.mark.parametrize("engine", ["torch", "aer"])
@@ -69,8 +92,10 @@ def test_routing_losses_train_and_are_refused_without_a_router(tmp_path, capsys)
     out = tmp_path / "run"
     argv = ["train", "qmoe-digits4-pca8", "--data", "digits", "--train-limit", "32"]
     argv += ["--test-limit", "8", "--epochs", "1", "--engine", "torch", "--quiet"]
-    assert main([*argv, "--out", str(out), "--balance", "1", "--specialise", "0.5"]) == 0
-    assert '"balance": 1.0' in (out / "run.json").read_text()
+    losses = ["--balance", "1", "--specialise", "0.5", "--class-routing", "0.25"]
+    assert main([*argv, "--out", str(out), *losses]) == 0
+    saved = (out / "run.json").read_text()
+    assert '"balance": 1.0' in saved and '"class_routing": 0.25' in saved
     capsys.readouterr()
     base = tmp_path / "base"
     bad = ["train", "baseline-mnist2-rx", "--data", "digits", "--classes", "3,6"]
