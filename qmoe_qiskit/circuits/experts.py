@@ -83,24 +83,34 @@ def multiplexed_experts_circuit(
 
     Branch ``|k>`` of the routing register sees exactly expert ``k``: every rotation becomes a
     multiplexed rotation over the experts' angles, and the common entangler is applied once per
-    layer, unconditionally. Needs ``2**num_route_qubits`` experts (binary routing).
+    layer, unconditionally. With fewer experts than routing states (binary routing, e.g. 3 or 5
+    experts), an unused state ``|u>`` gets zero angles, so after the layers its branch holds
+    ``E^L`` (the entangler ``L`` times); a closing stage undoes it there alone (each CNOT of
+    ``E^-L`` controlled on the unused states as well), so unused states apply no expert, as
+    with controlled experts.
 
     Args:
         num_route_qubits: Routing register width ``r``.
         num_data_qubits: Data register width ``d``.
-        expert_weights: ``2**r`` weight sequences (see :func:`expert_circuit`).
+        expert_weights: Up to ``2**r`` weight sequences (see :func:`expert_circuit`); expert
+            ``k`` acts on routing state ``|k>``.
         operators: Rotation gate names.
         layers: Expert layers.
         entangler: Expert entangler.
         reupload: A fixed input-driven circuit on the data register applied before every
-            layer; it is the same in every branch, so it is applied once, unconditionally.
+            layer; it is the same in every branch, so it is applied once, unconditionally (needs
+            an expert on every routing state: an unused state could not undo it).
 
     Returns:
         The expert stage on ``r + d`` qubits.
     """
     count = 2**num_route_qubits
-    if len(expert_weights) != count:
-        raise ValueError(f"multiplexing over {num_route_qubits} qubits needs {count} experts")
+    used = len(expert_weights)
+    if not 2 <= used <= count or (used < count and reupload is not None):
+        raise ValueError(
+            f"multiplexing over {num_route_qubits} qubits needs 2..{count} experts "
+            f"({count} with re-uploading), got {used}"
+        )
     per_layer = weights_per_layer(num_data_qubits, operators)
     for k, weights in enumerate(expert_weights):
         if len(weights) != per_layer * layers:
@@ -115,9 +125,44 @@ def multiplexed_experts_circuit(
             circuit.compose(reupload, data, inplace=True)
         for qubit in data:
             for gate in operators:
-                angles = [weights[index] for weights in expert_weights]
+                angles = [weights[index] for weights in expert_weights] + [0.0] * (count - used)
                 rotation = multiplexed_rotation_circuit(gate, angles, num_route_qubits)
                 circuit.compose(rotation, route + [qubit], inplace=True)
                 index += 1
         circuit.compose(shared, data, inplace=True)
+    if used < count:
+        _undo_entanglers(circuit, route, data, shared, layers, used)
     return circuit
+
+
+def _undo_entanglers(
+    circuit: QuantumCircuit,
+    route: list[int],
+    data: list[int],
+    shared: QuantumCircuit,
+    layers: int,
+    used: int,
+) -> None:
+    """Apply ``E^-layers`` to the data register on routing states ``>= used`` only.
+
+    The unused states ``used .. 2^r - 1`` are split into aligned blocks (``[6, 8)`` is every
+    state with bits 1 and 2 set), so each CNOT of ``E^-1`` becomes one multi-controlled X per
+    block, controlled by the block's fixed routing bits and the CNOT's control.
+    """
+    r, size = len(route), 2 ** len(route)
+    blocks = []
+    start = used
+    while start < size:
+        width = (start & -start).bit_length() - 1 if start else r
+        while start + 2**width > size:
+            width -= 1
+        blocks.append((start, width))
+        start += 2**width
+    inverse = shared.inverse()
+    for _ in range(layers):
+        for inst in inverse.data:
+            control, target = (data[inverse.find_bit(q).index] for q in inst.qubits)
+            for start, width in blocks:
+                fixed = route[width:]
+                state = (start >> width) | (1 << len(fixed))  # the CNOT's control must be 1
+                circuit.mcx([*fixed, control], target, ctrl_state=state)

@@ -182,9 +182,10 @@ def _targets(cells: dict[RunKey, list[dict[str, Any]]]) -> list[str]:
         "",
         "## Targets, per QMoE cell of Table I",
         "",
-        "I(class; expert) on the test split in bits (target >= 0.5); the QMoE's margin over the "
-        "paper's baseline construction run here, over the equal-budget baseline, and over the "
-        "paper's QMoE number (target >= 0, and >= +5 on the 4-class tasks).",
+        "I(class; expert) on the test split in bits (target >= 0.5); the QMoE's margin, in "
+        "points, over the paper's baseline (one 4-qubit PQC, same encoder, head and training), "
+        "over the equal-budget baseline (targets > 0), and over the paper's QMoE number (target "
+        ">= 0, and >= +5 on the 4-class tasks).",
         "",
         "| task | operators | I(class; expert) | vs baseline | vs equal-budget baseline | "
         "vs paper's QMoE |",

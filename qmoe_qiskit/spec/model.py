@@ -98,8 +98,9 @@ class ModelSpec:
             return False
         if self.experts.construction == "controlled":
             return False
-        power_of_two = self.experts.count == 2**self.num_route_qubits
-        return self.routing.encoding == "binary" and power_of_two
+        every_state = self.experts.count == 2**self.num_route_qubits
+        binary = self.routing.encoding == "binary"
+        return binary and (every_state or not self.experts.reupload)
 
     def validate(self) -> None:
         """Check every field and their combinations.
@@ -160,7 +161,8 @@ class ModelSpec:
                 raise _fail(
                     "experts.construction",
                     self.experts.construction,
-                    "'multiplexed' needs binary routing and a power-of-two expert count; "
+                    "'multiplexed' needs binary routing, and an expert on every routing state "
+                    "when the experts re-upload the input; "
                     "use 'controlled' or 'auto'",
                 )
         if self.num_qubits > 32:

@@ -230,7 +230,8 @@ class ExpertsSpec:
         entangler: Fixed CNOT pattern after each layer.
         construction: ``"multiplexed"`` (uniformly-controlled rotations, shared entangler),
             ``"controlled"`` (each expert controlled on its routing state) or ``"auto"``
-            (multiplexed when the routing is binary and count is a power of two).
+            (multiplexed when the routing is binary, unless the experts re-upload the input and
+            some routing states have no expert).
         reupload: Data re-uploading in the experts: before every expert layer the input is
             encoded again on the data register (the encoder's rotations, all features).
     """

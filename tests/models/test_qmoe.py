@@ -8,6 +8,7 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import Operator, SparsePauliOp, Statevector
 
 from qmoe_qiskit import compile_model
+from qmoe_qiskit.errors import SpecError
 from qmoe_qiskit.spec import parse_operators
 from tests.conftest import expert_weights, make_spec, reference_expert
 
@@ -109,6 +110,71 @@ def test_interfering_aggregation_is_coherent_sum(rng):
         z = np.diag([1.0 if not (i >> c) & 1 else -1.0 for i in range(2**d)])
         expected = float(np.vdot(chi, z @ chi).real) / 2**r
         assert full.expectation_value(model.observables[c]).real == pytest.approx(expected)
+
+
+ANY_COUNT = [
+    {"experts.count": count, "experts.operators": ops, "experts.data_qubits": 3, "classes": 3}
+    for count, ops in [(3, "rx+ry"), (5, "ry"), (6, "rx"), (7, "rz")]
+]
+
+
+@pytest.mark.parametrize("changes", ANY_COUNT)
+def test_any_expert_count_is_multiplexed_with_identity_branches(changes, rng):
+    """Branch k < count is expert k alone, unused routing states apply nothing, and changing
+    expert j changes branch j only; 3, 5, 6 and 7 experts (binary routing)."""
+    model = compile_model(make_spec(**changes))
+    assert model.spec.multiplexed
+    r, d = len(model.route_qubits), len(model.data_qubits)
+    count = model.spec.experts.count
+    weights = rng.uniform(-np.pi, np.pi, model.num_weights)
+
+    def branch(w, k, psi):
+        stage = model.stages["experts"].assign_parameters(
+            dict(zip(model.weight_params, w, strict=True)), strict=False
+        )
+        route = np.zeros(2**r)
+        route[k] = 1.0
+        return Statevector(np.kron(psi, route)).evolve(stage).data, route
+
+    for k in range(2**r):
+        psi = _random_state(d, rng)
+        out, route = branch(weights, k, psi)
+        unitary = _expert_unitary(model, weights, k) if k < count else np.eye(2**d)
+        np.testing.assert_allclose(out, np.kron(unitary @ psi, route), atol=1e-10)
+    for j in range(count):
+        changed = weights.copy()
+        start, stop = model.weight_groups[f"expert{j}"]
+        changed[start:stop] += rng.uniform(0.3, 1.0, stop - start)
+        for k in range(2**r):
+            psi = _random_state(d, rng)
+            same = np.allclose(branch(weights, k, psi)[0], branch(changed, k, psi)[0], atol=1e-10)
+            assert same == (k != j), (j, k)
+
+
+@pytest.mark.parametrize("changes", ANY_COUNT)
+def test_any_count_multiplexed_equals_controlled_with_fewer_two_qubit_gates(changes, rng):
+    mux = compile_model(make_spec(**changes))
+    ctl = compile_model(make_spec(**changes, **{"experts.construction": "controlled"}))
+    assert mux.spec.multiplexed and not ctl.spec.multiplexed
+    for _ in range(2):
+        x = rng.uniform(0, np.pi, mux.num_inputs)
+        weights = rng.uniform(-np.pi, np.pi, mux.num_weights)
+        a, b = Statevector(mux.bind(x, weights)), Statevector(ctl.bind(x, weights))
+        assert abs(np.vdot(a.data, b.data)) == pytest.approx(1.0, abs=1e-9)
+    assert mux.summary()["two_qubit_gates"] < ctl.summary()["two_qubit_gates"]
+
+
+def test_reuploading_experts_need_an_expert_on_every_routing_state():
+    spec = make_spec(**{"experts.count": 3, "experts.reupload": True})
+    assert not spec.multiplexed
+    with pytest.raises(SpecError, match="expert on every routing state"):
+        make_spec(
+            **{
+                "experts.count": 3,
+                "experts.reupload": True,
+                "experts.construction": "multiplexed",
+            }
+        )
 
 
 @pytest.mark.parametrize("count,ops", [(2, "rx+ry+rz"), (4, "rx+ry"), (8, "rz")])
