@@ -281,11 +281,26 @@ def run_one(run: SweepRun, out: str) -> dict[str, Any]:
 
 
 def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) -> None:
-    ordered = [results[r.name] for r in sweep.runs if r.name in results]
+    """Write ``results.json``: this sweep's finished runs, in sweep order, after the runs other
+    sweeps into the same directory left there (so several job files can share one directory,
+    and the runs they share are trained once)."""
+    ours = {r.name for r in sweep.runs}
+    path = out / "results.json"
+    others: list[dict[str, Any]] = []
+    sweeps = [str(sweep.path)]
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, ValueError):
+            previous = {}
+        others = [run for run in previous.get("runs", []) if run.get("name") not in ours]
+        sweeps = [s for s in previous.get("sweeps", [previous.get("sweep")]) if s] + sweeps
+    ordered = others + [results[r.name] for r in sweep.runs if r.name in results]
     write_json(
-        out / "results.json",
+        path,
         {
             "sweep": str(sweep.path),
+            "sweeps": list(dict.fromkeys(sweeps)),
             "description": sweep.description,
             "report": sweep.report,
             "runs": ordered,

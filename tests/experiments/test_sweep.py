@@ -107,6 +107,24 @@ def test_sequential_sweep_keeps_finished_runs_and_reports(tmp_path, capsys):
     assert (tmp_path / "report" / "accuracy.png").stat().st_size > 5000
 
 
+def test_two_sweeps_share_a_directory_and_their_common_runs(tmp_path):
+    first = toy(tmp_path)
+    second = tmp_path / "second.toml"
+    second.write_text(
+        '[defaults]\nengine = "torch"\ndevice = "cpu"\ntest_limit = 8\n\n'
+        '[[grid]]\nspec = "hybrid-moons-linear"\nseed = [1, 2]\ntrain_limit = 48\nepochs = 3\n'
+    )
+    out = tmp_path / "shared"
+    run_sweep(load_sweep(first, {"epochs": "1"}), out, log=lambda _: None)
+    again = run_sweep(load_sweep(second), out, log=lambda _: None)
+    assert [bool(r.get("kept")) for r in again] == [True, False]  # seed 1 was trained once
+    results = json.loads((out / "results.json").read_text())
+    names = [r["name"] for r in results["runs"]]
+    assert len(names) == len(set(names)) == 5
+    assert names[-2:] == ["hybrid-moons-linear-seed1", "hybrid-moons-linear-seed2"]
+    assert results["sweeps"] == [str(first), str(second)]
+
+
 def test_ray_gives_the_same_runs_as_sequential(tmp_path):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[test,ray]'")
     sweep = load_sweep(toy(tmp_path))
