@@ -84,8 +84,17 @@ def test_cross_field_rules():
         spec_from_dict({"name": "m", "classes": 5, "experts": {"data_qubits": 4}})
     with pytest.raises(SpecError, match="experts.count.*baseline"):
         spec_from_dict({"name": "m", "kind": "baseline", "experts": {"count": 3}})
-    with pytest.raises(SpecError, match="multiplexed.*power-of-two"):
-        spec_from_dict({"name": "m", "experts": {"count": 3, "construction": "multiplexed"}})
+    with pytest.raises(SpecError, match="multiplexed.*binary routing"):
+        spec_from_dict(
+            {
+                "name": "m",
+                "routing": {"encoding": "onehot"},
+                "experts": {"construction": "multiplexed"},
+            }
+        )
+    with pytest.raises(SpecError, match="multiplexed.*expert on every routing state"):
+        experts = {"count": 3, "construction": "multiplexed", "reupload": True}
+        spec_from_dict({"name": "m", "experts": experts})
     with pytest.raises(SpecError, match="kind.*'qmoe'"):
         spec_from_dict({"name": "m", "kind": "moe"})
     with pytest.raises(SpecError, match="data.classes"):
@@ -107,7 +116,9 @@ def test_unknown_keys_and_files(tmp_path):
 
 def test_derived_register_sizes():
     assert spec_from_dict({"name": "m", "experts": {"count": 3}}).num_route_qubits == 2
-    assert not spec_from_dict({"name": "m", "experts": {"count": 3}}).multiplexed
+    assert spec_from_dict({"name": "m", "experts": {"count": 3}}).multiplexed  # identity branch
+    three = {"name": "m", "experts": {"count": 3, "reupload": True}}
+    assert not spec_from_dict(three).multiplexed
     onehot = spec_from_dict({"name": "m", "routing": {"encoding": "onehot"}})
     assert onehot.num_route_qubits == 4 and not onehot.multiplexed
     base = spec_from_dict({"name": "m", "kind": "baseline"})
