@@ -255,6 +255,7 @@ def _figures(cells: dict[RunKey, list[dict[str, Any]]], out: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     lines: list[str] = []
     best = {t: _best_qmoe(cells, t) for t in TASKS}
@@ -304,6 +305,7 @@ def _figures(cells: dict[RunKey, list[dict[str, Any]]], out: Path) -> list[str]:
                 mean = 100 * np.nanmean([s[:width] for s in series], axis=0)
                 ax.plot(range(1, width + 1), mean, marker="o", color=color, label=title)
             ax.set_title(TASK_TITLES[task], fontsize=9)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.set_ylabel("test accuracy (%)")
         axes[0][0].legend(fontsize=6)
