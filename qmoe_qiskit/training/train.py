@@ -81,6 +81,21 @@ def split_validation(
     return x_fit, y_fit, (x_val, y_val)
 
 
+def _fit_options(config: RunConfig) -> FitOptions:
+    """The training loop's settings from a run's."""
+    return FitOptions(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        logit_scale=config.logit_scale,
+        patience=config.patience,
+        balance=config.balance,
+        specialise=config.specialise,
+        class_routing=config.class_routing,
+    )
+
+
 def fit_model(
     model: Model,
     data: Dataset,
@@ -111,26 +126,16 @@ def fit_model(
     """
     check_compatible(model, data)
     weights = None if state is None else state.weights
+    options = _fit_options(config)
     network = build_network(
         model,
         weights,
         engine=config.engine,
         device=config.device,
         seed=config.seed,
-        routed=bool(config.balance or config.specialise or config.class_routing),
+        routed=options.routing_losses,
     )
     x_fit, y_fit, validation = split_validation(data, config.val_fraction, config.seed)
-    options = FitOptions(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        seed=config.seed,
-        logit_scale=config.logit_scale,
-        patience=config.patience,
-        balance=config.balance,
-        specialise=config.specialise,
-        class_routing=config.class_routing,
-    )
     return fit(
         network,
         x_fit,
@@ -222,8 +227,7 @@ def train(
     config = (config or RunConfig.from_spec(spec)).validate()
     model = compile_model(spec)
     log(describe_device(config.engine, config.device))
-    if config.balance or config.specialise or config.class_routing:
-        # fails here, before anything is written
+    if _fit_options(config).routing_losses:  # fails here, before anything is written
         build_network(model, engine="torch", device="cpu", routed=True)
     data = config.load_data()
     check_compatible(model, data)
