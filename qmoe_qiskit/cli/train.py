@@ -78,13 +78,19 @@ def register(sub) -> None:
     )
     parser.add_argument("--engine", choices=ENGINES, help="execution engine (default: aer)")
     parser.add_argument(
+        "--memory-gb",
+        type=positive_float,
+        help="working-memory budget of one Aer call in GB; larger batches of circuits are "
+        "split, results unchanged (default: the spec's, 4)",
+    )
+    parser.add_argument(
         "--device", help="auto, cpu, gpu or cuda:N (default: auto = a GPU when there is one)"
     )
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue RUN from its checkpoint; only --epochs, --engine, --device and "
-        "--patience may differ from the saved settings (default: off)",
+        help="continue RUN from its checkpoint; only --epochs, --engine, --device, "
+        "--patience and --memory-gb may differ from the saved settings (default: off)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run, interrupt_hint=_resume_hint)
@@ -110,6 +116,7 @@ SETTINGS = (
     "balance",
     "specialise",
     "class_routing",
+    "memory_gb",
     "engine",
     "device",
 )

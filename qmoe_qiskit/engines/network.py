@@ -14,9 +14,14 @@ import torch
 
 from ..errors import EngineError
 from ..models import CircuitNetworkFactory, CompiledModel, Model
+from ..spec import TrainingSpec
 from .devices import ENGINES, check_engine, resolve_device
 
+#: Default working-memory budget of one Aer call, in GB (the spec's ``training.memory_gb``).
+DEFAULT_MEMORY_GB: float = TrainingSpec.memory_gb
+
 __all__ = [
+    "DEFAULT_MEMORY_GB",
     "ENGINES",
     "build_network",
     "build_routing_network",
@@ -25,7 +30,9 @@ __all__ = [
 ]
 
 
-def circuit_network_factory(engine: str, device: str = "auto") -> CircuitNetworkFactory:
+def circuit_network_factory(
+    engine: str, device: str = "auto", memory_gb: float = DEFAULT_MEMORY_GB
+) -> CircuitNetworkFactory:
     """The factory that builds a circuit's torch module on ``engine`` and ``device``.
 
     Both engines give a module with one parameter, ``weight`` (float64, in
@@ -35,6 +42,7 @@ def circuit_network_factory(engine: str, device: str = "auto") -> CircuitNetwork
     Args:
         engine: One of :data:`ENGINES`.
         device: ``"auto"``, ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"cuda:N"``.
+        memory_gb: Working-memory budget of one Aer call, in GB (Aer only).
 
     Returns:
         ``factory(circuit_model, circuit_weights) -> nn.Module``.
@@ -48,7 +56,7 @@ def circuit_network_factory(engine: str, device: str = "auto") -> CircuitNetwork
         from .aer import build_torch_network
 
         def aer(model: CompiledModel, weights: np.ndarray) -> torch.nn.Module:
-            network = build_torch_network(model, weights, device=resolved)
+            network = build_torch_network(model, weights, device=resolved, memory_gb=memory_gb)
             # TorchConnector stores float32 weights; keep the checkpoint's float64 values exactly.
             network.weight.data = torch.as_tensor(np.asarray(weights, dtype=np.float64))
             return network
@@ -71,6 +79,7 @@ def build_network(
     device: str = "auto",
     seed: int = 0,
     routed: bool = False,
+    memory_gb: float = DEFAULT_MEMORY_GB,
 ) -> torch.nn.Module:
     """A torch module mapping inputs ``(batch, features)`` to class scores ``(batch, classes)``.
 
@@ -88,6 +97,8 @@ def build_network(
         seed: Seed of the initial weights when ``weights`` is None.
         routed: Also keep each batch's routing probabilities ``P(k|x)`` in the module's
             ``last_routing`` attribute (for routing losses; see ``Model.routed_network``).
+        memory_gb: Working-memory budget of one Aer call, in GB (Aer only; results do not
+            depend on it).
 
     Returns:
         The module.
@@ -99,7 +110,7 @@ def build_network(
     if weights is None:
         weights = model.initial_weights(seed)
     build = model.routed_network if routed else model.network
-    return _build(model, build, weights, engine, device)
+    return _build(model, build, weights, engine, device, memory_gb)
 
 
 def _build(
@@ -108,10 +119,11 @@ def _build(
     weights: np.ndarray,
     engine: str,
     device: str,
+    memory_gb: float,
 ) -> torch.nn.Module | None:
     """``build(weights, factory)`` on the engine, after checking the weights; the module (if
     any) gets the input-width check."""
-    factory = circuit_network_factory(engine, device)
+    factory = circuit_network_factory(engine, device, memory_gb)
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (model.num_weights,):
         raise EngineError(
@@ -140,7 +152,12 @@ def _input_check(model: Model):
 
 
 def build_routing_network(
-    model: Model, weights: np.ndarray, *, engine: str = "torch", device: str = "auto"
+    model: Model,
+    weights: np.ndarray,
+    *,
+    engine: str = "torch",
+    device: str = "auto",
+    memory_gb: float = DEFAULT_MEMORY_GB,
 ) -> torch.nn.Module | None:
     """The model's router as a module ``(batch, features) -> (batch, experts)`` of ``P(k|x)``.
 
@@ -149,6 +166,7 @@ def build_routing_network(
         weights: Its flat weights.
         engine: One of :data:`ENGINES` (runs the router circuit, if the router is one).
         device: As for :func:`build_network`.
+        memory_gb: As for :func:`build_network`.
 
     Returns:
         The module, or ``None`` for a model without routing (a baseline).
@@ -157,4 +175,4 @@ def build_routing_network(
         DeviceError: For an unknown engine or an unavailable device.
         EngineError: If ``weights`` does not have ``model.num_weights`` entries.
     """
-    return _build(model, model.routing_network, weights, engine, device)
+    return _build(model, model.routing_network, weights, engine, device, memory_gb)

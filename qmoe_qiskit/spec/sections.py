@@ -297,6 +297,9 @@ class TrainingSpec:
         class_routing: Weight of minus the batch's mutual information ``I(class; expert)`` in
             bits (from the labels and ``P(k|x)``): rewards routing that sends different classes
             to different experts; 0 = off.
+        memory_gb: Working-memory budget of one Aer simulator call, in GB: larger batches of
+            circuit evaluations (forward and parameter-shift gradient) are split into calls that
+            fit it. Does not change any result; the statevector engine ignores it.
 
     A spec without a ``[training]`` table (or with some keys missing) gets its family's
     validated defaults: :data:`FAMILY_TRAINING`.
@@ -312,6 +315,7 @@ class TrainingSpec:
     balance: float = 0.0
     specialise: float = 0.0
     class_routing: float = 0.0
+    memory_gb: float = 4.0
 
     def validate(self) -> None:
         _check_int("training.epochs", self.epochs, 1, 100_000)
@@ -329,6 +333,9 @@ class TrainingSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise _fail(f"training.{name}", value, "expected a number >= 0")
+        value = self.memory_gb
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise _fail("training.memory_gb", value, "expected a positive number of GB")
         if self.patience and not self.val_fraction:
             raise _fail(
                 "training.patience",

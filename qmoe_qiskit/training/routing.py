@@ -49,13 +49,17 @@ def routing_probabilities(
     engine: str = "torch",
     device: str = "auto",
     batch_size: int = 512,
+    memory_gb: float | None = None,
 ) -> np.ndarray:
     """``P(k|x)`` for every row of ``x``: ``(rows, experts)``.
+
+    ``memory_gb`` is the Aer call budget (default: the model spec's ``training.memory_gb``).
 
     Raises:
         NoRouterError: The model has no router (a baseline).
     """
-    network = build_routing_network(model, weights, engine=engine, device=device)
+    budget = model.spec.training.memory_gb if memory_gb is None else memory_gb
+    network = build_routing_network(model, weights, engine=engine, device=device, memory_gb=budget)
     if network is None:
         raise NoRouterError(f"model {model.spec.name!r} ({model.spec.kind}) has no router")
     out = []

@@ -54,7 +54,7 @@ CURVE = "training_curve.png"
 
 #: Settings a resumed run may change (passing them explicitly); any other differing setting is
 #: refused, since it would silently mix two experiments in one run.
-CHANGEABLE = ("epochs", "engine", "device", "patience")
+CHANGEABLE = ("epochs", "engine", "device", "patience", "memory_gb")
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,8 @@ class RunConfig:
             :class:`~qmoe_qiskit.spec.TrainingSpec`).
         specialise: Weight of the per-input routing entropy term.
         class_routing: Weight of minus the batch's ``I(class; expert)``.
+        memory_gb: Working-memory budget of one Aer call, in GB (see
+            :class:`~qmoe_qiskit.spec.TrainingSpec`); never changes results.
     """
 
     data: str = "digits"
@@ -104,6 +106,7 @@ class RunConfig:
     balance: float = 0.0
     specialise: float = 0.0
     class_routing: float = 0.0
+    memory_gb: float = 4.0
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, **overrides: Any) -> RunConfig:
@@ -124,6 +127,7 @@ class RunConfig:
             balance=spec.training.balance,
             specialise=spec.training.specialise,
             class_routing=spec.training.class_routing,
+            memory_gb=spec.training.memory_gb,
         )
         return base.replace(**overrides)
 
@@ -171,6 +175,8 @@ class RunConfig:
             value = getattr(self, name)
             if not number(value) or not math.isfinite(value) or value < 0:
                 raise bad(name, value, "expected a number >= 0")
+        if not number(self.memory_gb) or not math.isfinite(self.memory_gb) or self.memory_gb <= 0:
+            raise bad("memory_gb", self.memory_gb, "expected a positive number of GB")
         if not number(self.val_fraction) or not 0 <= self.val_fraction < 1:
             raise bad("val_fraction", self.val_fraction, "expected a number in [0, 1)")
         if self.data not in DATASETS:

@@ -134,6 +134,7 @@ def fit_model(
         device=config.device,
         seed=config.seed,
         routed=options.routing_losses,
+        memory_gb=config.memory_gb,
     )
     x_fit, y_fit, validation = split_validation(data, config.val_fraction, config.seed)
     return fit(
@@ -251,7 +252,12 @@ def train(
             row["test_accuracy"] = accuracy(network, data.x_test, data.y_test)
         if routed:  # I(class; expert) on the held-out split, in bits
             probs = routing_probabilities(
-                model, fit_state.weights, x_seen, engine=config.engine, device=config.device
+                model,
+                fit_state.weights,
+                x_seen,
+                engine=config.engine,
+                device=config.device,
+                memory_gb=config.memory_gb,
             )
             row["routing_mi"] = routing_stats(probs, y_seen, model.num_classes).mutual_information
         payload = dataclasses.asdict(fit_state)
@@ -261,7 +267,13 @@ def train(
     result = fit_model(
         model, data, config, state=state, on_epoch=checkpoint, progress=progress, log=log
     )
-    network = build_network(model, result.weights, engine=config.engine, device=config.device)
+    network = build_network(
+        model,
+        result.weights,
+        engine=config.engine,
+        device=config.device,
+        memory_gb=config.memory_gb,
+    )
     if result.best_epoch != result.state.epoch:
         log(f"kept the weights of epoch {result.best_epoch} (lowest validation loss)")
     test_acc = accuracy(network, data.x_test, data.y_test, max(config.batch_size, 256))
@@ -280,7 +292,12 @@ def train(
     }
     if routed:  # the routing of the kept weights on the test split (qmoe routing RUN)
         probs = routing_probabilities(
-            model, result.weights, data.x_test, engine=config.engine, device=config.device
+            model,
+            result.weights,
+            data.x_test,
+            engine=config.engine,
+            device=config.device,
+            memory_gb=config.memory_gb,
         )
         metrics["routing"] = routing_stats(probs, data.y_test, model.num_classes).to_dict()
     write_json(out / METRICS, metrics)
@@ -312,7 +329,11 @@ def evaluate_run(
     engine = engine or run.config.engine
     data = run.config.load_data()
     network = build_network(
-        run.model, run.weights, engine=engine, device=device or run.config.device
+        run.model,
+        run.weights,
+        engine=engine,
+        device=device or run.config.device,
+        memory_gb=run.config.memory_gb,
     )
     return {
         "test_accuracy": accuracy(network, data.x_test, data.y_test),

@@ -29,6 +29,7 @@ def one_line_error(capsys) -> str:
         ("--epochs", "0", "--epochs: expected a number >= 1"),
         ("--batch-size", "x", "--batch-size: expected a number"),
         ("--train-limit", "-3", "--train-limit: expected a number >= 0"),
+        ("--memory-gb", "0", "--memory-gb: expected a number > 0"),
     ],
 )
 def test_bad_train_option_creates_nothing(tmp_path, capsys, option, value, expected):
@@ -93,7 +94,8 @@ def test_resume_refuses_changed_settings(finished_run, capsys, option, value, na
 
 def test_resume_may_extend_epochs_and_refuses_another_spec(finished_run, capsys):
     argv = ["train", "qmoe-digits4-pca8", "--out", str(finished_run), "--resume", "--quiet"]
-    assert main([*argv, "--epochs", "2"]) == 0
+    assert main([*argv, "--epochs", "2", "--memory-gb", "0.5"]) == 0
+    assert json.loads((finished_run / "run.json").read_text())["memory_gb"] == 0.5
     assert len(json.loads((finished_run / "metrics.json").read_text())["epochs"]) == 2
     capsys.readouterr()
     argv[1] = "qmoe-digits4"

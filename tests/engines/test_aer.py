@@ -57,3 +57,13 @@ def test_qnn_is_exact_and_layered(rng):
         state = Statevector(model.bind(x[s], w32))
         expected = [state.expectation_value(o).real for o in model.observables]
         np.testing.assert_allclose(out[s], expected, atol=1e-6)  # float32 connector output
+
+
+def test_memory_budget_reaches_the_aer_calls():
+    model = compile_model(make_spec(**{"experts.count": 2}))
+    network = build_network(model, engine="aer", device="cpu", memory_gb=0.25)
+    qnn = network.neural_network
+    assert qnn.estimator.memory_gb == 0.25
+    assert qnn.gradient._memory_gb == 0.25
+    default = build_network(model, engine="aer", device="cpu").neural_network
+    assert default.estimator.memory_gb == model.spec.training.memory_gb == 4.0

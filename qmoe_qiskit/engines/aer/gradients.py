@@ -5,7 +5,8 @@ sends one PUB per shifted parameter set and per observable. For a batch of ``B``
 ``O`` observables and ``S`` parameterized gates that is ``2*B*O*S`` PUBs. This gradient plugs into
 the same extension point (:class:`~qiskit_machine_learning.gradients.BaseEstimatorGradient`) and
 instead sends, per distinct circuit, **one** broadcast PUB: all ``2*B*S`` shifted rows against all
-``O`` observables at once (split only when the rows would exceed a memory budget).
+``O`` observables at once, split into blocks of samples whose rows fit a memory budget
+(:mod:`~qmoe_qiskit.engines.aer.budget`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from qiskit.providers import Options
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.quantum_info.operators.base_operator import BaseOperator
 from qiskit.transpiler.passes import TranslateParameterizedGates
-from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
+from qiskit.transpiler.passmanager import BasePassManager
+from qiskit_machine_learning.gradients import (
+    BaseEstimatorGradient,
+    DerivativeType,
+    EstimatorGradientResult,
+)
+
+from .budget import DEFAULT_MEMORY_GB, rows_per_call
 
 __all__ = ["BatchedParamShiftEstimatorGradient"]
 
@@ -101,6 +109,15 @@ def _shift_plan(circuit: QuantumCircuit) -> _ShiftPlan:
     return _ShiftPlan(unique, matrix, offset, None if affine else tuple(exprs), originals)
 
 
+@dataclass(frozen=True)
+class _Executable:
+    """What is sent for a plan: its circuit, transpiled when a pass manager is given."""
+
+    circuit: QuantumCircuit
+    columns: np.ndarray  # column of the plan's unique angles for each circuit parameter
+    layout: object | None  # TranspileLayout to apply to the observables, if any
+
+
 class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
     """Exact parameter-shift gradient, batched into one broadcast PUB per distinct circuit.
 
@@ -110,23 +127,76 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
     product; non-affine angles fall back to per-sample evaluation). Only angles that depend on
     a requested parameter are shifted, so weight-only gradients never shift the input angles.
 
+    The contract of :class:`~qiskit_machine_learning.gradients.BaseEstimatorGradient` is kept:
+    with a ``pass_manager`` the shifted circuit is transpiled once (cached) and the observables
+    get its layout, so an estimator that needs ISA circuits (a Runtime estimator on a backend)
+    receives one; ``options`` (at construction, by ``update_default_options`` or per ``run``,
+    the later taking priority) are reported in the result, and ``precision``, the one run
+    option of a V2 estimator, is passed to it.
+
     Args:
         estimator: A V2 estimator. For exact results use one with zero default precision
             (e.g. Aer's ``EstimatorV2(options={"default_precision": 0})``).
-        max_elements: Upper bound on ``rows x parameters`` per primitive call (memory budget).
+        options: Default run options; only ``precision`` is understood (V2 estimators set
+            shots and the like in their own options).
+        derivative_type: Only ``DerivativeType.REAL``: the parameter-shift rule differentiates
+            a real expectation value.
+        pass_manager: Transpiles the circuits before they are sent (e.g.
+            ``generate_preset_pass_manager(backend=...)``).
+        memory_gb: Working-memory budget of one primitive call, in GB: samples are sent in
+            blocks whose shifted rows fit it (see
+            :func:`~qmoe_qiskit.engines.aer.budget.rows_per_call`). Rows of a single sample
+            are never split here; wrap the estimator in a
+            :class:`~qmoe_qiskit.engines.aer.budget.ChunkedEstimator` for that.
     """
 
-    def __init__(self, estimator, max_elements: int = 40_000_000, **kwargs):
-        super().__init__(estimator, **kwargs)
-        self._max_elements = max_elements
-        self._plans: dict[int, tuple[QuantumCircuit, _ShiftPlan]] = {}
+    def __init__(
+        self,
+        estimator,
+        options: Options | dict | None = None,
+        derivative_type: DerivativeType = DerivativeType.REAL,
+        pass_manager: BasePassManager | None = None,
+        memory_gb: float = DEFAULT_MEMORY_GB,
+    ):
+        if derivative_type != DerivativeType.REAL:
+            raise ValueError(
+                f"{type(self).__name__} computes real derivatives only (the parameter-shift "
+                f"rule differentiates a real expectation value), got {derivative_type}; use "
+                "LinCombEstimatorGradient for imaginary or complex derivatives"
+            )
+        if not memory_gb > 0:
+            raise ValueError(f"memory budget must be positive, got {memory_gb} GB")
+        super().__init__(
+            estimator, options=options, derivative_type=derivative_type, pass_manager=pass_manager
+        )
+        _check_options(dict(self._default_options.__dict__))
+        self._memory_gb = float(memory_gb)
+        self._plans: dict[int, tuple[QuantumCircuit, _ShiftPlan, _Executable]] = {}
 
-    def _plan(self, circuit: QuantumCircuit) -> _ShiftPlan:
+    @property
+    def options(self) -> Options:
+        """The gradient's default run options (a V2 estimator keeps its own options apart)."""
+        return Options(**self._default_options.__dict__)
+
+    def update_default_options(self, **options) -> None:
+        _check_options(options)
+        super().update_default_options(**options)
+
+    def _plan(self, circuit: QuantumCircuit) -> tuple[_ShiftPlan, _Executable]:
         cached = self._plans.get(id(circuit))
         if cached is None or cached[0] is not circuit:
-            cached = (circuit, _shift_plan(circuit))
+            plan = _shift_plan(circuit)
+            cached = (circuit, plan, self._executable(plan))
             self._plans[id(circuit)] = cached
-        return cached[1]
+        return cached[1], cached[2]
+
+    def _executable(self, plan: _ShiftPlan) -> _Executable:
+        names = [p.name for p in plan.circuit.parameters]
+        if self._pass_manager is None:
+            return _Executable(plan.circuit, np.arange(len(names)), None)
+        transpiled = self._pass_manager.run(plan.circuit)
+        columns = np.array([names.index(p.name) for p in transpiled.parameters], dtype=int)
+        return _Executable(transpiled, columns, transpiled.layout)
 
     def _run(
         self,
@@ -137,19 +207,25 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
         **options,
     ) -> EstimatorGradientResult:
         gradients: list[np.ndarray | None] = [None] * len(circuits)
+        _check_options(options)
+        precision = options.get("precision")
         groups: dict[tuple, list[int]] = {}
         for i, (circuit, params) in enumerate(zip(circuits, parameters, strict=True)):
             groups.setdefault((id(circuit), tuple(params)), []).append(i)
         for members in groups.values():
-            self._run_group(members, circuits, observables, parameter_values, parameters, gradients)
+            self._run_group(
+                members, circuits, observables, parameter_values, parameters, gradients, precision
+            )
         metadata = [{"parameters": p} for p in parameters]
         return EstimatorGradientResult(
             gradients=gradients, metadata=metadata, options=Options(**options)
         )
 
-    def _run_group(self, members, circuits, observables, parameter_values, parameters, out):
+    def _run_group(
+        self, members, circuits, observables, parameter_values, parameters, out, precision
+    ):
         circuit = circuits[members[0]]
-        plan = self._plan(circuit)
+        plan, executable = self._plan(circuit)
         wanted = [plan.originals.index(p) for p in parameters[members[0]]]
         values = np.asarray([parameter_values[i] for i in members], dtype=float)
         rows, inverse = np.unique(values, axis=0, return_inverse=True)
@@ -180,16 +256,20 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
         grads = np.zeros((len(obs_list), len(rows), len(wanted)))
         if num_shift:
             per_row = 2 * num_shift
-            rows_per_call = max(1, self._max_elements // max(1, per_row * num_unique))
+            samples_per_call = max(1, rows_per_call(plan.circuit, self._memory_gb) // per_row)
+            if executable.layout is not None:
+                obs_list = [SparsePauliOp(op).apply_layout(executable.layout) for op in obs_list]
             observable_array = [[op] for op in obs_list]
-            for start in range(0, len(rows), rows_per_call):
-                block = angles[start : start + rows_per_call]
+            for start in range(0, len(rows), samples_per_call):
+                block = angles[start : start + samples_per_call]
                 batch = np.repeat(block[:, None, :], per_row, axis=1)
                 steps = np.arange(num_shift)
                 batch[:, steps, shifted] += np.pi / 2
                 batch[:, num_shift + steps, shifted] -= np.pi / 2
-                pub = (plan.circuit, observable_array, batch.reshape(-1, num_unique))
-                evs = np.asarray(self._estimator.run([pub]).result()[0].data.evs)
+                values = batch.reshape(-1, num_unique)[:, executable.columns]
+                pub = (executable.circuit, observable_array, values)
+                job = self._estimator.run([pub], precision=precision)
+                evs = np.asarray(job.result()[0].data.evs)
                 evs = evs.reshape(len(obs_list), len(block), 2, num_shift)
                 d_angle = (evs[:, :, 0, :] - evs[:, :, 1, :]) / 2
                 stop = start + len(block)
@@ -213,3 +293,17 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
                         derivative = expr.gradient(parameter)
                         chain[r, j, w] = _evaluate(derivative, binding)
         return angles, chain
+
+
+#: Run options a V2 estimator understands per call.
+_RUN_OPTIONS = ("precision",)
+
+
+def _check_options(options: dict) -> None:
+    unknown = sorted(set(options) - set(_RUN_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"unknown gradient option {unknown[0]!r}: a V2 estimator takes only "
+            f"{', '.join(_RUN_OPTIONS)} per run; set shots and the like in the estimator's "
+            "own options"
+        )

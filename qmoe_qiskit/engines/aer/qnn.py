@@ -12,6 +12,7 @@ from qiskit_machine_learning.neural_networks import EstimatorQNN
 
 from ...models import CompiledModel
 from ..devices import resolve_aer_device
+from .budget import DEFAULT_MEMORY_GB, ChunkedEstimator
 from .gradients import BatchedParamShiftEstimatorGradient
 
 __all__ = [
@@ -25,15 +26,19 @@ log = logging.getLogger(__name__)
 GRADIENTS = ("batched", "param-shift")
 
 
-def aer_estimator(device: str = "auto", seed: int | None = None) -> AerEstimator:
-    """Aer's ``EstimatorV2`` for exact statevector expectation values.
+def aer_estimator(
+    device: str = "auto", seed: int | None = None, memory_gb: float = DEFAULT_MEMORY_GB
+) -> ChunkedEstimator:
+    """Aer's ``EstimatorV2`` for exact statevector expectation values, within a memory budget.
 
     Args:
         device: See :func:`~qmoe_qiskit.engines.devices.resolve_aer_device`.
         seed: Simulator seed (only matters for non-zero precision).
+        memory_gb: Working-memory budget of one Aer call, in GB (larger PUBs are split).
 
     Returns:
-        An estimator with ``default_precision=0`` (exact) on the resolved device.
+        Aer's estimator with ``default_precision=0`` (exact) on the resolved device, wrapped
+        in a :class:`~qmoe_qiskit.engines.aer.budget.ChunkedEstimator`.
     """
     resolved = resolve_aer_device(device)
     backend_options = {"method": "statevector", "device": resolved}
@@ -41,7 +46,8 @@ def aer_estimator(device: str = "auto", seed: int | None = None) -> AerEstimator
         backend_options["max_parallel_experiments"] = 0  # parameter sets in parallel over cores
     if seed is not None:
         backend_options["seed_simulator"] = seed
-    return AerEstimator(options={"default_precision": 0.0, "backend_options": backend_options})
+    estimator = AerEstimator(options={"default_precision": 0.0, "backend_options": backend_options})
+    return ChunkedEstimator(estimator, memory_gb)
 
 
 def build_qnn(
@@ -51,6 +57,7 @@ def build_qnn(
     gradient: str = "batched",
     input_gradients: bool = False,
     estimator=None,
+    memory_gb: float = DEFAULT_MEMORY_GB,
 ) -> EstimatorQNN:
     """An ``EstimatorQNN`` computing the class observables of ``model`` on Aer.
 
@@ -64,15 +71,17 @@ def build_qnn(
         input_gradients: Compute gradients with respect to the inputs too; needed only when a
             trainable layer feeds the circuit's inputs.
         estimator: Use this V2 estimator instead of Aer's.
+        memory_gb: Working-memory budget of one Aer call, in GB (forward and gradient calls
+            are split to fit it).
 
     Returns:
         The QNN with ``output_shape == (classes,)``.
     """
     if gradient not in GRADIENTS:
         raise ValueError(f"unknown gradient {gradient!r}: use one of {', '.join(GRADIENTS)}")
-    estimator = estimator if estimator is not None else aer_estimator(device)
+    estimator = estimator if estimator is not None else aer_estimator(device, memory_gb=memory_gb)
     if gradient == "batched":
-        grad = BatchedParamShiftEstimatorGradient(estimator)
+        grad = BatchedParamShiftEstimatorGradient(estimator, memory_gb=memory_gb)
     else:
         grad = ParamShiftEstimatorGradient(estimator)
     return EstimatorQNN(
@@ -94,6 +103,7 @@ def build_torch_network(
     device: str = "auto",
     gradient: str = "batched",
     input_gradients: bool = False,
+    memory_gb: float = DEFAULT_MEMORY_GB,
 ) -> TorchConnector:
     """The model as a torch module: ``TorchConnector(EstimatorQNN)``.
 
@@ -106,11 +116,18 @@ def build_torch_network(
         device: Aer device.
         gradient: See :func:`build_qnn`.
         input_gradients: See :func:`build_qnn`.
+        memory_gb: See :func:`build_qnn`.
 
     Returns:
         A module mapping inputs ``(batch, features)`` to class expectations ``(batch, classes)``.
     """
-    qnn = build_qnn(model, device=device, gradient=gradient, input_gradients=input_gradients)
+    qnn = build_qnn(
+        model,
+        device=device,
+        gradient=gradient,
+        input_gradients=input_gradients,
+        memory_gb=memory_gb,
+    )
     if weights is None:
         weights = model.initial_weights(0)
     return TorchConnector(qnn, initial_weights=np.asarray(weights, dtype=float))
