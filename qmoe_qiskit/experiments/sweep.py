@@ -288,6 +288,7 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
     path = out / "results.json"
     others: list[dict[str, Any]] = []
     sweeps = [str(sweep.path)]
+    descriptions = [sweep.description]
     if path.is_file():
         try:
             previous = json.loads(path.read_text())
@@ -295,6 +296,8 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
             previous = {}
         others = [run for run in previous.get("runs", []) if run.get("name") not in ours]
         sweeps = [s for s in previous.get("sweeps", [previous.get("sweep")]) if s] + sweeps
+        before = previous.get("descriptions", [previous.get("description")])
+        descriptions = [d for d in before if d] + descriptions
     ordered = others + [results[r.name] for r in sweep.runs if r.name in results]
     write_json(
         path,
@@ -302,6 +305,7 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
             "sweep": str(sweep.path),
             "sweeps": list(dict.fromkeys(sweeps)),
             "description": sweep.description,
+            "descriptions": [d for d in dict.fromkeys(descriptions) if d],
             "report": sweep.report,
             "runs": ordered,
         },

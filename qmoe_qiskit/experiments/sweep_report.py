@@ -60,8 +60,9 @@ def write_sweep_report(results_dir: str | Path, out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     groups = group_results(runs)
     hours = sum(run.get("seconds", 0.0) for run in runs) / 3600
+    titles = data.get("descriptions") or [data.get("description") or "Sweep"]
     lines = [
-        f"# {data.get('description') or 'Sweep'}",
+        f"# {'; '.join(titles)}",
         "",
         f"From `{path}`: {len(runs)} finished runs, {hours:.2f} h of compute (sum of run times).",
         "",

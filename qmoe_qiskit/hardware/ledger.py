@@ -12,6 +12,12 @@ recover`` asks the service for jobs carrying the row's tag and fills the id in. 
 (fake-backend) jobs live only inside the process that ran them: a local row left
 ``submitting`` is marked ``lost`` by recover.
 
+Schema versions (SQLite ``user_version``): 1 is the original table (stored as 0 by ledgers
+written before versions existed); 2 adds ``api`` (which Runtime interface sent the job),
+``mitigation`` (the error-mitigation settings, JSON) and ``estimated_qpu_seconds``. Opening an
+older ledger migrates it in place (new columns empty for old rows); a ledger from a newer
+version of this package is refused rather than misread.
+
 Default location: ``$QMOE_LEDGER``, else ``~/.qmoe/jobs.sqlite``. No credential is ever stored:
 every text column passes through :func:`qmoe_qiskit.hardware.redact.scrub` before it is written.
 """
@@ -31,7 +37,14 @@ from typing import Any
 
 from ..errors import LedgerError
 
-__all__ = ["LEDGER_ENV", "JobRecord", "Ledger", "LedgerError", "default_ledger_path"]
+__all__ = [
+    "LEDGER_ENV",
+    "SCHEMA_VERSION",
+    "JobRecord",
+    "Ledger",
+    "LedgerError",
+    "default_ledger_path",
+]
 
 #: Environment variable naming the default ledger file.
 LEDGER_ENV = "QMOE_LEDGER"
@@ -59,9 +72,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_id        TEXT,
     status        TEXT NOT NULL,
     result        TEXT,
-    error         TEXT
+    error         TEXT,
+    api           TEXT,
+    mitigation    TEXT,
+    estimated_qpu_seconds REAL
 )
 """
+
+#: Current ledger schema version (see the module docstring).
+SCHEMA_VERSION = 2
+
+#: Columns added by each version: ``version -> [(name, SQL type)]``.
+_MIGRATIONS: dict[int, list[tuple[str, str]]] = {
+    2: [("api", "TEXT"), ("mitigation", "TEXT"), ("estimated_qpu_seconds", "REAL")],
+}
 
 
 def default_ledger_path() -> Path:
@@ -99,6 +123,14 @@ class JobRecord:
     status: str
     result: str | None
     error: str | None
+    api: str | None = None
+    mitigation: str | None = None
+    estimated_qpu_seconds: float | None = None
+
+    @property
+    def mitigation_data(self) -> dict[str, Any] | None:
+        """The stored error-mitigation settings, decoded."""
+        return None if self.mitigation is None else json.loads(self.mitigation)
 
     @property
     def result_data(self) -> dict[str, Any] | None:
@@ -110,10 +142,12 @@ class JobRecord:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["labels"] = None if self.labels is None else json.loads(self.labels)
         out["result"] = self.result_data
+        out["mitigation"] = self.mitigation_data
         return out
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 
 
 def _clean(value: Any) -> Any:
@@ -133,7 +167,28 @@ class Ledger:
         self.path = Path(path).expanduser() if path is not None else default_ledger_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
+            self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create the table, or bring an older ledger up to :data:`SCHEMA_VERSION`."""
+        exists = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+        ).fetchone()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if not exists:
             conn.execute(_SCHEMA)
+        elif version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {version}, newer than this qmoe-qiskit "
+                f"reads ({SCHEMA_VERSION}): upgrade qmoe-qiskit or use another --ledger"
+            )
+        else:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                for name, kind in _MIGRATIONS[step]:
+                    if name not in present:
+                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -161,6 +216,9 @@ class Ledger:
         precision: float | None = None,
         profile: str | None = None,
         batch_id: str | None = None,
+        api: str | None = None,
+        mitigation: Mapping[str, Any] | None = None,
+        estimated_qpu_seconds: float | None = None,
     ) -> JobRecord:
         """Insert and commit a ``submitting`` row before the job is sent; return it."""
         now = _now()
@@ -182,6 +240,9 @@ class Ledger:
             "precision": precision,
             "profile": profile,
             "batch_id": batch_id,
+            "api": api,
+            "mitigation": None if mitigation is None else json.dumps(dict(mitigation)),
+            "estimated_qpu_seconds": estimated_qpu_seconds,
             "status": "submitting",
         }
         values = {k: _clean(v) for k, v in values.items()}
@@ -226,18 +287,16 @@ class Ledger:
         """
         with self._connect() as conn:
             if isinstance(key, int) or str(key).isdigit():
-                rows = conn.execute("SELECT * FROM jobs WHERE id = ?", (int(key),)).fetchall()
+                rows = conn.execute(f"{_SELECT} WHERE id = ?", (int(key),)).fetchall()
             else:
-                rows = conn.execute(
-                    "SELECT * FROM jobs WHERE job_id = ? OR tag = ?", (key, key)
-                ).fetchall()
+                rows = conn.execute(f"{_SELECT} WHERE job_id = ? OR tag = ?", (key, key)).fetchall()
         if not rows:
             raise LedgerError(f"no job {key!r} in the ledger {self.path}")
         return JobRecord(*rows[0])
 
     def rows(self, *, status: str | None = None, limit: int | None = None) -> list[JobRecord]:
         """Rows, newest first, optionally with one status only."""
-        query = "SELECT * FROM jobs"
+        query = _SELECT
         params: list[Any] = []
         if status:
             query += " WHERE status = ?"

@@ -18,6 +18,7 @@ import torch
 from qmoe_qiskit.cli import main
 from qmoe_qiskit.errors import JobFileError
 from qmoe_qiskit.experiments.sweep import load_sweep, run_one, run_sweep
+from qmoe_qiskit.experiments.sweep_report import write_sweep_report
 
 TOY = """
 description = "toy sweep"
@@ -111,7 +112,7 @@ def test_two_sweeps_share_a_directory_and_their_common_runs(tmp_path):
     first = toy(tmp_path)
     second = tmp_path / "second.toml"
     second.write_text(
-        '[defaults]\nengine = "torch"\ndevice = "cpu"\ntest_limit = 8\n\n'
+        'description = "second"\n[defaults]\nengine = "torch"\ndevice = "cpu"\ntest_limit = 8\n\n'
         '[[grid]]\nspec = "hybrid-moons-linear"\nseed = [1, 2]\ntrain_limit = 48\nepochs = 3\n'
     )
     out = tmp_path / "shared"
@@ -123,6 +124,10 @@ def test_two_sweeps_share_a_directory_and_their_common_runs(tmp_path):
     assert len(names) == len(set(names)) == 5
     assert names[-2:] == ["hybrid-moons-linear-seed1", "hybrid-moons-linear-seed2"]
     assert results["sweeps"] == [str(first), str(second)]
+    assert results["descriptions"][-1] == "second" and len(results["descriptions"]) == 2
+    write_sweep_report(out, tmp_path / "report")
+    title = (tmp_path / "report" / "report.md").read_text().splitlines()[0]
+    assert title == f"# {'; '.join(results['descriptions'])}"
 
 
 def test_ray_gives_the_same_runs_as_sequential(tmp_path):

@@ -107,3 +107,65 @@ def test_recover_after_crash_between_submit_and_record(tmp_path):
     assert recovered[lost_real.id].status == "running"
     assert _raw(ledger.path, never_sent.id)["status"] == "submitting"
     assert _raw(ledger.path, local.id)["status"] == "lost"
+
+
+#: The ledger table as version 1 of qmoe-qiskit wrote it (no user_version, no api, mitigation
+#: or estimated_qpu_seconds), written out here so the migration is tested against real old files.
+_VERSION_1 = """
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, tag TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL, mode TEXT NOT NULL, backend TEXT NOT NULL, primitive TEXT NOT NULL,
+    run_path TEXT, spec_name TEXT, spec_hash TEXT, weights_hash TEXT, input_start INTEGER,
+    input_stop INTEGER, labels TEXT, shots INTEGER, precision REAL, profile TEXT, batch_id TEXT,
+    job_id TEXT, status TEXT NOT NULL, result TEXT, error TEXT
+)
+"""
+
+
+def test_version_1_ledger_is_migrated_and_stays_readable(tmp_path):
+    from qmoe_qiskit.hardware.ledger import SCHEMA_VERSION
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(_VERSION_1)
+    conn.execute(
+        "INSERT INTO jobs (tag, created_at, updated_at, mode, backend, primitive, labels, "
+        "shots, job_id, status, result) VALUES ('qmoe-old', '2026-09-01T00:00:00+00:00', "
+        "'2026-09-01T00:00:00+00:00', 'ibm', 'ibm_fez', 'estimator', '[1, 0]', 1024, "
+        "'d1abc', 'done', '{\"accuracy\": 0.5, \"predictions\": [0, 0]}')"
+    )
+    conn.commit()
+    conn.close()
+
+    ledger = Ledger(path)
+    old = ledger.get("d1abc")
+    assert (old.tag, old.backend, old.shots, old.status) == ("qmoe-old", "ibm_fez", 1024, "done")
+    assert old.result_data == {"accuracy": 0.5, "predictions": [0, 0]}
+    assert old.api is None and old.mitigation_data is None and old.estimated_qpu_seconds is None
+    assert old.to_dict()["labels"] == [1, 0]
+
+    new = ledger.begin(
+        mode="local",
+        backend="fake_x",
+        primitive="estimator",
+        api="executor-estimator",
+        mitigation={"measure_twirling": True},
+        estimated_qpu_seconds=1.5,
+    )
+    again = Ledger(path).get(new.id)  # reopening a current ledger changes nothing
+    assert again.mitigation_data == {"measure_twirling": True}
+    assert again.api == "executor-estimator" and again.estimated_qpu_seconds == 1.5
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()
+
+
+def test_a_newer_ledger_is_refused_not_misread(tmp_path):
+    path = tmp_path / "future.sqlite"
+    Ledger(path)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError, match="schema version 99, newer"):
+        Ledger(path)
