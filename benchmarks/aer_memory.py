@@ -5,9 +5,9 @@ A step is forward + backward + Adam update of ``TorchConnector(EstimatorQNN)`` o
 2 layers each; binary routing; 4 experts on 2 routing qubits or 5 experts on 3). Each case runs
 in its own process, whose resident memory is sampled every 50 ms; a process above ``--cap-gb``
 is killed and recorded as such, so the unbudgeted ("before") cases cannot take the machine
-down. Budgets compared side by side in one run: this project's default
-(``training.memory_gb = 4``), a tighter one, and none (one Aer call for the whole batch, as
-before the budget existed).
+down. Budgets compared side by side in one run: 4 GB, 1 GB (this project's default,
+``training.memory_gb``) and none (one Aer call for the whole batch, as before the budget
+existed).
 
 With ``--epoch`` it also trains the 7-qubit, 5-expert spec of issue 10 for one epoch on the
 digits with the default budget (``qmoe train``), recording its peak memory.
@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, qmoe_spec, write_json  # noqa: E402
+
+from qmoe_qiskit.spec import TrainingSpec  # noqa: E402
 
 #: Budgets in GB; None = one call for everything (no budget).
 BUDGETS = (4.0, 1.0, None)
@@ -181,7 +183,7 @@ def main() -> None:
         epoch = {
             "spec": ISSUE_SPEC,
             "command": "qmoe train five.toml --data digits --epochs 1 --engine aer --device cpu",
-            "memory_gb": 4.0,
+            "memory_gb": TrainingSpec.memory_gb,
             "killed_above_cap": killed,
             "sampled_peak_rss_bytes": peak,
             "seconds": seconds,

@@ -27,9 +27,11 @@ def register(sub) -> None:
 
 def _line(r) -> str:
     acc = (r.result_data or {}).get("accuracy")
+    mitigation = (r.mitigation_data or {}).get("name", "-")
+    qpu = "" if r.estimated_qpu_seconds is None else f"~{r.estimated_qpu_seconds:.1f}s"
     return (
         f"{r.id:>4} {r.status:13s} {r.mode:5s} {r.backend:16s} {str(r.job_id):36s} "
-        f"{r.input_start}:{r.input_stop} {r.spec_name or ''} "
+        f"{r.input_start}:{r.input_stop} {r.spec_name or ''} mitigation={mitigation} {qpu} "
         f"{'' if acc is None else f'acc={acc:.4f}'} {r.created_at}"
     )
 

@@ -36,6 +36,19 @@ def register(sub) -> None:
         default="estimator",
         help="estimator (expectation values) or sampler (counts)",
     )
+    parser.add_argument(
+        "--mitigation",
+        choices=("none", "trex", "zne", "trex+zne"),
+        help="error mitigation of the estimator: trex = measurement twirling + readout error "
+        "extinction, zne = zero-noise extrapolation by gate folding (default: trex for the "
+        "estimator, none for the sampler)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build, validate and price the jobs (circuits, shots, estimated QPU time); "
+        "send nothing, write no ledger row",
+    )
     parser.add_argument("--profile", default="default", help="transpile profile")
     parser.add_argument(
         "--isa",
@@ -70,6 +83,7 @@ def run(args) -> int:
         submit_evaluation,
         transpile_model,
     )
+    from ..hardware.primitives import mitigation_settings
     from ..models import circuit_of
     from ..spec import spec_to_toml
     from ..training import load_run
@@ -82,6 +96,11 @@ def run(args) -> int:
     stop = len(data.x_test) if not args.limit else min(len(data.x_test), start + args.limit)
     if not 0 <= start < stop:
         raise CommandError(f"empty input slice {start}:{stop} of {len(data.x_test)} test samples")
+    mitigation = args.mitigation or ("trex" if args.primitive == "estimator" else "none")
+    try:
+        mitigation_settings(args.primitive, mitigation)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     ledger = Ledger(args.ledger)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     try:
@@ -114,12 +133,17 @@ def run(args) -> int:
             primitive=args.primitive,
             shots=args.shots,
             precision=args.precision,
+            mitigation=mitigation,
+            dry_run=args.dry_run,
             run_info=run_info,
             wait=not args.no_wait,
             log=log,
         )
     except QmoeError as exc:
         raise CommandError(f"{exc} (ledger: {ledger.path})") from None
+    if submission.dry_run:
+        _print_dry_run(args, handle, submission, stop - start)
+        return 0
     rows = [r.to_dict() for r in submission.records]
     if args.json:
         print(
@@ -129,6 +153,8 @@ def run(args) -> int:
                     "mode": handle.mode,
                     "ledger": str(ledger.path),
                     "accuracy": submission.accuracy,
+                    "mitigation": submission.mitigation,
+                    "estimated_qpu_seconds": submission.qpu_seconds,
                     "jobs": rows,
                 }
             )
@@ -151,3 +177,44 @@ def run(args) -> int:
                 "and cannot be fetched again from the service"
             )
     return 0
+
+
+def _print_dry_run(args, handle, submission, samples: int) -> None:
+    totals = {
+        "jobs": len(submission.prices),
+        "circuits": sum(p["circuits"] for p in submission.prices),
+        "total_shots": sum(p["total_shots"] for p in submission.prices),
+        "estimated_qpu_seconds": submission.qpu_seconds,
+    }
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "dry_run": True,
+                    "backend": handle.name,
+                    "mode": handle.mode,
+                    "primitive": args.primitive,
+                    "mitigation": submission.mitigation,
+                    "samples": samples,
+                    **totals,
+                    "prices": submission.prices,
+                }
+            )
+        )
+        return
+    print(f"dry run: nothing sent to {handle.name} ({handle.mode}); no ledger row written")
+    print(f"{'inputs':>12s} {'circuits':>9s} {'shots':>7s} {'total shots':>12s} {'QPU s':>9s}")
+    for p in submission.prices:
+        span = f"{p['input_start']}:{p['input_stop']}"
+        print(
+            f"{span:>12s} {p['circuits']:9d} {p['shots']:7d} {p['total_shots']:12d} "
+            f"{p['qpu_seconds']:9.2f}"
+        )
+    name = submission.mitigation["name"]
+    seconds = totals["estimated_qpu_seconds"]
+    print(
+        f"{samples} test samples, {args.primitive}, mitigation {name}: {totals['jobs']} jobs, "
+        f"{totals['circuits']} circuits, {totals['total_shots']} shots, estimated QPU time "
+        f"{seconds:.1f} s (gate durations x shots + repetition delay; no queueing or "
+        "compilation overhead)"
+    )

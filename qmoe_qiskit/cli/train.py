@@ -81,7 +81,7 @@ def register(sub) -> None:
         "--memory-gb",
         type=positive_float,
         help="working-memory budget of one Aer call in GB; larger batches of circuits are "
-        "split, results unchanged (default: the spec's, 4)",
+        "split, results unchanged (default: the spec's, 1)",
     )
     parser.add_argument(
         "--device", help="auto, cpu, gpu or cuda:N (default: auto = a GPU when there is one)"

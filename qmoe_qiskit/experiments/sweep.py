@@ -288,7 +288,7 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
     path = out / "results.json"
     others: list[dict[str, Any]] = []
     sweeps = [str(sweep.path)]
-    descriptions = [sweep.description]
+    descriptions = {str(sweep.path): sweep.description}
     if path.is_file():
         try:
             previous = json.loads(path.read_text())
@@ -296,8 +296,10 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
             previous = {}
         others = [run for run in previous.get("runs", []) if run.get("name") not in ours]
         sweeps = [s for s in previous.get("sweeps", [previous.get("sweep")]) if s] + sweeps
-        before = previous.get("descriptions", [previous.get("description")])
-        descriptions = [d for d in before if d] + descriptions
+        before = previous.get("descriptions") or {
+            previous.get("sweep"): previous.get("description")
+        }
+        descriptions = {**{k: v for k, v in before.items() if k and v}, **descriptions}
     ordered = others + [results[r.name] for r in sweep.runs if r.name in results]
     write_json(
         path,
@@ -305,7 +307,7 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
             "sweep": str(sweep.path),
             "sweeps": list(dict.fromkeys(sweeps)),
             "description": sweep.description,
-            "descriptions": [d for d in dict.fromkeys(descriptions) if d],
+            "descriptions": {k: v for k, v in descriptions.items() if v},
             "report": sweep.report,
             "runs": ordered,
         },

@@ -60,7 +60,10 @@ def write_sweep_report(results_dir: str | Path, out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     groups = group_results(runs)
     hours = sum(run.get("seconds", 0.0) for run in runs) / 3600
-    titles = data.get("descriptions") or [data.get("description") or "Sweep"]
+    described = data.get("descriptions") or {}
+    order = [s for s in data.get("sweeps", []) if s in described]
+    order += [s for s in described if s not in order]
+    titles = [described[s] for s in order] or [data.get("description") or "Sweep"]
     lines = [
         f"# {'; '.join(titles)}",
         "",

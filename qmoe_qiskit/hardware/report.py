@@ -27,6 +27,7 @@ from .transpile import TranspiledModel
 __all__ = [
     "DEFAULT_REP_DELAY",
     "ResourceReport",
+    "backend_rep_delay",
     "circuit_duration",
     "format_table",
     "resource_report",
@@ -138,7 +139,8 @@ class ResourceReport:
         return json.loads(json.dumps(asdict(self)))
 
 
-def _rep_delay(backend: Any) -> float:
+def backend_rep_delay(backend: Any) -> float:
+    """The delay between shots of ``backend`` in seconds (:data:`DEFAULT_REP_DELAY` if unknown)."""
     try:
         value = backend.configuration().default_rep_delay
     except AttributeError:  # BackendV2 without a V1-style configuration
@@ -163,7 +165,7 @@ def resource_report(
     isa = transpiled.circuit
     two_qubit = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
     duration, missing = circuit_duration(isa, getattr(backend, "target", None))
-    rep_delay = _rep_delay(backend)
+    rep_delay = backend_rep_delay(backend)
     logical = transpiled.logical_two_qubit_gates
     layout = tuple(isa.layout.initial_index_layout(filter_ancillas=True)) if isa.layout else ()
     return ResourceReport(

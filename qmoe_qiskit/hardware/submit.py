@@ -1,5 +1,8 @@
 """Submit a trained model through qiskit-ibm-runtime primitives, on fake or real IBM backends.
 
+The primitives are qiskit-ibm-runtime's current executor-based ones
+(:mod:`~qmoe_qiskit.hardware.primitives`), with the error mitigation chosen by ``mitigation``.
+
 One execution path, two modes:
 
 * ``local``: a fake backend of qiskit-ibm-runtime (``fake_*``); the Runtime primitives run it
@@ -11,7 +14,9 @@ One execution path, two modes:
 
 Inputs are split in chunks; each chunk is one PUB (the ISA circuit, a ``(rows, params)`` table,
 the class observables broadcast as ``(classes, 1)``) and one job, all inside one
-:class:`~qiskit_ibm_runtime.Batch`. Each job is recorded in the :mod:`~qmoe_qiskit.hardware.ledger`
+:class:`~qiskit_ibm_runtime.Batch`. Every PUB is first prepared client-side and priced
+(circuits after mitigation, shots, estimated QPU seconds); ``dry_run`` stops there, sending
+nothing and writing no ledger row. Each job is recorded in the :mod:`~qmoe_qiskit.hardware.ledger`
 before it is sent (see there for crash recovery). Transient service errors are retried with
 exponential backoff; a retried submission first asks the service whether a job with the row's
 tag already exists, so a lost response does not create a duplicate job.
@@ -34,6 +39,7 @@ from qiskit import ClassicalRegister, QuantumCircuit
 from ..errors import RuntimeFailure
 from ..models import Model
 from .ledger import JobRecord, Ledger
+from .primitives import API, PubPrice, make_primitive, mitigation_settings, price_pub
 from .redact import scrub
 from .retry import FINAL_STATUSES, normalize_status, safe_status, with_retries
 from .service import BackendHandle
@@ -144,38 +150,28 @@ class Submission:
     """Outcome of :func:`submit_evaluation`.
 
     Attributes:
-        records: Ledger rows, one per job, in input order (latest state).
+        records: Ledger rows, one per job, in input order (latest state); empty for a dry run.
         accuracy: Accuracy over the finished jobs' inputs (None if none finished).
         jobs: The job objects (local jobs cannot be recovered once this process exits).
+        prices: Per job, its input slice and :class:`~qmoe_qiskit.hardware.primitives.PubPrice`
+            (``{"input_start", "input_stop", "circuits", "shots", "total_shots",
+            "qpu_seconds", ...}``).
+        mitigation: The mitigation settings used (see
+            :func:`~qmoe_qiskit.hardware.primitives.mitigation_settings`).
+        dry_run: Nothing was sent.
     """
 
     records: list[JobRecord]
     accuracy: float | None
     jobs: list[Any] = field(default_factory=list)
+    prices: list[dict[str, Any]] = field(default_factory=list)
+    mitigation: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
 
-
-def _primitive(kind: str, mode: Any, shots: int | None, precision: float | None, tag: str):
-    import warnings
-
-    from qiskit_ibm_runtime import EstimatorV2, SamplerV2
-
-    # EstimatorV2/SamplerV2 are deprecated since runtime 0.50 in favour of the executor-based
-    # primitives; they are the ones that run in local testing mode and in Batch today.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        primitive = EstimatorV2(mode=mode) if kind == "estimator" else SamplerV2(mode=mode)
-    if kind == "estimator":
-        if precision is not None:
-            primitive.options.default_precision = precision
-        if shots is not None:
-            primitive.options.default_shots = shots
-    else:
-        if shots is None and precision is not None:
-            shots = int(np.ceil(1.0 / precision**2))
-        if shots is not None:
-            primitive.options.default_shots = shots
-    primitive.options.environment.job_tags = ["qmoe", tag]
-    return primitive
+    @property
+    def qpu_seconds(self) -> float:
+        """Estimated QPU time of all jobs."""
+        return float(sum(p["qpu_seconds"] for p in self.prices))
 
 
 def submit_evaluation(
@@ -192,6 +188,8 @@ def submit_evaluation(
     primitive: str = "estimator",
     shots: int | None = None,
     precision: float | None = None,
+    mitigation: str = "trex",
+    dry_run: bool = False,
     run_info: dict[str, Any] | None = None,
     wait: bool = True,
     log: Callable[[str], None] | None = None,
@@ -213,6 +211,9 @@ def submit_evaluation(
         primitive: ``estimator`` (expectation values) or ``sampler`` (counts).
         shots: Shots per circuit.
         precision: Target precision (estimator; sampler converts it to ``1/precision**2`` shots).
+        mitigation: Error mitigation, one of
+            :data:`~qmoe_qiskit.hardware.primitives.MITIGATIONS` (sampler: ``none``).
+        dry_run: Build, validate and price the jobs only: nothing is sent, no ledger row.
         run_info: ``run_path, spec_name, spec_hash, weights_hash, profile`` for the ledger.
         wait: Wait for results (always true in local mode, where jobs run in this process).
         log: Progress messages.
@@ -222,6 +223,9 @@ def submit_evaluation(
 
     if primitive not in PRIMITIVES:
         raise ValueError(f"primitive must be one of {PRIMITIVES}, got {primitive!r}")
+    if primitive == "sampler" and mitigation == "trex":
+        mitigation = "none"  # the estimator's default does not apply to raw counts
+    settings = mitigation_settings(primitive, mitigation)
     info = dict(run_info or {})
     x = np.atleast_2d(np.asarray(x, dtype=float))
     weights = np.asarray(weights, dtype=float)
@@ -234,12 +238,35 @@ def submit_evaluation(
     )
     plain = program is model
     mapped = [[o] for o in transpiled.observables]
+    pubs: list[tuple[int, int, tuple]] = []
+    for start in range(0, len(x), chunk):
+        stop = min(start + chunk, len(x))
+        rows = table[start:stop]
+        pub = (circuit, mapped, rows) if primitive == "estimator" else (circuit, rows)
+        pubs.append((start, stop, pub))
+    pricer = make_primitive(
+        primitive, handle.backend, shots=shots, precision=precision, mitigation=mitigation
+    )
+    prices: list[PubPrice] = []
+    for start, stop, pub in pubs:
+        try:
+            prices.append(price_pub(primitive, pricer, pub, handle.backend))
+        except Exception as exc:
+            raise RuntimeFailure(
+                f"inputs {offset + start}:{offset + stop} cannot run on {handle.name}: "
+                f"{type(exc).__name__}: {scrub(str(exc))}"
+            ) from None
+    price_rows = [
+        {"input_start": offset + start, "input_stop": offset + stop, **price.to_dict()}
+        for (start, stop, _), price in zip(pubs, prices, strict=True)
+    ]
+    if dry_run:
+        return Submission([], None, [], price_rows, settings, dry_run=True)
     records: list[JobRecord] = []
     jobs: list[Any] = []
     with Batch(backend=handle.backend) as batch:
         batch_id = getattr(batch, "session_id", None)
-        for start in range(0, len(x), chunk):
-            stop = min(start + chunk, len(x))
+        for (start, stop, pub), price in zip(pubs, prices, strict=True):
             row_labels = None if labels is None else [int(v) for v in labels[start:stop]]
             record = ledger.begin(
                 mode=handle.mode,
@@ -251,13 +278,18 @@ def submit_evaluation(
                 shots=shots,
                 precision=precision,
                 batch_id=batch_id,
+                api=API[primitive],
+                mitigation=settings,
+                estimated_qpu_seconds=price.qpu_seconds,
                 **info,
             )
-            prim = _primitive(primitive, batch, shots, precision, record.tag)
-            pub = (
-                (circuit, mapped, table[start:stop])
-                if primitive == "estimator"
-                else (circuit, table[start:stop])
+            prim = make_primitive(
+                primitive,
+                batch,
+                shots=shots,
+                precision=precision,
+                mitigation=mitigation,
+                tag=record.tag,
             )
 
             def find_existing(tag: str = record.tag) -> Any:
@@ -318,7 +350,7 @@ def submit_evaluation(
     if done and all("accuracy" in d for d in done):
         correct = sum(d["accuracy"] * len(d["predictions"]) for d in done)
         accuracy = correct / sum(len(d["predictions"]) for d in done)
-    return Submission(records, accuracy, jobs)
+    return Submission(records, accuracy, jobs, price_rows, settings)
 
 
 def record_labels(record: JobRecord) -> list[int] | None:

@@ -30,7 +30,7 @@ from ..data import DATASETS, Dataset
 from ..engines import ENGINES
 from ..errors import SpecError, TrainingError
 from ..models import Model, compile_model
-from ..spec import ModelSpec, load_spec
+from ..spec import ModelSpec, TrainingSpec, load_spec
 
 __all__ = [
     "CHANGEABLE",
@@ -106,7 +106,7 @@ class RunConfig:
     balance: float = 0.0
     specialise: float = 0.0
     class_routing: float = 0.0
-    memory_gb: float = 4.0
+    memory_gb: float = TrainingSpec.memory_gb
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, **overrides: Any) -> RunConfig:

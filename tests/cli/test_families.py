@@ -96,6 +96,10 @@ def test_hardware_commands(preset, runs, tmp_path, capsys):
             "submit", run, "--backend", "fake_nairobi", "--limit", "2", "--ledger", ledger,
             "--shots", "256", "--json",
         ],
+        "price": [
+            "submit", run, "--backend", "fake_nairobi", "--limit", "2", "--ledger", ledger,
+            "--dry-run", "--json",
+        ],
         "qasm3": ["export", run, "--format", "qasm3", "-o", str(tmp_path / "c.qasm")],
         "qpy": ["export", run, "--format", "qpy", "-o", str(tmp_path / "c.qpy")],
         "noise": ["evaluate", run, "--noise", "fake_nairobi", "--noise-limit", "2", "--json"],
@@ -114,6 +118,10 @@ def test_hardware_commands(preset, runs, tmp_path, capsys):
             result = json.loads(out)
             assert result["mode"] == "local" and 0 <= result["accuracy"] <= 1
             assert sum(len(j["result"]["predictions"]) for j in result["jobs"]) == 2
+        elif name == "price":
+            price = json.loads(out)
+            assert price["dry_run"] and price["circuits"] >= 2
+            assert price["estimated_qpu_seconds"] > 0
         elif name == "noise":
             result = json.loads(out)
             assert result["noise_test_size"] == 2 and 0 <= result["noisy_accuracy"] <= 1

@@ -66,4 +66,4 @@ def test_memory_budget_reaches_the_aer_calls():
     assert qnn.estimator.memory_gb == 0.25
     assert qnn.gradient._memory_gb == 0.25
     default = build_network(model, engine="aer", device="cpu").neural_network
-    assert default.estimator.memory_gb == model.spec.training.memory_gb == 4.0
+    assert default.estimator.memory_gb == model.spec.training.memory_gb == 1.0

@@ -276,3 +276,25 @@ def test_pass_manager_sends_isa_circuits_and_laid_out_observables(backend, rng):
     subset = [qc.parameters[5], qc.parameters[0]]
     got = gradient.run([qc], [ZI], [values], parameters=[subset]).result().gradients[0]
     np.testing.assert_allclose(got, _finite_difference(qc, ZI, values, subset), atol=1e-8)
+
+
+def test_runtime_estimator_on_a_fake_backend(rng):
+    """qiskit-ibm-runtime's current Estimator in local mode (FakeManila's noise, shots)."""
+    from qiskit_ibm_runtime.executor_estimator import Estimator
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    backend = FakeManilaV2()
+    estimator = Estimator(mode=backend)
+    estimator.options.resilience_level = 0
+    estimator.options.default_shots = 20_000
+    estimator.options.simulator.seed_simulator = 5
+    qc = efficient_su2(2, reps=1)
+    values = rng.uniform(-np.pi, np.pi, qc.num_parameters)
+    pass_manager = generate_preset_pass_manager(optimization_level=1, backend=backend)
+    gradient = BatchedParamShiftEstimatorGradient(estimator, pass_manager=pass_manager)
+    got = gradient.run([qc], [ZI], [values]).result().gradients[0]
+    # Shot noise (sigma ~ 0.005 per gradient entry) and the device noise model's bias.
+    np.testing.assert_allclose(got, _finite_difference(qc, ZI, values), atol=0.1)
+    bare = BatchedParamShiftEstimatorGradient(estimator)
+    with pytest.raises(Exception, match="(?i)not supported|ISA|target|unexpected operand"):
+        bare.run([qc], [ZI], [values]).result()

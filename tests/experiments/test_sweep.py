@@ -124,10 +124,10 @@ def test_two_sweeps_share_a_directory_and_their_common_runs(tmp_path):
     assert len(names) == len(set(names)) == 5
     assert names[-2:] == ["hybrid-moons-linear-seed1", "hybrid-moons-linear-seed2"]
     assert results["sweeps"] == [str(first), str(second)]
-    assert results["descriptions"][-1] == "second" and len(results["descriptions"]) == 2
+    assert results["descriptions"] == {str(first): "toy sweep", str(second): "second"}
     write_sweep_report(out, tmp_path / "report")
     title = (tmp_path / "report" / "report.md").read_text().splitlines()[0]
-    assert title == f"# {'; '.join(results['descriptions'])}"
+    assert title == "# toy sweep; second"
 
 
 def test_ray_gives_the_same_runs_as_sequential(tmp_path):

@@ -63,10 +63,12 @@ def test_sentinel_token_never_leaks(run_dir, tmp_path, monkeypatch, capsys, capl
 
     # a service that accepts the token, runs the job, then echoes the token in errors
     monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", _LeakyService)
-    real_primitive = rt._primitive
+    real_primitive = rt.make_primitive
 
-    def failing_result(*a):
-        prim = real_primitive(*a)
+    def failing_result(*a, **kw):
+        prim = real_primitive(*a, **kw)
+        if kw.get("tag") is None:
+            return prim  # the pricing primitive: never run
 
         class Job:
             def __init__(self, inner):
@@ -87,7 +89,7 @@ def test_sentinel_token_never_leaks(run_dir, tmp_path, monkeypatch, capsys, capl
 
         return P()
 
-    monkeypatch.setattr(rt, "_primitive", failing_result)
+    monkeypatch.setattr(rt, "make_primitive", failing_result)
     assert (
         main(
             [

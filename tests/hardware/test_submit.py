@@ -120,6 +120,7 @@ def test_local_submit_records_rows_and_matches_noisy_reference(run, transpiled, 
         labels=data.y_test[:6],
         chunk=4,
         shots=4000,
+        mitigation="none",  # compared with the unmitigated noisy reference below
     )
     conn = sqlite3.connect(ledger.path)
     rows = conn.execute(
@@ -213,11 +214,13 @@ def test_ibm_mode_path_with_mock_service(run, transpiled, tmp_path, monkeypatch)
     service = _Service()
     handle = open_backend("ibm_nairobi", service=service)
     assert handle.mode == "ibm" and handle.backend.name == "fake_nairobi"
-    real_primitive = rt._primitive
+    real_primitive = rt.make_primitive
     tags = []
 
-    def primitive(kind, mode, shots, precision, tag):
-        prim = real_primitive(kind, mode, shots, precision, tag)
+    def primitive(kind, mode, **kwargs):
+        prim = real_primitive(kind, mode, **kwargs)
+        if kwargs.get("tag") is None:
+            return prim  # the pricing primitive: never run
         tags.append(list(prim.options.environment.job_tags))
         run_ = prim.run
 
@@ -229,7 +232,7 @@ def test_ibm_mode_path_with_mock_service(run, transpiled, tmp_path, monkeypatch)
 
         return Wrapped()
 
-    monkeypatch.setattr(rt, "_primitive", primitive)
+    monkeypatch.setattr(rt, "make_primitive", primitive)
     data = run.config.load_data()
     ledger = Ledger(tmp_path / "jobs.sqlite")
     sub = submit_evaluation(
@@ -259,11 +262,13 @@ def test_transient_submit_error_is_retried_and_fatal_one_recorded(
     import qmoe_qiskit.hardware.submit as rt
 
     data = run.config.load_data()
-    real_primitive = rt._primitive
+    real_primitive = rt.make_primitive
     failures = {"left": 1, "exc": ConnectionError("reset by peer")}
 
-    def primitive(*a):
-        prim = real_primitive(*a)
+    def primitive(*a, **kw):
+        prim = real_primitive(*a, **kw)
+        if kw.get("tag") is None:
+            return prim  # the pricing primitive: never run
 
         class Flaky:
             def run(self, pubs):
@@ -274,7 +279,7 @@ def test_transient_submit_error_is_retried_and_fatal_one_recorded(
 
         return Flaky()
 
-    monkeypatch.setattr(rt, "_primitive", primitive)
+    monkeypatch.setattr(rt, "make_primitive", primitive)
     monkeypatch.setattr(rt.time, "sleep", lambda _: None)
     ledger = Ledger(tmp_path / "jobs.sqlite")
     handle = BackendHandle("fake_nairobi", "local", FakeNairobiV2())
@@ -312,6 +317,11 @@ def test_cli_submit_and_jobs_local(run, tmp_path, capsys):
     )
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "local" and out["jobs"][0]["status"] == "done"
+    job = out["jobs"][0]
+    assert job["api"] == "executor-estimator" and job["mitigation"]["name"] == "trex"
+    assert job["mitigation"]["measure_mitigation"] is True
+    assert job["estimated_qpu_seconds"] > 0
+    assert job["estimated_qpu_seconds"] == pytest.approx(out["estimated_qpu_seconds"])
     assert main(["jobs", "list", "--ledger", str(db), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["jobs"]
     assert listed[0]["job_id"] == out["jobs"][0]["job_id"]
@@ -370,3 +380,41 @@ def test_noisy_accuracy_and_cli(run, capsys):
     assert out["noise_backend"] == "fake_nairobi"
     assert out["ideal_accuracy"] == result.ideal_accuracy
     assert out["noisy_accuracy"] == result.noisy_accuracy and "test_accuracy" in out
+
+
+def test_dry_run_prices_without_sending_or_recording(run, tmp_path, capsys, monkeypatch):
+    import qiskit_ibm_runtime
+
+    def no_service(*args, **kwargs):
+        raise AssertionError("a dry run on a fake backend must not open the service")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", no_service)
+    monkeypatch.setattr(qiskit_ibm_runtime.Batch, "__init__", no_service)
+    db = tmp_path / "jobs.sqlite"
+    base = ["submit", str(run.path), "--backend", "fake_nairobi", "--limit", "5", "--chunk", "2"]
+    base += ["--shots", "1000", "--ledger", str(db), "--profile", "fast", "--dry-run"]
+    prices = {}
+    for mitigation in ("none", "trex+zne"):
+        assert main([*base, "--mitigation", mitigation, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["dry_run"] is True and out["jobs"] == 3 and out["samples"] == 5
+        spans = [(p["input_start"], p["input_stop"]) for p in out["prices"]]
+        assert spans == [(0, 2), (2, 4), (4, 5)]
+        prices[mitigation] = out
+    plain = prices["none"]
+    assert plain["circuits"] == 5 and plain["total_shots"] == 5000
+    assert plain["estimated_qpu_seconds"] > 5000 * 250e-6  # at least the repetition delays
+    assert prices["trex+zne"]["estimated_qpu_seconds"] > plain["estimated_qpu_seconds"]
+    assert main(base) == 0
+    text = capsys.readouterr().out
+    assert "nothing sent to fake_nairobi" in text and "estimated QPU time" in text
+    assert Ledger(db).rows() == []
+
+
+def test_mitigation_needs_the_estimator(run, tmp_path, capsys):
+    argv = ["submit", str(run.path), "--backend", "fake_nairobi", "--limit", "2"]
+    argv += ["--ledger", str(tmp_path / "j.sqlite"), "--primitive", "sampler"]
+    assert main([*argv, "--mitigation", "zne"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs the estimator" in err
+    assert not (tmp_path / "j.sqlite").exists() or Ledger(tmp_path / "j.sqlite").rows() == []

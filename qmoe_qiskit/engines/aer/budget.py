@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 #: Default working-memory budget of one Aer call, in GB (10^9 bytes), the spec's
-#: ``training.memory_gb``: leaves a 24 GB machine room for the interpreter, torch, the data and
-#: a second process.
+#: ``training.memory_gb``: far below a 24 GB machine's memory, and in most cases measured
+#: faster than larger calls (``benchmarks/aer_memory.py``).
 DEFAULT_MEMORY_GB: float = TrainingSpec.memory_gb
 
 #: Cost model of one parameter row in an Aer call (bytes), fitted on circuits of 280-1,120
