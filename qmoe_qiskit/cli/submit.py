@@ -213,7 +213,8 @@ def _print_dry_run(args, handle, submission, samples: int) -> None:
     name = submission.mitigation["name"]
     seconds = totals["estimated_qpu_seconds"]
     print(
-        f"{samples} test samples, {args.primitive}, mitigation {name}: {totals['jobs']} jobs, "
+        f"{samples} test samples, {args.primitive}, mitigation {name}: {totals['jobs']} "
+        f"job{'s' if totals['jobs'] != 1 else ''}, "
         f"{totals['circuits']} circuits, {totals['total_shots']} shots, estimated QPU time "
         f"{seconds:.1f} s (gate durations x shots + repetition delay; no queueing or "
         "compilation overhead)"

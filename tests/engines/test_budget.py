@@ -19,15 +19,9 @@ from qmoe_qiskit.engines.aer import (
 )
 from qmoe_qiskit.engines.aer.budget import estimated_row_bytes
 from tests.conftest import make_spec
+from tests.engines.test_gradients import SMALL as GRADIENT_CASE
 
-SMALL = {
-    "experts.data_qubits": 2,
-    "classes": 2,
-    "encoder.features": 8,
-    "experts.layers": 1,
-    "routing.layers": 1,
-    "experts.count": 2,
-}
+SMALL = {**GRADIENT_CASE, "experts.count": 2}
 
 
 class _RowCounter(EstimatorV2):
