@@ -8,6 +8,8 @@ by the backend name (:func:`open_backend`).
 - :mod:`.transpile`: profiles and :func:`transpile_model`; :mod:`.report`: resources, QPU time;
   :mod:`.isa`: ISA circuits as QPY;
 - :mod:`.noise`: noisy evaluation on Aer with a fake backend's noise model;
+- :mod:`.primitives`: qiskit-ibm-runtime's executor-based Estimator/Sampler, error-mitigation
+  choices, pricing of a prepared PUB;
 - :mod:`.service`: the Runtime service and backends; :mod:`.submit`: evaluation jobs;
   :mod:`.jobs`: job lifecycle; :mod:`.ledger`: the job ledger; :mod:`.retry`: statuses and
   retries; :mod:`.redact`: secrets removed from every message.
