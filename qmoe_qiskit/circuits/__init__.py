@@ -1,6 +1,14 @@
 """Pure circuit builders: each returns a plain :class:`~qiskit.circuit.QuantumCircuit`."""
 
 from .ansatz import entangler_circuit, expert_circuit, routing_circuit, weights_per_layer
+from .diffqas import (
+    CANDIDATES,
+    Candidate,
+    candidate_circuit,
+    candidate_weights,
+    constant_candidates,
+    diffqas_entangler,
+)
 from .drawing import staged_circuit
 from .encoder import encoder_circuit, encoder_layers
 from .experts import controlled_experts_circuit, multiplexed_experts_circuit
@@ -15,9 +23,15 @@ from .observables import (
 from .router import quantum_router_circuit, router_weights
 
 __all__ = [
+    "CANDIDATES",
+    "Candidate",
     "basis_projectors",
+    "candidate_circuit",
+    "candidate_weights",
     "class_observables",
+    "constant_candidates",
     "controlled_experts_circuit",
+    "diffqas_entangler",
     "encoder_circuit",
     "encoder_layers",
     "entangler_circuit",
