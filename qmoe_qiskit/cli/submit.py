@@ -96,9 +96,8 @@ def run(args) -> int:
     stop = len(data.x_test) if not args.limit else min(len(data.x_test), start + args.limit)
     if not 0 <= start < stop:
         raise CommandError(f"empty input slice {start}:{stop} of {len(data.x_test)} test samples")
-    mitigation = args.mitigation or ("trex" if args.primitive == "estimator" else "none")
-    try:
-        mitigation_settings(args.primitive, mitigation)
+    try:  # before the ledger file is created
+        mitigation_settings(args.primitive, args.mitigation)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     ledger = Ledger(args.ledger)
@@ -133,7 +132,7 @@ def run(args) -> int:
             primitive=args.primitive,
             shots=args.shots,
             precision=args.precision,
-            mitigation=mitigation,
+            mitigation=args.mitigation,
             dry_run=args.dry_run,
             run_info=run_info,
             wait=not args.no_wait,

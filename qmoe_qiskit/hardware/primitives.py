@@ -28,6 +28,7 @@ from .report import backend_rep_delay, circuit_duration
 
 __all__ = [
     "API",
+    "DEFAULT_MITIGATION",
     "MITIGATIONS",
     "PubPrice",
     "make_primitive",
@@ -41,21 +42,27 @@ __all__ = [
 #: with gate twirling); ``trex+zne`` (both: resilience level 2).
 MITIGATIONS = ("none", "trex", "zne", "trex+zne")
 
+#: Mitigation when none is asked for: the estimator's own default (resilience level 1), and
+#: none for the sampler's raw counts.
+DEFAULT_MITIGATION = {"estimator": "trex", "sampler": "none"}
+
 #: Ledger ``api`` value of each primitive kind.
 API = {"estimator": "executor-estimator", "sampler": "executor-sampler"}
 
 
-def mitigation_settings(kind: str, mitigation: str) -> dict[str, Any]:
+def mitigation_settings(kind: str, mitigation: str | None = None) -> dict[str, Any]:
     """The primitive options a mitigation choice sets (what the ledger records).
 
     Args:
         kind: ``estimator`` or ``sampler``.
-        mitigation: One of :data:`MITIGATIONS`.
+        mitigation: One of :data:`MITIGATIONS`; None = :data:`DEFAULT_MITIGATION` of ``kind``.
 
     Raises:
         ValueError: An unknown choice, or mitigation asked of the sampler (whose counts are
             returned raw).
     """
+    if mitigation is None:
+        mitigation = DEFAULT_MITIGATION.get(kind, "none")
     if mitigation not in MITIGATIONS:
         raise ValueError(f"mitigation must be one of {', '.join(MITIGATIONS)}, got {mitigation!r}")
     if kind == "sampler":
@@ -83,7 +90,7 @@ def make_primitive(
     *,
     shots: int | None = None,
     precision: float | None = None,
-    mitigation: str = "trex",
+    mitigation: str | None = None,
     tag: str | None = None,
 ) -> Any:
     """An executor-based Estimator or Sampler of qiskit-ibm-runtime on ``mode``.
@@ -94,7 +101,8 @@ def make_primitive(
         shots: Shots per circuit (the estimator splits them over twirling randomizations).
         precision: Target precision (estimator); the sampler takes ``ceil(1/precision^2)``
             shots.
-        mitigation: One of :data:`MITIGATIONS` (``none`` for the sampler).
+        mitigation: One of :data:`MITIGATIONS` (``none`` for the sampler); None = the kind's
+            default (:data:`DEFAULT_MITIGATION`).
         tag: A job tag (with ``qmoe``) so a lost submission can be found again.
 
     Returns:

@@ -188,7 +188,7 @@ def submit_evaluation(
     primitive: str = "estimator",
     shots: int | None = None,
     precision: float | None = None,
-    mitigation: str = "trex",
+    mitigation: str | None = None,
     dry_run: bool = False,
     run_info: dict[str, Any] | None = None,
     wait: bool = True,
@@ -212,7 +212,8 @@ def submit_evaluation(
         shots: Shots per circuit.
         precision: Target precision (estimator; sampler converts it to ``1/precision**2`` shots).
         mitigation: Error mitigation, one of
-            :data:`~qmoe_qiskit.hardware.primitives.MITIGATIONS` (sampler: ``none``).
+            :data:`~qmoe_qiskit.hardware.primitives.MITIGATIONS` (sampler: ``none``); None =
+            the primitive's default (:data:`~qmoe_qiskit.hardware.primitives.DEFAULT_MITIGATION`).
         dry_run: Build, validate and price the jobs only: nothing is sent, no ledger row.
         run_info: ``run_path, spec_name, spec_hash, weights_hash, profile`` for the ledger.
         wait: Wait for results (always true in local mode, where jobs run in this process).
@@ -223,9 +224,8 @@ def submit_evaluation(
 
     if primitive not in PRIMITIVES:
         raise ValueError(f"primitive must be one of {PRIMITIVES}, got {primitive!r}")
-    if primitive == "sampler" and mitigation == "trex":
-        mitigation = "none"  # the estimator's default does not apply to raw counts
     settings = mitigation_settings(primitive, mitigation)
+    mitigation = settings["name"]
     info = dict(run_info or {})
     x = np.atleast_2d(np.asarray(x, dtype=float))
     weights = np.asarray(weights, dtype=float)
