@@ -18,6 +18,7 @@ COMMANDS = (
     "run",
     "sweep",
     "hybrid",
+    "qt",
     "transpile",
     "submit",
     "jobs",

@@ -222,6 +222,8 @@ def load_idx_dataset(
     train_limit: int = 0,
     test_limit: int = 0,
     seed: int = 0,
+    *,
+    full_size: bool = False,
 ) -> Dataset:
     """MNIST or Fashion-MNIST from the standard IDX ``.gz`` files, resized to 8x8.
 
@@ -235,9 +237,12 @@ def load_idx_dataset(
         train_limit: Keep a class-balanced random subset of this many training images (0 = all).
         test_limit: Likewise for the test split.
         seed: Seed of the subsets and the shuffle.
+        full_size: Keep the 28x28 images, pixels scaled from 0..255 to ``[0, 1]`` (784
+            features; for classical networks such as Quantum-Train's).
 
     Returns:
-        The data set with pixels averaged to 8x8 and scaled from 0..255 to ``[0, pi]``.
+        The data set with pixels averaged to 8x8 and scaled from 0..255 to ``[0, pi]``
+        (or full-size in ``[0, 1]``).
 
     Raises:
         DataError: Naming the missing or corrupt file.
@@ -261,7 +266,10 @@ def load_idx_dataset(
             )
         x, y = _select(images, labels.astype(np.int64), classes, str(folder / labels_file))
         x, y = _limit(x, y, train_limit if split == "train" else test_limit, rng)
-        splits[split] = (_resize_8x8(x) / 255.0 * np.pi, y)
+        if full_size:
+            splits[split] = (x.reshape(len(x), -1).astype(np.float64) / 255.0, y)
+        else:
+            splits[split] = (_resize_8x8(x) / 255.0 * np.pi, y)
     names = FASHION_NAMES if name == "fashion-mnist" else tuple(str(c) for c in range(10))
     return Dataset(
         name, *splits["train"], *splits["test"], class_names=tuple(names[c] for c in classes)

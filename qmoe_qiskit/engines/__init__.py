@@ -8,7 +8,12 @@
 """
 
 from .devices import ENGINES, check_engine, describe_device, resolve_device, torch_devices
-from .network import build_network, build_routing_network, circuit_network_factory
+from .network import (
+    build_network,
+    build_routing_network,
+    circuit_network_factory,
+    probability_factory,
+)
 
 __all__ = [
     "ENGINES",
@@ -16,6 +21,7 @@ __all__ = [
     "build_routing_network",
     "check_engine",
     "circuit_network_factory",
+    "probability_factory",
     "describe_device",
     "resolve_device",
     "torch_devices",

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import EngineError
 from ..models import CircuitNetworkFactory, CompiledModel, Model
+from ..models.diffqas import DiffQASSpace, ProbabilityFactory
 from ..spec import TrainingSpec
 from .devices import ENGINES, check_engine, resolve_device
 
@@ -27,6 +28,7 @@ __all__ = [
     "build_routing_network",
     "check_engine",
     "circuit_network_factory",
+    "probability_factory",
 ]
 
 
@@ -67,6 +69,42 @@ def circuit_network_factory(
 
     def statevector(model: CompiledModel, weights: np.ndarray) -> torch.nn.Module:
         return TorchStatevectorNetwork(model, weights, device=resolved)
+
+    return statevector
+
+
+def probability_factory(engine: str, device: str = "auto") -> ProbabilityFactory:
+    """The factory that simulates DiffQAS architectures on ``engine`` (generators).
+
+    ``"torch"`` runs all architectures of a space as one batch of states
+    (:class:`~qmoe_qiskit.engines.statevector.layered.TorchLayeredProbabilities`, autograd);
+    ``"aer"`` runs their Qiskit circuits on Aer with exact probabilities and parameter-shift
+    gradients (:class:`~qmoe_qiskit.engines.aer.probabilities.AerLayeredProbabilities`).
+
+    Args:
+        engine: One of :data:`ENGINES`.
+        device: ``"auto"``, ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"cuda:N"``.
+
+    Returns:
+        ``factory(space, architectures) -> nn.Module`` (angles -> probabilities).
+
+    Raises:
+        DeviceError: For an unknown engine or an unavailable device.
+    """
+    check_engine(engine)
+    resolved = resolve_device(engine, device)
+    if engine == "aer":
+        from .aer.probabilities import AerLayeredProbabilities
+
+        def aer(space: DiffQASSpace, architectures) -> torch.nn.Module:
+            return AerLayeredProbabilities(space, architectures, device=resolved)
+
+        return aer
+
+    from .statevector.layered import TorchLayeredProbabilities
+
+    def statevector(space: DiffQASSpace, architectures) -> torch.nn.Module:
+        return TorchLayeredProbabilities(space, architectures, device=resolved)
 
     return statevector
 

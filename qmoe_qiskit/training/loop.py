@@ -1,4 +1,7 @@
-"""The one training loop: Adam on softmax cross-entropy, seeded shuffles, optional early stopping.
+"""The one training loop: seeded shuffles, checkpointable state, optional early stopping.
+
+Classifiers train with Adam on softmax cross-entropy (the default); regressors (Quantum-Train
+forecasters) with ``loss="mse"``, and ``optimizer="rmsprop"`` where a paper asks for it.
 
 Every family and every study trains through :func:`fit`. Shuffling is seeded per epoch
 (``seed * 100_003 + epoch``) and the loop's whole state (:class:`FitState`: weights, Adam state,
@@ -16,7 +19,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+#: Losses :func:`fit` minimises.
+LOSSES = ("cross-entropy", "mse")
+#: Optimizers :func:`fit` can use.
+OPTIMIZERS = ("adam", "rmsprop")
+
 __all__ = [
+    "LOSSES",
+    "OPTIMIZERS",
     "balance_loss",
     "class_routing_information",
     "routing_entropy",
@@ -48,6 +58,9 @@ class FitOptions:
             routed=True)``).
         specialise: Weight of :func:`routing_entropy` of the batch's routing probabilities.
         class_routing: Weight of minus :func:`class_routing_information` of the batch.
+        loss: ``"cross-entropy"`` (integer labels, outputs are class scores) or ``"mse"``
+            (float targets shaped like the outputs; no accuracy is reported).
+        optimizer: ``"adam"`` or ``"rmsprop"`` (``alpha=0.99, eps=1e-8``, torch's defaults).
     """
 
     epochs: int
@@ -59,6 +72,19 @@ class FitOptions:
     balance: float = 0.0
     specialise: float = 0.0
     class_routing: float = 0.0
+    loss: str = "cross-entropy"
+    optimizer: str = "adam"
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+
+    @property
+    def regression(self) -> bool:
+        """Whether the loss is a regression loss (float targets, no accuracy)."""
+        return self.loss == "mse"
 
     @property
     def routing_losses(self) -> bool:
@@ -179,9 +205,13 @@ def epoch_order(rows: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def _evaluate(
-    network: torch.nn.Module, x: np.ndarray, y: np.ndarray, scale: float
+    network: torch.nn.Module, x: np.ndarray, y: np.ndarray, options: FitOptions
 ) -> tuple[float, float]:
     out = torch.as_tensor(predict(network, x))
+    if options.regression:
+        target = torch.as_tensor(np.asarray(y), dtype=out.dtype).reshape(out.shape)
+        return torch.nn.functional.mse_loss(out, target).item(), math.nan
+    scale = options.logit_scale
     labels = torch.as_tensor(y, dtype=torch.int64)
     loss = torch.nn.functional.cross_entropy(scale * out, labels).item()
     return loss, float((out.argmax(dim=1) == labels).double().mean())
@@ -206,7 +236,7 @@ def fit(
             :func:`~qmoe_qiskit.engines.build_network`), already holding ``state.weights`` when
             resuming.
         x: Training inputs ``(rows, features)``.
-        y: Integer labels ``(rows,)``.
+        y: Integer labels ``(rows,)`` (float targets for ``loss="mse"``).
         options: Loop settings.
         validation: ``(x_val, y_val)`` scored after every epoch (and used for early stopping).
         state: A saved state to continue from (its ``epoch`` epochs are skipped).
@@ -222,11 +252,16 @@ def fit(
 
     started = time.perf_counter()
     state = state if state is not None else FitState()
-    optimizer = torch.optim.Adam(network.parameters(), lr=options.lr)
+    trained = [p for p in network.parameters() if p.requires_grad]
+    if options.optimizer == "rmsprop":
+        optimizer = torch.optim.RMSprop(trained, lr=options.lr, alpha=0.99, eps=1e-8)
+    else:
+        optimizer = torch.optim.Adam(trained, lr=options.lr)
     if state.optimizer is not None:
         optimizer.load_state_dict(state.optimizer)
     x_train = torch.as_tensor(np.asarray(x), dtype=torch.float64)
-    y_train = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    label_dtype = torch.float64 if options.regression else torch.int64
+    y_train = torch.as_tensor(np.asarray(y), dtype=label_dtype)
     early = options.patience > 0 and validation is not None
     for epoch in range(state.epoch, options.epochs):
         if state.stopped:
@@ -242,7 +277,10 @@ def fit(
             xb, yb = x_train[idx], y_train[idx]
             optimizer.zero_grad()
             outputs = network(xb)
-            loss = torch.nn.functional.cross_entropy(options.logit_scale * outputs, yb)
+            if options.regression:
+                loss = torch.nn.functional.mse_loss(outputs, yb.reshape(outputs.shape))
+            else:
+                loss = torch.nn.functional.cross_entropy(options.logit_scale * outputs, yb)
             if options.routing_losses:
                 routing = network.last_routing
                 loss = loss + options.balance * balance_loss(routing)
@@ -254,20 +292,23 @@ def fit(
             optimizer.step()
             state.steps.append(loss.item())
             total_loss += loss.item() * len(yb)
-            correct += float((outputs.argmax(dim=1) == yb).sum())
+            if not options.regression:
+                correct += float((outputs.argmax(dim=1) == yb).sum())
             seen += len(yb)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+            shown = {"loss": f"{total_loss / seen:.4g}"}
+            if not options.regression:
+                shown["acc"] = f"{correct / seen:.3f}"
+            bar.set_postfix(shown)
         bar.close()
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total_loss / seen,
-            "train_accuracy": correct / seen,
-            "seconds": time.perf_counter() - epoch_started,
-        }
+        row = {"epoch": epoch + 1, "train_loss": total_loss / seen}
+        if not options.regression:
+            row["train_accuracy"] = correct / seen
+        row["seconds"] = time.perf_counter() - epoch_started
         if validation is not None:
-            row["val_loss"], row["val_accuracy"] = _evaluate(
-                network, validation[0], validation[1], options.logit_scale
-            )
+            val_loss, val_accuracy = _evaluate(network, validation[0], validation[1], options)
+            row["val_loss"] = val_loss
+            if not options.regression:
+                row["val_accuracy"] = val_accuracy
         state.history.append(row)
         state.epoch = epoch + 1
         state.weights = flat_weights(network)
@@ -282,10 +323,15 @@ def fit(
         if on_epoch is not None:
             on_epoch(state, network)
         if log is not None:
-            line = f"epoch {epoch + 1}: loss {row['train_loss']:.4f} train accuracy "
-            line += f"{row['train_accuracy']:.3f}"
+            line = f"epoch {epoch + 1}: loss {row['train_loss']:.4g}"
+            if not options.regression:
+                line += f" train accuracy {row['train_accuracy']:.3f}"
             if validation is not None:
-                line += f" val accuracy {row['val_accuracy']:.3f}"
+                line += (
+                    f" val loss {row['val_loss']:.4g}"
+                    if options.regression
+                    else f" val accuracy {row['val_accuracy']:.3f}"
+                )
             log(line + (" (early stop)" if state.stopped else ""))
     if state.weights is None:
         state.weights = flat_weights(network)

@@ -13,7 +13,7 @@ from ..devices import resolve_torch_device
 from .blocks import block_groups, build_group_matrices, signed_permutation
 from .fusion import ExecutionPlan, plan_execution
 from .lowering import GateProgram, lower_circuit
-from .observables import ObservableTable, observable_table
+from .observables import ObservableTable, layout_to_canonical, observable_table
 
 __all__ = ["TorchStatevectorNetwork", "default_block_qubits"]
 
@@ -79,7 +79,11 @@ class TorchStatevectorNetwork(nn.Module):
         )
         width = block_qubits or default_block_qubits(model.num_qubits)
         self.plan: ExecutionPlan = plan_execution(self.program, width)
-        self.table: ObservableTable = observable_table(model.observables, self.plan.final_order)
+        self.table: ObservableTable | None = (
+            observable_table(model.observables, self.plan.final_order)
+            if len(model.observables)
+            else None
+        )
         if weights is None:
             weights = model.initial_weights(0)
         weights = np.asarray(weights, dtype=np.float64)
@@ -140,8 +144,15 @@ class TorchStatevectorNetwork(nn.Module):
                 else:
                     self.register_buffer(name, torch.as_tensor(signs, dtype=self.dtype)[:, None])
                 self._two_qubit[key] = name
-        self.register_buffer("_obs_weights", torch.as_tensor(self.table.weights, dtype=self.dtype))
-        self.register_buffer("_obs_partners", torch.as_tensor(self.table.partners))
+        if self.table is not None:
+            weights = torch.as_tensor(self.table.weights, dtype=self.dtype)
+            self.register_buffer("_obs_weights", weights)
+            self.register_buffer("_obs_partners", torch.as_tensor(self.table.partners))
+        # layout[canonical index] = flat index of that basis state in the final state layout.
+        canonical = layout_to_canonical(self.plan.final_order)
+        layout = np.empty_like(canonical)
+        layout[canonical] = np.arange(len(canonical))
+        self.register_buffer("_layout", torch.as_tensor(layout))
 
     def extra_repr(self) -> str:
         widths = [len(s.local) for s in self.plan.steps]
@@ -151,9 +162,10 @@ class TorchStatevectorNetwork(nn.Module):
             f"device={self.device}"
         )
 
-    def _gate_matrices(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _gate_matrices(
+        self, x: torch.Tensor, w: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotation matrices: ``(batch, batched angles, 2, 2)`` and ``(shared angles, 2, 2)``."""
-        w = self.weight
         half_in = 0.5 * (x @ self._in_map.T + (self._in_wmap @ w + self._in_off))
         half_sh = 0.5 * (self._sh_wmap @ w + self._sh_off)
         mats = []
@@ -220,10 +232,30 @@ class TorchStatevectorNetwork(nn.Module):
             ``(batch, classes)`` expectations (``(classes,)`` for a single input), float64 for
             complex128 and float32 for complex64.
         """
+        if self.table is None:
+            raise ValueError("this circuit has no observables; use probabilities()")
         single = x.dim() == 1
-        x = torch.atleast_2d(x).to(device=self.device, dtype=torch.float64)
+        state = self.statevector(torch.atleast_2d(x), self.weight)
+        out = self._expectations(state)
+        return out[0] if single else out
+
+    def probabilities(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Computational-basis probabilities ``(batch, 2**n)``, index in Qiskit order.
+
+        Args:
+            x: ``(batch, features)`` inputs (``(1, 0)`` for a circuit without inputs).
+            weight: Weights to use instead of :attr:`weight` (for weights shared between
+                circuits); differentiable like :attr:`weight`.
+        """
+        state = self.statevector(x, self.weight if weight is None else weight)
+        probs = torch.view_as_real(state).square().sum(-1)
+        return probs[:, self._layout]
+
+    def statevector(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The final states ``(batch, 2**n)`` in the plan's final axis order (not canonical)."""
+        x = x.to(device=self.device, dtype=torch.float64)
         batch, n = x.shape[0], self.plan.num_qubits
-        batched, shared = self._gate_matrices(x)
+        batched, shared = self._gate_matrices(x, weight.to(torch.float64))
         matrices = self._block_matrices(batched, shared)
         state = None
         for step, matrix in zip(self.plan.steps, matrices, strict=True):
@@ -246,9 +278,7 @@ class TorchStatevectorNetwork(nn.Module):
         if state is None:
             state = torch.zeros(batch, 2**n, dtype=self.dtype, device=x.device)
             state[:, 0] = 1
-        state = state.reshape(batch, 2**n)
-        out = self._expectations(state)
-        return out[0] if single else out
+        return state.reshape(batch, 2**n)
 
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
         total = None

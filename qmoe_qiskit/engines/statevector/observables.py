@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit.quantum_info import SparsePauliOp
 
-__all__ = ["ObservableTable", "observable_table"]
+__all__ = ["ObservableTable", "layout_to_canonical", "observable_table"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,7 +37,7 @@ class ObservableTable:
         return self.masks == (0,)
 
 
-def _layout_to_canonical(order: Sequence[int]) -> np.ndarray:
+def layout_to_canonical(order: Sequence[int]) -> np.ndarray:
     """Canonical (Qiskit) basis index of each flat index of a state with axes ``order``."""
     n = len(order)
     flat = np.arange(2**n)
@@ -62,7 +62,7 @@ def observable_table(observables: Sequence[SparsePauliOp], order: Sequence[int])
         ValueError: If an observable has the wrong width or is not Hermitian.
     """
     n = len(order)
-    canonical = _layout_to_canonical(order)
+    canonical = layout_to_canonical(order)
     layout_of = np.empty_like(canonical)
     layout_of[canonical] = np.arange(2**n)
     per_mask: dict[int, np.ndarray] = {}

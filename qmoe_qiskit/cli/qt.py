@@ -1,0 +1,120 @@
+"""``qmoe qt``: Quantum-Train studies (DiffQAS-QT): time series, classification, report."""
+
+from __future__ import annotations
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _configs(text: str) -> tuple[str | int, ...]:
+    out: list[str | int] = []
+    for value in _names(text):
+        out.append(value if value == "diffqas" else int(value))
+    return tuple(out)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    return int(index), int(count or 1)
+
+
+def register(sub) -> None:
+    from .common import HelpFormatter
+
+    parser = sub.add_parser(
+        "qt",
+        help="Quantum-Train (DiffQAS-QT): time-series table, classification, report",
+        formatter_class=HelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="qt_command", required=True, metavar="STUDY")
+    series = commands.add_parser(
+        "series", help="paper Table II: QT-LSTM on five time series, DiffQAS and configs 1-12",
+        formatter_class=HelpFormatter,
+    )  # fmt: skip
+    series.add_argument("--out", required=True, help="study directory (runs/, resumable)")
+    series.add_argument(
+        "--tasks", type=_names, default=("bessel", "damped-shm", "delayed-qc", "narma5", "narma10"),
+        help="comma-separated time series",
+    )  # fmt: skip
+    series.add_argument(
+        "--configs", type=_configs, default=("diffqas", *range(1, 13)),
+        help="comma-separated: diffqas and/or candidate indices 1..12",
+    )  # fmt: skip
+    series.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (3)")
+    series.add_argument("--epochs", type=int, default=100, help="epochs per run (100)")
+    series.add_argument("--shard", type=_shard, default=(0, 1), help="I/K: this process's share")
+    series.add_argument("--engine", default="torch", help="torch (default) or aer")
+    series.set_defaults(func=run_series)
+    classify = commands.add_parser(
+        "classify", help="QT-generated 784-128-64-2 classifier on MNIST/Fashion pairs",
+        formatter_class=HelpFormatter,
+    )  # fmt: skip
+    classify.add_argument("--out", required=True, help="study directory (runs/, resumable)")
+    classify.add_argument(
+        "--tasks", type=_names, default=("fashion-1v5",),
+        help="comma-separated: mnist-1v5, fashion-1v5, fashion-5v7",
+    )  # fmt: skip
+    classify.add_argument("--data-dir", required=True, help="directory with the IDX .gz files")
+    classify.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (1)")
+    classify.add_argument("--epochs", type=int, default=10, help="epochs per run (10)")
+    classify.add_argument("--shard", type=_shard, default=(0, 1), help="I/K: this process's share")
+    classify.add_argument("--engine", default="torch", help="torch (default) or aer")
+    classify.set_defaults(func=run_classify)
+    report = commands.add_parser(
+        "report", help="Markdown report and plots of a QT study directory",
+        formatter_class=HelpFormatter,
+    )  # fmt: skip
+    report.add_argument("study", help="study directory")
+    report.add_argument("-o", "--output", help="report directory (default: STUDY)")
+    report.set_defaults(func=run_report)
+
+
+def _study(args, runs) -> int:
+    from ..experiments.qt_study import run_study
+    from .common import CommandError
+
+    try:
+        run_study(runs, args.out, shard=args.shard, data_dir=getattr(args, "data_dir", None),
+                  engine=args.engine)  # fmt: skip
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
+def run_series(args) -> int:
+    from ..experiments.qt_study import series_runs
+    from .common import CommandError
+
+    if args.seeds < 1 or args.epochs < 1:
+        raise CommandError("--seeds and --epochs must be positive")
+    try:
+        runs = series_runs(args.tasks, args.configs, tuple(range(args.seeds)), args.epochs)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return _study(args, runs)
+
+
+def run_classify(args) -> int:
+    from ..experiments.qt_study import classify_run
+    from .common import CommandError
+
+    if args.seeds < 1 or args.epochs < 1:
+        raise CommandError("--seeds and --epochs must be positive")
+    try:
+        runs = [
+            classify_run(task, seed, args.epochs)
+            for seed in range(args.seeds)
+            for task in args.tasks
+        ]
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return _study(args, runs)
+
+
+def run_report(args) -> int:
+    from ..experiments.qt_report import write_report
+
+    path = write_report(args.study, args.output)
+    print(f"wrote {path}")
+    return 0

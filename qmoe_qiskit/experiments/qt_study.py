@@ -1,0 +1,324 @@
+"""DiffQAS-QT studies: the paper's time-series table and classification runs, resumable.
+
+Every run trains one :class:`~qmoe_qiskit.models.quantum_train.QuantumTrain` model into
+``OUT/runs/NAME`` (``checkpoint.pt`` after every epoch; ``result.json`` and the generated
+network as a plain state dict, ``classical.pt``, when done). Running a study again skips
+finished runs and continues unfinished ones from their checkpoint, so a killed study loses at
+most the epoch in progress. ``--shard I/K`` splits the run list between K processes (run
+``I`` takes every K-th run), which is how both cores of a small machine are used.
+
+Time series (paper Table II): the QT-generated LSTM (:class:`~.classical.LSTMRegressor`, 1,781
+weights from an 11-qubit generator of depth 10) on the five series of
+:mod:`qmoe_qiskit.data.series`, with the DiffQAS mixture of all 12 candidates and with each
+candidate alone; RMSprop (lr 0.01, alpha 0.99, eps 1e-8), batch 10, 100 epochs, MSE.
+
+Classification: the QT-generated 784-128-64-2 perceptron (108,866 weights, 17 qubits, depth
+15) on full-size MNIST 1 vs 5, Fashion 1 vs 5 and Fashion 5 vs 7; Adam 1e-3, batch 100.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import load_idx_dataset
+from ..data.series import SERIES, load_series
+from ..engines import probability_factory
+from ..models.classical import LSTMRegressor, count_parameters, mlp
+from ..models.diffqas import DiffQASSpace
+from ..models.quantum_train import QuantumTrain, qubits_for
+from ..training.loop import FitOptions, FitState, fit, predict
+from ..training.runs import atomic_write, write_json
+
+__all__ = [
+    "CLASSIFY_TASKS",
+    "PAPER_TABLE_II",
+    "QTRun",
+    "build_model",
+    "run_one",
+    "run_study",
+    "series_runs",
+]
+
+#: Paper Table II, test MSE: task -> {"diffqas" or config 1..12 -> MSE}.
+PAPER_TABLE_II: dict[str, dict[str | int, float]] = {
+    task: dict(zip(["diffqas", *range(1, 13)], values, strict=True))
+    for task, values in {
+        "bessel": [4.0e-5, 5.15e-4, 5.25e-4, 5.15e-4, 5.15e-4, 2.902e-3, 5.15e-4, 6.01e-4,
+                   1.41e-4, 1.391e-3, 2.16e-4, 7.428e-3, 1.391e-3],
+        "damped-shm": [3.6e-5, 1.55e-4, 6.95e-4, 1.55e-4, 1.55e-4, 8.20e-4, 1.55e-4, 4.0e-5,
+                       8.873e-3, 1.54e-4, 1.57e-4, 3.2072e-2, 1.54e-4],
+        "delayed-qc": [1.71e-3, 7.15e-4, 1.19e-3, 6.76e-4, 2.011e-3, 1.111e-3, 2.638e-3,
+                       1.679e-3, 1.723e-3, 9.56e-4, 1.839e-3, 2.11e-4, 9.56e-4],
+        "narma5": [5.0e-5, 3.8e-5, 6.8e-5, 3.8e-5, 3.8e-5, 2.4e-5, 3.8e-5, 5.2e-5, 9.1e-5,
+                   4.5e-5, 4.0e-5, 5.4e-5, 4.5e-5],
+        "narma10": [1.17e-4, 9.5e-5, 1.03e-4, 9.5e-5, 9.5e-5, 9.8e-5, 9.5e-5, 1.20e-4, 8.1e-5,
+                    1.25e-4, 1.21e-4, 1.40e-4, 1.25e-4],
+    }.items()
+}  # fmt: skip
+
+#: Classification tasks: name -> (IDX data set, the two classes).
+CLASSIFY_TASKS: dict[str, tuple[str, tuple[int, int]]] = {
+    "mnist-1v5": ("mnist", (1, 5)),
+    "fashion-1v5": ("fashion-mnist", (1, 5)),
+    "fashion-5v7": ("fashion-mnist", (5, 7)),
+}
+
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+CLASSICAL = "classical.pt"
+
+
+@dataclass(frozen=True)
+class QTRun:
+    """One Quantum-Train run.
+
+    Attributes:
+        task: A time series (:data:`~qmoe_qiskit.data.series.SERIES`) or a classification task
+            (:data:`CLASSIFY_TASKS`).
+        config: ``"diffqas"`` (search over all 12 candidates) or a candidate index 1..12.
+        seed: Seed of the generator angles, mapping model and shuffles.
+        epochs: Training epochs.
+        depth: Generator depth (circuit layers per candidate).
+        lr: Learning rate.
+        batch_size: Mini-batch size.
+        optimizer: ``"rmsprop"`` (time series) or ``"adam"`` (classification).
+    """
+
+    task: str
+    config: str | int
+    seed: int
+    epochs: int
+    depth: int
+    lr: float
+    batch_size: int
+    optimizer: str
+
+    @property
+    def kind(self) -> str:
+        """``"series"`` or ``"classify"``."""
+        return "series" if self.task in SERIES else "classify"
+
+    @property
+    def name(self) -> str:
+        """Directory name, e.g. ``bessel-diffqas-s0`` or ``narma5-c07-s2``."""
+        label = "diffqas" if self.config == "diffqas" else f"c{int(self.config):02d}"
+        return f"{self.task}-{label}-s{self.seed}"
+
+    @property
+    def candidates(self) -> tuple[int, ...]:
+        """Candidates of the generator's search space."""
+        return tuple(range(1, 13)) if self.config == "diffqas" else (int(self.config),)
+
+    def validate(self) -> QTRun:
+        """Check the settings; returns ``self``.
+
+        Raises:
+            ValueError: Naming the bad setting.
+        """
+        if self.task not in SERIES and self.task not in CLASSIFY_TASKS:
+            known = ", ".join([*SERIES, *CLASSIFY_TASKS])
+            raise ValueError(f"unknown task {self.task!r}; choose from {known}")
+        if self.config != "diffqas" and (
+            not isinstance(self.config, int) or not 1 <= self.config <= 12
+        ):
+            raise ValueError(f"config must be 'diffqas' or 1..12, got {self.config!r}")
+        for name in ("epochs", "depth", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        return self
+
+
+def series_run(task: str, config: str | int, seed: int, epochs: int = 100) -> QTRun:
+    """A time-series run with the paper's settings (depth 10, RMSprop 0.01, batch 10)."""
+    return QTRun(task, config, seed, epochs, 10, 0.01, 10, "rmsprop").validate()
+
+
+def classify_run(task: str, seed: int, epochs: int, config: str | int = "diffqas") -> QTRun:
+    """A classification run with the paper's settings (depth 15, Adam 1e-3, batch 100)."""
+    return QTRun(task, config, seed, epochs, 15, 1e-3, 100, "adam").validate()
+
+
+def series_runs(
+    tasks: Sequence[str] = tuple(SERIES),
+    configs: Sequence[str | int] = ("diffqas", *range(1, 13)),
+    seeds: Sequence[int] = (0, 1, 2),
+    epochs: int = 100,
+) -> list[QTRun]:
+    """The Table II runs, DiffQAS first (seed by seed), then the fixed configurations."""
+    runs = []
+    for config in configs:
+        for seed in seeds:
+            for task in tasks:
+                runs.append(series_run(task, config, seed, epochs))
+    return runs
+
+
+def build_model(run: QTRun, engine: str = "torch", device: str = "cpu") -> QuantumTrain:
+    """The run's Quantum-Train model (generator of the run's candidates)."""
+    network = LSTMRegressor() if run.kind == "series" else mlp([784, 128, 64, 2])
+    space = DiffQASSpace(qubits_for(count_parameters(network)), run.depth, run.candidates)
+    return QuantumTrain(network, space, probability_factory(engine, device), seed=run.seed)
+
+
+def _data(run: QTRun, data_dir: str | Path | None):
+    if run.kind == "series":
+        split = load_series(run.task)
+        return split.x_train, split.y_train, split.x_test, split.y_test, split
+    name, classes = CLASSIFY_TASKS[run.task]
+    data = load_idx_dataset(name, data_dir, classes, seed=0, full_size=True)
+    return data.x_train, data.y_train, data.x_test, data.y_test, None
+
+
+def _score(run: QTRun, model: QuantumTrain, x: np.ndarray, y: np.ndarray) -> float:
+    out = predict(model, x, batch_size=1024)
+    if run.kind == "series":
+        return float(np.mean((out - y) ** 2))
+    return float(np.mean(out.argmax(axis=1) == y))
+
+
+def run_one(
+    run: QTRun,
+    out: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    engine: str = "torch",
+    device: str = "cpu",
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Train one run into ``out/runs/NAME`` (or return its finished result).
+
+    Returns:
+        The run's result (also in ``result.json``).
+    """
+    folder = Path(out) / "runs" / run.name
+    if (folder / RESULT).is_file():
+        return json.loads((folder / RESULT).read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    x_train, y_train, x_test, y_test, split = _data(run, data_dir)
+    model = build_model(run, engine, device)
+    state = None
+    if (folder / CHECKPOINT).is_file():
+        state = torch.load(folder / CHECKPOINT, weights_only=False)
+        torch.nn.utils.vector_to_parameters(
+            torch.as_tensor(state.weights), [p for p in model.parameters()]
+        )
+    metric = "test_mse" if run.kind == "series" else "test_accuracy"
+
+    def on_epoch(fit_state: FitState, network: torch.nn.Module) -> None:
+        fit_state.history[-1][metric] = _score(run, model, x_test, y_test)
+        if run.kind == "classify":
+            fit_state.history[-1]["train_accuracy_eval"] = _score(run, model, x_train, y_train)
+        weights = model.generator.structural_weights().detach().numpy().tolist()
+        fit_state.history[-1]["structural_weights"] = weights
+        atomic_write(folder / CHECKPOINT, lambda p: torch.save(fit_state, p))
+
+    options = FitOptions(
+        epochs=run.epochs,
+        batch_size=run.batch_size,
+        lr=run.lr,
+        seed=run.seed,
+        loss="mse" if run.kind == "series" else "cross-entropy",
+        optimizer=run.optimizer,
+        logit_scale=1.0,
+    )
+    started = time.perf_counter()
+    result = fit(
+        model, x_train, y_train, options, state=state, on_epoch=on_epoch,
+        progress=progress, log=log,
+    )  # fmt: skip
+    seconds = sum(row["seconds"] for row in result.history)
+    summary = {
+        "run": asdict(run),
+        "name": run.name,
+        "engine": engine,
+        metric: result.history[-1][metric],
+        "train_loss": result.history[-1]["train_loss"],
+        "seconds": seconds,
+        "wall_seconds_this_call": time.perf_counter() - started,
+        "compression": model.compression(),
+        "structural_weights": model.generator.structural_weights().detach().numpy().tolist(),
+        "derived": list(model.generator.derived()),
+        "constant_architectures": [list(a) for a in model.generator.constant_architectures],
+        "history": result.history,
+    }
+    if run.kind == "series":
+        summary["train_mse"] = _score(run, model, x_train, y_train)
+        summary["prediction"] = {
+            "series": split.series.tolist(),
+            "first_test": split.first_test,
+            "window": x_train.shape[1],
+            "predicted": predict(model, np.concatenate([x_train, x_test]))[:, 0].tolist(),
+        }
+    else:
+        summary["train_accuracy"] = _score(run, model, x_train, y_train)
+    atomic_write(folder / CLASSICAL, lambda p: torch.save(model.classical_state_dict(), p))
+    write_json(folder / RESULT, summary)
+    (folder / CHECKPOINT).unlink(missing_ok=True)
+    return summary
+
+
+def run_study(
+    runs: Sequence[QTRun],
+    out: str | Path,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    data_dir: str | Path | None = None,
+    engine: str = "torch",
+    device: str = "cpu",
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> list[dict]:
+    """Run this shard's share of ``runs`` in order (finished runs are skipped).
+
+    Args:
+        runs: The runs (e.g. :func:`series_runs`).
+        out: Study directory.
+        shard: ``(index, count)``: run ``i`` of ``runs`` belongs to shard ``i % count``.
+        data_dir: IDX directory (classification tasks).
+        engine: ``"torch"`` (default) or ``"aer"``.
+        device: Torch or Aer device.
+        progress: tqdm bar over this shard's runs.
+        log: One line per finished run.
+
+    Returns:
+        The results of this shard's runs.
+    """
+    from tqdm.auto import tqdm
+
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard must be I/K with 0 <= I < K, got {index}/{count}")
+    mine = [run for i, run in enumerate(runs) if i % count == index]
+    results = []
+    for run in tqdm(mine, desc=f"shard {index}/{count}", disable=not progress):
+        result = run_one(run, out, data_dir=data_dir, engine=engine, device=device)
+        results.append(result)
+        if log is not None:
+            key = "test_mse" if run.kind == "series" else "test_accuracy"
+            log(f"{run.name}: {key} {result[key]:.4g} ({result['seconds']:.0f} s)")
+    return results
+
+
+def collect(out: str | Path) -> list[dict]:
+    """Every finished run's result under ``out/runs`` (sorted by name)."""
+    results = []
+    for path in sorted((Path(out) / "runs").glob(f"*/{RESULT}")):
+        results.append(json.loads(path.read_text()))
+    return results
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (``nan`` for no values)."""
+    if not values:
+        return math.nan, math.nan
+    return float(np.mean(values)), float(np.std(values))
