@@ -127,14 +127,16 @@ class TorchLayeredProbabilities(nn.Module):
         self.register_buffer("_eye", torch.eye(2, dtype=torch.complex128))
         self.to(device)
 
-    def _apply_factors(self, state: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
-        """Apply per-architecture single-qubit factors ``(A, n, 2, 2)`` (qubit order) to
-        ``state`` ``(A, 2**n)``."""
+    def _group_matrices(self, factors: torch.Tensor) -> list[torch.Tensor]:
+        """Per qubit group, the Kronecker product of per-qubit factors ``(..., n, 2, 2)``:
+        ``(..., 2**g, 2**g)``, most significant qubit of the group first."""
+        return [_kron(factors[..., low : low + size, :, :].flip(-3)) for low, size in self.groups]
+
+    def _apply_groups(self, state: torch.Tensor, matrices: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Apply one ``(A, 2**g, 2**g)`` matrix per group to ``state`` ``(A, 2**n)``."""
         n = self.space.num_qubits
         batch = state.shape[0]
-        for low, size in self.groups:
-            # Most significant qubit first inside the group.
-            matrix = _kron(factors[:, low : low + size].flip(1))
+        for (low, size), matrix in zip(self.groups, matrices, strict=True):
             view = state.reshape(batch, 2 ** (n - low - size), 2**size, 2**low)
             state = torch.einsum("aij,aljr->alir", matrix, view).reshape(batch, 2**n)
         return state
@@ -148,15 +150,18 @@ class TorchLayeredProbabilities(nn.Module):
         half = 0.5 * theta.to(torch.float64).reshape(1, -1, n, 1, 1)  # (1, T, n, 1, 1)
         sine = self._sine[:, :, None]  # (A, T, 1, 2, 2)
         rotations = torch.cos(half) * self._eye + torch.sin(half) * sine  # (A, T, n, 2, 2)
+        # Every layer's group matrices at once: (A, T, 2**g, 2**g) per group.
+        matrices = self._group_matrices(rotations)
         state = torch.zeros(batch, 2**n, dtype=torch.complex128, device=theta.device)
         state[:, 0] = 1
         for m in range(space.layers):
             has_h = self._hadamard[m]
             if bool(has_h.any()):
                 factor = torch.where(has_h[:, None, None], self._h, self._eye)
-                state = self._apply_factors(state, factor[:, None].expand(batch, n, 2, 2))
+                hadamards = self._group_matrices(factor[:, None].expand(batch, n, 2, 2))
+                state = self._apply_groups(state, hadamards)
             for layer in range(space.depth):
                 t = m * space.depth + layer
                 state = torch.gather(state, 1, self._perms[t])
-                state = self._apply_factors(state, rotations[:, t])
+                state = self._apply_groups(state, [g[:, t] for g in matrices])
         return torch.view_as_real(state).square().sum(-1)
