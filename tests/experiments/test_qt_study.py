@@ -1,0 +1,84 @@
+"""Quantum-Train studies: a killed run resumes to the same result; report; CLI errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from qmoe_qiskit.cli import main
+from qmoe_qiskit.experiments import qt_study
+from qmoe_qiskit.experiments.qt_report import write_report
+from qmoe_qiskit.experiments.qt_study import PAPER_TABLE_II, run_one, series_run, series_runs
+from qmoe_qiskit.models.classical import LSTMRegressor
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    run = series_run("narma5", "diffqas", seed=1, epochs=2)
+    whole = run_one(run, tmp_path / "whole")
+    real_fit = qt_study.fit
+
+    def killed_after_one_epoch(model, x, y, options, **kwargs):
+        real_fit(model, x, y, dataclasses.replace(options, epochs=1), **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(qt_study, "fit", killed_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_one(run, tmp_path / "killed")
+    folder = tmp_path / "killed" / "runs" / run.name
+    assert (folder / "checkpoint.pt").is_file() and not (folder / "result.json").exists()
+    monkeypatch.setattr(qt_study, "fit", real_fit)
+    resumed = run_one(run, tmp_path / "killed")
+    assert resumed["test_mse"] == whole["test_mse"]
+    assert [h["train_loss"] for h in resumed["history"]] == [
+        h["train_loss"] for h in whole["history"]
+    ]
+    assert not (folder / "checkpoint.pt").exists()
+    # The generated network is a plain state dict; it reproduces the recorded test MSE.
+    network = LSTMRegressor().double()
+    network.load_state_dict(torch.load(folder / "classical.pt"))
+    from qmoe_qiskit.data.series import load_series
+
+    split = load_series("narma5")
+    with torch.no_grad():
+        out = network(torch.as_tensor(split.x_test))
+    mse = float(((out.numpy() - split.y_test) ** 2).mean())
+    assert mse == pytest.approx(resumed["test_mse"], rel=1e-10)
+    assert resumed["compression"]["trained_parameters"] == 135
+    # A finished run is not trained again.
+    assert run_one(run, tmp_path / "killed") == json.loads((folder / "result.json").read_text())
+
+
+def test_report_has_the_paper_numbers_beside_ours(tmp_path):
+    run_one(series_run("bessel", 7, seed=0, epochs=1), tmp_path)
+    path = write_report(tmp_path, tmp_path / "report")
+    text = path.read_text()
+    assert "| Config 7 |" in text and f"[{PAPER_TABLE_II['bessel'][7]:.2e}]" in text
+    assert "| LSTM (fixed config) | 1,781 | 11 | 110 | 0 | 13 | 123 |" in text
+    assert (tmp_path / "report" / "results.json").is_file()
+
+
+def test_series_runs_put_diffqas_first():
+    runs = series_runs(seeds=(0, 1))
+    assert len(runs) == 5 * 13 * 2
+    assert all(r.config == "diffqas" for r in runs[:10])
+    assert len({r.name for r in runs}) == len(runs)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["qt", "series", "--out", "X", "--tasks", "sine"], "unknown task 'sine'"),
+        (["qt", "series", "--out", "X", "--configs", "13"], "config must be"),
+        (["qt", "series", "--out", "X", "--shard", "2/2"], "shard must be"),
+        (["qt", "report", "EMPTY"], "holds no finished Quantum-Train run"),
+    ],
+)
+def test_cli_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "EMPTY").mkdir()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

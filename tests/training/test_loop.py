@@ -1,0 +1,69 @@
+"""The training loop's regression mode (MSE, RMSprop): one step written out by hand, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qmoe_qiskit.training.loop import FitOptions, FitState, epoch_order, fit
+
+
+def _net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Linear(3, 1, dtype=torch.float64)
+
+
+def test_one_rmsprop_mse_step_by_hand():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 1))
+    net = _net()
+    w0, b0 = net.weight.detach().numpy().copy(), net.bias.detach().numpy().copy()
+    options = FitOptions(epochs=1, batch_size=4, lr=0.01, loss="mse", optimizer="rmsprop")
+    result = fit(net, x, y, options)
+    order = epoch_order(4, 0, 0).numpy()
+    xb, yb = x[order], y[order]
+    residual = xb @ w0.T + b0 - yb  # (4, 1)
+    grad_w = 2 * residual.T @ xb / 4
+    grad_b = 2 * residual.sum(axis=0) / 4
+    # RMSprop, first step: v = (1 - alpha) g^2, update = lr g / (sqrt(v) + eps).
+    for value, start, grad in ((net.weight, w0, grad_w), (net.bias, b0, grad_b)):
+        v = 0.01 * grad**2
+        np.testing.assert_allclose(
+            value.detach().numpy(), start - 0.01 * grad / (np.sqrt(v) + 1e-8), rtol=1e-10
+        )
+    row = result.history[0]
+    assert "train_accuracy" not in row
+    assert row["train_loss"] == pytest.approx(float(np.mean(residual**2)))
+
+
+def test_regression_validation_and_resume_give_the_same_weights():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]])
+    options = FitOptions(epochs=4, batch_size=8, lr=0.05, loss="mse", optimizer="rmsprop")
+    whole = fit(_net(), x, y, options, validation=(x, y))
+    assert whole.history[-1]["val_loss"] < whole.history[0]["val_loss"]
+    assert "val_accuracy" not in whole.history[-1]
+    half = fit(_net(), x, y, FitOptions(**{**options.__dict__, "epochs": 2}))
+    net = _net()
+    torch.nn.utils.vector_to_parameters(torch.as_tensor(half.state.weights), net.parameters())
+    state = FitState(**{**half.state.__dict__})
+    resumed = fit(net, x, y, options, state=state)
+    np.testing.assert_array_equal(resumed.weights, fit(_net(), x, y, options).weights)
+
+
+def test_unknown_loss_or_optimizer_is_refused():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        FitOptions(epochs=1, loss="l1")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        FitOptions(epochs=1, optimizer="sgd")
+
+
+def test_frozen_parameters_are_not_optimised():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)).double()
+    net[0].weight.requires_grad_(False)
+    frozen = net[0].weight.detach().clone()
+    x = np.random.default_rng(2).normal(size=(10, 2))
+    fit(net, x, x[:, :1], FitOptions(epochs=2, batch_size=5, loss="mse"))
+    assert torch.equal(net[0].weight, frozen)
