@@ -14,6 +14,7 @@ __all__ = [
     "ExportError",
     "JobFileError",
     "LedgerError",
+    "MissingExtraError",
     "NoCircuitError",
     "NoRouterError",
     "QmoeError",
@@ -74,3 +75,7 @@ class ExportError(QmoeError, ValueError):
 
 class JobFileError(QmoeError, ValueError):
     """A job file is invalid."""
+
+
+class MissingExtraError(QmoeError, ImportError):
+    """A feature needs an optional extra that is not installed (e.g. ``rl``)."""

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from qiskit.circuit import ParameterExpression, QuantumCircuit
 
+from .diffqas import diffqas_entangler
+
 __all__ = ["entangler_circuit", "expert_circuit", "routing_circuit", "weights_per_layer"]
 
 Angle = ParameterExpression | float
@@ -21,12 +23,17 @@ def entangler_circuit(num_qubits: int, entangler: str) -> QuantumCircuit:
 
     Args:
         num_qubits: Register width.
-        entangler: ``"cnot-chain"`` (``q -> q+1``) or ``"cnot-ring"`` (the chain plus
-            ``n-1 -> 0`` when ``n >= 3``).
+        entangler: ``"cnot-chain"`` (``q -> q+1``), ``"cnot-ring"`` (the chain plus
+            ``n-1 -> 0`` when ``n >= 3``), or a DiffQAS-QT entangler ``"diffqas-ent"`` /
+            ``"diffqas-cyc"`` (:func:`~qmoe_qiskit.circuits.diffqas.diffqas_entangler`).
 
     Returns:
         The entangler circuit (empty for one qubit).
     """
+    if entangler in ("diffqas-ent", "diffqas-cyc"):
+        circuit = diffqas_entangler(num_qubits, entangler.removeprefix("diffqas-"))
+        circuit.name = entangler
+        return circuit
     if entangler not in ("cnot-chain", "cnot-ring"):
         raise ValueError(f"unknown entangler {entangler!r}")
     circuit = QuantumCircuit(num_qubits, name=entangler)

@@ -15,6 +15,7 @@ COMMANDS = (
     "train",
     "evaluate",
     "routing",
+    "derive",
     "run",
     "sweep",
     "hybrid",

@@ -15,7 +15,10 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
-        "source", metavar="SPEC|RUN", help="spec file, preset name or run directory"
+        "source",
+        metavar="SPEC|RUN",
+        help="spec file, preset name or run directory; or a Quantum-Train network "
+        "(qt-classifier, qt-lstm, qt-actor, qt-critic): its compression",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
@@ -27,9 +30,33 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
+def _quantum_train(args) -> int:
+    from ..engines import probability_factory
+    from ..models.classical import NETWORKS
+    from ..models.diffqas import DiffQASSpace
+    from ..models.quantum_train import QuantumTrain, qubits_for
+
+    build, depth = NETWORKS[args.source]
+    network = build()
+    classical = sum(p.numel() for p in network.parameters())
+    space = DiffQASSpace(qubits_for(classical), depth)
+    summary = QuantumTrain(network, space, probability_factory("torch", "cpu")).compression()
+    if args.json:
+        print(json.dumps({"name": args.source, "family": "quantum-train", **summary}))
+        return 0
+    print(f"{args.source} (Quantum-Train, DiffQAS generator of depth {depth})")
+    for key, value in summary.items():
+        print(f"  {key:20s} {value:.1f}" if key == "ratio" else f"  {key:20s} {value:,}")
+    return 0
+
+
 def run(args) -> int:
     from ..errors import NoCircuitError
+    from ..models.classical import NETWORKS
     from .common import CommandError, load_model_or_run
+
+    if args.source in NETWORKS:
+        return _quantum_train(args)
 
     model, _ = load_model_or_run(args.source)
     summary = model.summary()

@@ -61,6 +61,17 @@ def register(sub) -> None:
     classify.add_argument("--shard", type=_shard, default=(0, 1), help="I/K: this process's share")
     classify.add_argument("--engine", default="torch", help="torch (default) or aer")
     classify.set_defaults(func=run_classify)
+    rl = commands.add_parser(
+        "rl", help="A2C on MiniGrid: QT-generated actor and critic vs ordinary weights",
+        formatter_class=HelpFormatter,
+    )  # fmt: skip
+    rl.add_argument("--out", required=True, help="study directory (runs/, resumable)")
+    rl.add_argument("--agents", type=_names, default=("qt", "classical"), help="qt,classical")
+    rl.add_argument("--env", default="MiniGrid-Empty-5x5-v0", help="MiniGrid environment id")
+    rl.add_argument("--episodes", type=int, default=50_000, help="episodes per agent (50000)")
+    rl.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (1)")
+    rl.add_argument("--envs", type=int, default=16, help="environments stepped together (16)")
+    rl.set_defaults(func=run_rl)
     report = commands.add_parser(
         "report", help="Markdown report and plots of a QT study directory",
         formatter_class=HelpFormatter,
@@ -110,6 +121,27 @@ def run_classify(args) -> int:
     except ValueError as error:
         raise CommandError(str(error)) from None
     return _study(args, runs)
+
+
+def run_rl(args) -> int:
+    from ..experiments.qt_rl import RLRun, run_rl
+    from .common import CommandError
+
+    try:
+        runs = [
+            RLRun(agent, seed, episodes=args.episodes, env=args.env, envs=args.envs).validate()
+            for seed in range(args.seeds)
+            for agent in args.agents
+        ]
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    for run in runs:
+        result = run_rl(run, args.out)
+        print(
+            f"{run.name}: mean return of the last 1000 episodes "
+            f"{result['final_mean_return_1000']:.3f} ({result['seconds']:.0f} s)"
+        )
+    return 0
 
 
 def run_report(args) -> int:

@@ -57,7 +57,9 @@ def _series_table(results: list[dict]) -> tuple[list[str], dict]:
             stats[(task, config)] = (mean, std, len(values))
             paper = PAPER_TABLE_II[task][config]
             cell = f"{_fmt(mean)} ± {_fmt(std)}" if values else "-"
-            cells.append(f"{cell} (n={len(values)}) [{paper:.2e}]" if values else f"- [{paper:.2e}]")
+            cells.append(
+                f"{cell} (n={len(values)}) [{paper:.2e}]" if values else f"- [{paper:.2e}]"
+            )
         lines.append(f"| {_label(config)} | " + " | ".join(cells) + " |")
     return lines, {"tasks": tasks, "stats": stats}
 
@@ -160,6 +162,70 @@ def _plot_classify(results: list[dict], out: Path) -> list[str]:
     return ["classify-curves.png"]
 
 
+_WINDOW = 1000
+
+
+def _rl_section(rl: list[dict]) -> list[str]:
+    from .qt_rl import moving_average
+
+    lines = [
+        "## Reinforcement learning (A2C on MiniGrid, 16 synchronous environments)",
+        "",
+        f"Episode reward, moving average over {_WINDOW} episodes. The paper trains A3C with 16 "
+        "asynchronous workers for 50,000 episodes and shows the curves only.",
+        "",
+        "| environment | agent | seed | episodes | trained parameters | final moving average | "
+        "episodes to reach the classical agent's final average | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    classical = {
+        (r["run"]["env"], r["run"]["seed"]): moving_average(r["returns"], _WINDOW)[0][-1]
+        for r in rl
+        if r["run"]["agent"] == "classical"
+    }
+    for r in rl:
+        run = r["run"]
+        mean = moving_average(r["returns"], _WINDOW)[0]
+        target = classical.get((run["env"], run["seed"]))
+        if target is None or run["agent"] == "classical":
+            reach = "-"
+        else:
+            hit = np.flatnonzero(mean >= target)
+            reach = f"{hit[0] + 1:,}" if len(hit) else "not reached"
+        lines.append(
+            f"| {run['env']} | {run['agent']} | {run['seed']} | {len(r['returns']):,} | "
+            f"{r['trained_parameters']:,} | {mean[-1]:.3f} | {reach} | {r['seconds']:.0f} |"
+        )
+    return lines
+
+
+def _plot_rl(rl: list[dict], out: Path) -> list[str]:
+    if not rl:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .qt_rl import moving_average
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for r in rl:
+        mean, std = moving_average(r["returns"], _WINDOW)
+        x = np.arange(1, len(mean) + 1)
+        label = f"{r['run']['agent']} (seed {r['run']['seed']}, {r['trained_parameters']:,} params)"
+        line = ax.plot(x, mean, label=label)
+        ax.fill_between(x, mean - std, mean + std, color=line[0].get_color(), alpha=0.15)
+    ax.set_xlabel("episode")
+    ax.set_ylabel(f"reward (moving average, {_WINDOW})")
+    ax.set_title(rl[0]["run"]["env"])
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "rl-reward.png", dpi=120)
+    plt.close(fig)
+    return ["rl-reward.png"]
+
+
 def write_report(study: str | Path, output: str | Path | None = None) -> Path:
     """Write ``report.md``, ``results.json`` and the plots of a QT study.
 
@@ -174,6 +240,8 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     series = [r for r in results if "test_mse" in r]
     classify = [r for r in results if "test_accuracy" in r]
+    rl = [r for r in results if "returns" in r]
+    supervised = series + classify
     lines = ["# Quantum-Train with DiffQAS: our runs beside the paper (Chen et al.)", ""]
     if series:
         table, info = _series_table(series)
@@ -210,7 +278,7 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
         "|---|---|---|---|---|---|---|---|",
     ]
     seen = set()
-    for r in results:
+    for r in supervised:
         c = r["compression"]
         key = (c["classical_parameters"], c["structural_weights"])
         if key in seen:
@@ -223,15 +291,23 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             f"{c['structural_weights']} | {c['mapping_parameters']} | {c['trained_parameters']} "
             f"| {c['ratio']:.1f} |"
         )
+    if any(r["run"]["agent"] == "qt" for r in rl):
+        lines.append(
+            "| MiniGrid actor + critic (DiffQAS) | 6,023 + 5,825 | 13 | 130 + 130 | 12 + 12 | "
+            f"15 + 15 | 314 | {11848 / 314:.1f} |"
+        )
+    if rl:
+        lines += ["", *_rl_section(rl)]
     lines += ["", "## Compute", "", "| task | runs | seconds per run (mean) | total hours |"]
     lines += ["|---|---|---|---|"]
     per_task: dict[str, list[float]] = defaultdict(list)
     for r in results:
-        per_task[r["run"]["task"]].append(r["seconds"])
+        task = r["run"].get("task") or f"{r['run']['env']} ({r['run']['agent']})"
+        per_task[task].append(r["seconds"])
     for task, secs in per_task.items():
         lines.append(f"| {task} | {len(secs)} | {np.mean(secs):.0f} | {sum(secs) / 3600:.2f} |")
     lines.append("")
-    images = _plot_series(series, out) + _plot_classify(classify, out)
+    images = _plot_series(series, out) + _plot_classify(classify, out) + _plot_rl(rl, out)
     lines += [f"![{name}]({name})" for name in images]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")

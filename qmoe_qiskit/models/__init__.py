@@ -2,7 +2,10 @@
 :class:`~qmoe_qiskit.models.base.Model`.
 
 Families: ``qmoe`` and ``baseline`` (:mod:`.qmoe`; with a readout head, :mod:`.head`),
-``hybrid`` (:mod:`.hybrid`). A new family is one new module that calls
+``hybrid`` (:mod:`.hybrid`); DiffQAS searches over the experts' ansatz of ``qmoe`` and
+``baseline`` specs (:mod:`.search`). Quantum-Train generators (:mod:`.quantum_train`, with the
+search layer :mod:`.diffqas` and the target networks :mod:`.classical`) are used from Python
+and ``qmoe qt``. A new family is one new module that calls
 :func:`~qmoe_qiskit.models.base.register_family`, imported below.
 """
 
@@ -15,6 +18,7 @@ from typing import Any
 from ..spec import ModelSpec, load_spec
 from . import hybrid as _hybrid  # noqa: F401  (registers "hybrid")
 from . import qmoe as _qmoe  # noqa: F401  (registers "qmoe" and "baseline")
+from . import search as _search  # noqa: F401  (registers DiffQAS searches of qmoe/baseline)
 from .base import (
     CircuitNetworkFactory,
     Model,
@@ -26,6 +30,7 @@ from .base import (
 from .circuit import BASIS_GATES, CompiledModel
 from .head import HeadedModel
 from .hybrid import HybridModel
+from .search import SearchModel
 
 __all__ = [
     "BASIS_GATES",
@@ -34,6 +39,7 @@ __all__ = [
     "HeadedModel",
     "HybridModel",
     "Model",
+    "SearchModel",
     "circuit_of",
     "compile_model",
     "families",
@@ -53,4 +59,4 @@ def compile_model(spec: ModelSpec | str | Path | Mapping[str, Any]) -> Model:
         :class:`HybridModel` for ``hybrid``).
     """
     spec = load_spec(spec)
-    return family_compiler(spec.kind)(spec)
+    return family_compiler(spec.kind, spec)(spec)

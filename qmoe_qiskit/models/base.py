@@ -107,11 +107,29 @@ class Model(Protocol):
 
 
 _FAMILIES: dict[str, Callable[[ModelSpec], Model]] = {}
+#: Kind -> ``(applies, compile_fn)`` of families that take only some specs of a kind.
+_SPECIAL: dict[str, list[tuple[Callable[[ModelSpec], bool], Callable[[ModelSpec], Model]]]] = {}
 
 
-def register_family(kind: str, compile_fn: Callable[[ModelSpec], Model]) -> None:
-    """Register the compile function of the family whose specs have ``kind``."""
-    _FAMILIES[kind] = compile_fn
+def register_family(
+    kind: str,
+    compile_fn: Callable[[ModelSpec], Model],
+    *,
+    applies: Callable[[ModelSpec], bool] | None = None,
+) -> None:
+    """Register the compile function of the family whose specs have ``kind``.
+
+    Args:
+        kind: The spec kind.
+        compile_fn: Compiles a validated spec.
+        applies: If given, the family takes only the specs of ``kind`` for which it returns
+            true (e.g. the DiffQAS search takes the ``qmoe`` specs whose experts search);
+            other specs go to the family registered without ``applies``.
+    """
+    if applies is None:
+        _FAMILIES[kind] = compile_fn
+    else:
+        _SPECIAL.setdefault(kind, []).append((applies, compile_fn))
 
 
 def families() -> tuple[str, ...]:
@@ -119,12 +137,16 @@ def families() -> tuple[str, ...]:
     return tuple(sorted(_FAMILIES))
 
 
-def family_compiler(kind: str) -> Callable[[ModelSpec], Model]:
-    """The compile function registered for ``kind``.
+def family_compiler(kind: str, spec: ModelSpec | None = None) -> Callable[[ModelSpec], Model]:
+    """The compile function registered for ``kind`` (and, if given, for ``spec`` itself).
 
     Raises:
         SpecError: If no family is registered for ``kind``.
     """
+    if spec is not None:
+        for applies, compile_fn in _SPECIAL.get(kind, ()):
+            if applies(spec):
+                return compile_fn
     try:
         return _FAMILIES[kind]
     except KeyError:
@@ -141,6 +163,9 @@ def circuit_of(model: Model) -> Model:
     """
     program = model.circuit_model
     if program is None:
+        reason = getattr(model, "no_circuit_reason", None)
+        if reason:
+            raise NoCircuitError(reason)
         spec = model.spec
         raise NoCircuitError(
             f"model {spec.name!r} ({spec.kind}, {spec.routing.kind} router) has no quantum "

@@ -11,12 +11,12 @@ Each is an ordinary ``nn.Module`` with the paper's parameter count:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["LSTMRegressor", "count_parameters", "mlp"]
+__all__ = ["NETWORKS", "LSTMRegressor", "count_parameters", "mlp"]
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -79,3 +79,12 @@ class LSTMRegressor(nn.Module):
             c = f * c + i * g
             h = o * torch.tanh(c)
         return self.head(h)
+
+
+#: The paper's Quantum-Train targets by name: ``name -> (builder, paper generator depth)``.
+NETWORKS: dict[str, tuple[Callable[[], nn.Module], int]] = {
+    "qt-classifier": (lambda: mlp([784, 128, 64, 2]), 15),
+    "qt-lstm": (LSTMRegressor, 10),
+    "qt-actor": (lambda: mlp([147, 32, 32, 7]), 10),
+    "qt-critic": (lambda: mlp([147, 32, 32, 1]), 10),
+}

@@ -160,7 +160,9 @@ class DiffQASSpace:
         per = self.depth * self.num_qubits
         circuit = QuantumCircuit(self.num_qubits, name="-".join(map(str, architecture)))
         for m, index in enumerate(architecture):
-            block = candidate_circuit(index, self.num_qubits, theta[m * per : (m + 1) * per], self.depth)
+            block = candidate_circuit(
+                index, self.num_qubits, theta[m * per : (m + 1) * per], self.depth
+            )
             circuit.compose(block, inplace=True)
         return circuit
 
@@ -197,7 +199,9 @@ class DiffQASMixture(nn.Module):
         theta = torch.rand(space.num_theta, generator=generator, dtype=torch.float64)
         self.theta = nn.Parameter(2 * math.pi * theta)
         if space.searching:
-            self.logits = nn.Parameter(torch.zeros(space.weight_shapes["logits"], dtype=torch.float64))
+            self.logits = nn.Parameter(
+                torch.zeros(space.weight_shapes["logits"], dtype=torch.float64)
+            )
         self.architectures = space.architectures()
         everything = probabilities(space, self.architectures)
         rng = np.random.default_rng(seed + 7919)

@@ -16,7 +16,8 @@ from ..circuits import (
     routing_circuit,
     weights_per_layer,
 )
-from ..spec import ModelSpec, parse_operators, parse_rotations
+from ..errors import SpecError
+from ..spec import SEARCH_OPERATORS, ModelSpec, parse_operators, parse_rotations
 from .base import register_family
 from .circuit import CompiledModel
 from .head import HeadedModel
@@ -35,7 +36,9 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
        (``encoder.entangle``);
     2. ``routing``: the trainable routing ansatz on the routing register (``route[i]``),
        optionally re-uploading the input before every layer (``routing.reupload``);
-    3. ``experts``: expert ``k`` (``expert{k}[i]``) conditioned on routing state ``k``, built
+    3. ``experts``: a Hadamard on every data qubit first when ``experts.hadamard`` (common to
+       all experts, so not controlled); expert ``k`` (``expert{k}[i]``) conditioned on
+       routing state ``k``, built
        multiplexed when the spec allows it, otherwise as controlled gates; optionally
        re-uploading the input on the data register before every layer (``experts.reupload``);
     4. ``aggregation``: empty, or Hadamards on the routing register for ``"interfere"``.
@@ -52,6 +55,11 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         The compiled model: a :class:`CompiledModel`, or a :class:`HeadedModel` around one.
     """
     experts = spec.experts
+    if experts.operators == SEARCH_OPERATORS:
+        raise SpecError(
+            f"{spec.name}: experts.operators = 'diffqas' is a search; compile it with "
+            "qmoe_qiskit.compile_model (the search family), not compile_qmoe"
+        )
     operators = parse_operators("experts.operators", experts.operators)
     num_route = spec.num_route_qubits
     num_data = experts.data_qubits
@@ -101,7 +109,10 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
             experts.entangler,
             reupload=expert_reupload,
         )
-        stage("experts", body)
+        experts_stage = stage("experts")
+        if experts.hadamard:
+            experts_stage.h(range(num_data))
+        experts_stage.compose(body, inplace=True)
         stage("aggregation")
     else:
         route_ops = parse_operators("routing.operators", spec.routing.operators)
@@ -138,7 +149,10 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
                 spec.routing.encoding,
                 reupload=expert_reupload,
             )
-        stage("experts", body)
+        experts_stage = stage("experts")
+        if experts.hadamard:
+            experts_stage.h(range(num_route, n))
+        experts_stage.compose(body, inplace=True)
         aggregation = stage("aggregation")
         if spec.routing.aggregation == "interfere":
             aggregation.h(range(num_route))

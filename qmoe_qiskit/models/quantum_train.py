@@ -19,8 +19,9 @@ For a classical network with ``p`` parameters, a generator circuit on
 
 With a DiffQAS generator of depth ``d`` this gives ``n d + 12 + (n + 2)`` trained parameters:
 286 for the 108,866-parameter classifier (17 qubits, depth 15) and 135 for the 1,781-parameter
-LSTM (11 qubits, depth 10), the paper's counts. After training, :meth:`QuantumTrain.classical_state_dict`
-is an ordinary state dict: load it into the classical network and no quantum code is needed.
+LSTM (11 qubits, depth 10), the paper's counts. After training,
+:meth:`QuantumTrain.classical_state_dict` is an ordinary state dict: load it into the classical
+network and no quantum code is needed.
 """
 
 from __future__ import annotations
@@ -35,11 +36,15 @@ from .classical import count_parameters
 from .diffqas import DiffQASMixture, DiffQASSpace, ProbabilityFactory
 
 __all__ = [
+    "MAPPING_INITS",
     "POST_PROCESSING",
     "QuantumTrain",
     "basis_bits",
     "qubits_for",
 ]
+
+#: Initialisations of the mapping model (see :class:`QuantumTrain`).
+MAPPING_INITS = ("torch", "fan-in")
 
 #: The authors' fixed post-processing constants ``(beta, gamma, alpha)``.
 POST_PROCESSING = (0.8, 0.1, 0.3)
@@ -70,6 +75,14 @@ class QuantumTrain(nn.Module):
             ``qubits_for(count_parameters(network))``.
         probabilities: Engine factory for the generator circuits.
         seed: Seed of the generator angles and the mapping model.
+        mapping_init: ``"torch"``: PyTorch's default ``nn.Linear`` initialisation of the
+            mapping model (the authors' code); ``"fan-in"``: mapping weights uniform in
+            ``[-b, b]`` with ``b = s sqrt(3 / n)`` and zero bias, where ``s`` is the standard
+            deviation of the network's own default-initialised parameters, so the first
+            generated weights have about the scale PyTorch would give the network. With
+            ``"torch"`` the generated weights start about ``0.5`` in size whatever the network;
+            a 784-input layer then saturates (training loss in the thousands), which
+            ``"fan-in"`` avoids.
 
     ``forward(x)`` runs the network on ``x`` with the generated weights.
     """
@@ -81,8 +94,11 @@ class QuantumTrain(nn.Module):
         probabilities: ProbabilityFactory,
         *,
         seed: int = 0,
+        mapping_init: str = "torch",
     ) -> None:
         super().__init__()
+        if mapping_init not in MAPPING_INITS:
+            raise ValueError(f"mapping_init must be one of {MAPPING_INITS}, got {mapping_init!r}")
         self.num_classical = count_parameters(network)
         needed = qubits_for(self.num_classical)
         if space.num_qubits != needed:
@@ -99,6 +115,12 @@ class QuantumTrain(nn.Module):
         torch.manual_seed(seed)
         self.mapping = nn.Linear(space.num_qubits + 1, 1, dtype=torch.float64)
         n = space.num_qubits
+        if mapping_init == "fan-in":
+            scale = torch.cat([p.detach().reshape(-1) for p in template.parameters()]).std()
+            bound = float(scale) * math.sqrt(3.0 / n)
+            with torch.no_grad():
+                self.mapping.weight.uniform_(-bound, bound)
+                self.mapping.bias.zero_()
         self.register_buffer("bits", basis_bits(n, self.num_classical))
         # Qiskit index of the basis state whose qubit-0-first bits spell i.
         order = torch.zeros(2**n, dtype=torch.int64)

@@ -123,6 +123,7 @@ UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
             "entangler",
             "construction",
             "reupload",
+            "hadamard",
         ),
     },
 }

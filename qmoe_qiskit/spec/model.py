@@ -152,6 +152,13 @@ class ModelSpec:
                 list(self.data.classes),
                 f"expected {self.classes} labels (one per model class)",
             )
+        if self.experts.operators == "diffqas" and self.experts.hadamard:
+            raise _fail(
+                "experts.hadamard",
+                True,
+                'with experts.operators = "diffqas" each candidate decides the Hadamard layer; '
+                "leave hadamard out",
+            )
         if self.kind == "baseline" and self.experts.count != 1:
             raise _fail("experts.count", self.experts.count, "a baseline has exactly 1 expert")
         if self.kind == "qmoe":

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_HYBRID_QUBITS",
     "MODEL_KINDS",
     "OPERATOR_SETS",
+    "SEARCH_OPERATORS",
     "READOUT_HEADS",
     "ReadoutSpec",
     "ROUTER_KINDS",
@@ -55,9 +56,12 @@ AGGREGATIONS = ("none", "interfere")
 
 
 OPERATOR_SETS = ("rx", "ry", "rz", "rx+ry", "rx+ry+rz")
+#: ``experts.operators`` may also be ``"diffqas"``: a differentiable search over the 12
+#: DiffQAS-QT candidates (:mod:`qmoe_qiskit.models.search`).
+SEARCH_OPERATORS = "diffqas"
 
 
-ENTANGLERS = ("cnot-ring", "cnot-chain")
+ENTANGLERS = ("cnot-ring", "cnot-chain", "diffqas-ent", "diffqas-cyc")
 
 
 CONSTRUCTIONS = ("auto", "multiplexed", "controlled")
@@ -234,6 +238,13 @@ class ExpertsSpec:
             some routing states have no expert).
         reupload: Data re-uploading in the experts: before every expert layer the input is
             encoded again on the data register (the encoder's rotations, all features).
+        hadamard: A Hadamard on every data qubit before the experts (the first axis of the
+            DiffQAS-QT candidates).
+
+    ``operators = "diffqas"`` searches over the 12 DiffQAS-QT candidates (Hadamard or not,
+    ``diffqas-ent`` or ``diffqas-cyc`` entangler, RX, RY or RZ) with one softmax structural
+    weight per candidate; ``qmoe derive`` turns a trained search into a plain spec that sets
+    ``operators``, ``entangler`` and ``hadamard`` to the most weighted candidate.
     """
 
     kind: str = "quantum"
@@ -244,12 +255,15 @@ class ExpertsSpec:
     entangler: str = "cnot-ring"
     construction: str = "auto"
     reupload: bool = False
+    hadamard: bool = False
 
     def validate(self) -> None:
         _check_choice("experts.kind", self.kind, EXPERT_KINDS)
         _check_int("experts.count", self.count, 1, 64)
         _check_int("experts.data_qubits", self.data_qubits, 1, 32)
-        parse_operators("experts.operators", self.operators)
+        if self.operators != SEARCH_OPERATORS:
+            parse_operators("experts.operators", self.operators)
+        _check_bool("experts.hadamard", self.hadamard)
         _check_int("experts.layers", self.layers, 1, 64)
         _check_choice("experts.entangler", self.entangler, ENTANGLERS)
         _check_choice("experts.construction", self.construction, CONSTRUCTIONS)

@@ -31,12 +31,8 @@ def test_delayed_quantum_control_formula():
     assert len(series) == 2200
     i = int(np.argmin(np.abs(x - 4.0)))  # the third pulse peak, exp(-4/16) high
     raw = sum(np.exp(-10 * (x[i] - 2 * n) ** 2) for n in range(11)) * np.exp(-x[i] / 16)
-    lo = min(
-        sum(np.exp(-10 * (v - 2 * n) ** 2) for n in range(11)) * np.exp(-v / 16) for v in x
-    )
-    hi = max(
-        sum(np.exp(-10 * (v - 2 * n) ** 2) for n in range(11)) * np.exp(-v / 16) for v in x
-    )
+    lo = min(sum(np.exp(-10 * (v - 2 * n) ** 2) for n in range(11)) * np.exp(-v / 16) for v in x)
+    hi = max(sum(np.exp(-10 * (v - 2 * n) ** 2) for n in range(11)) * np.exp(-v / 16) for v in x)
     assert series[i] == pytest.approx(2 * (raw - lo) / (hi - lo) - 1, abs=1e-12)
 
 

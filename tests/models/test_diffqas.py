@@ -37,7 +37,13 @@ def _statevector_mixture(mixture: DiffQASMixture) -> np.ndarray:
 def test_mixture_is_weighted_sum_of_candidates(space, engine):
     mixture = DiffQASMixture(space, probability_factory(engine, "cpu"), seed=3)
     with torch.no_grad():
-        mixture.logits.copy_(torch.randn(mixture.logits.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+        mixture.logits.copy_(
+            torch.randn(
+                mixture.logits.shape,
+                generator=torch.Generator().manual_seed(1),
+                dtype=torch.float64,
+            )
+        )
     out = mixture().detach().numpy()
     np.testing.assert_allclose(out, _statevector_mixture(mixture), atol=1e-12)
     assert out.sum() == pytest.approx(1.0)

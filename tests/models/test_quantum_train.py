@@ -117,3 +117,30 @@ def test_wrong_generator_width_is_refused():
         QuantumTrain(LSTMRegressor(), DiffQASSpace(10, 2), probability_factory("torch"))
     assert qubits_for(1) == 1 and qubits_for(2048) == 11 and qubits_for(2049) == 12
     assert math.ceil(math.log2(108_866)) == 17
+
+
+def test_fan_in_mapping_init_gives_the_networks_default_weight_scale():
+    network = mlp([64, 32, 2])
+    default = torch.cat([p.detach().reshape(-1) for p in network.parameters()]).std().item()
+    space = DiffQASSpace(qubits_for(count_parameters(network)), 2)
+    torch_init = QuantumTrain(network, space, probability_factory("torch"), seed=1)
+    fan_in = QuantumTrain(
+        network, space, probability_factory("torch"), seed=1, mapping_init="fan-in"
+    )
+    with torch.no_grad():
+        small = fan_in.generated_weights().std().item()
+        large = torch_init.generated_weights().std().item()
+    assert 0.5 * default < small < 2 * default
+    assert large > 5 * default
+    with pytest.raises(ValueError, match="mapping_init must be one of"):
+        QuantumTrain(network, space, probability_factory("torch"), mapping_init="zeros")
+
+
+def test_compile_reports_the_compression_of_qt_networks(capsys):
+    import json
+
+    from qmoe_qiskit.cli import main
+
+    assert main(["compile", "qt-lstm", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["classical_parameters"], summary["trained_parameters"]) == (1781, 135)

@@ -34,9 +34,7 @@ __all__ = ["TorchLayeredProbabilities", "entangler_permutation"]
 
 _ROTATION = {"rx": 0, "ry": 1, "rz": 2}
 # exp(-i t P / 2) = cos(t/2) I + sin(t/2) S_P.
-_SINE = np.array(
-    [[[0, -1j], [-1j, 0]], [[0, -1], [1, 0]], [[-1j, 0], [0, 1j]]], dtype=complex
-)
+_SINE = np.array([[[0, -1j], [-1j, 0]], [[0, -1], [1, 0]], [[-1j, 0], [0, 1j]]], dtype=complex)
 
 
 def entangler_permutation(num_qubits: int, kind: str) -> np.ndarray:

@@ -162,9 +162,7 @@ class TorchStatevectorNetwork(nn.Module):
             f"device={self.device}"
         )
 
-    def _gate_matrices(
-        self, x: torch.Tensor, w: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _gate_matrices(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotation matrices: ``(batch, batched angles, 2, 2)`` and ``(shared angles, 2, 2)``."""
         half_in = 0.5 * (x @ self._in_map.T + (self._in_wmap @ w + self._in_off))
         half_sh = 0.5 * (self._sh_wmap @ w + self._sh_off)

@@ -77,6 +77,8 @@ class TorchProbabilities(nn.Module):
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
         """Probabilities ``(2**n,)`` for the weight vector ``weights``."""
         if weights.shape != (self.num_weights,):
-            raise ValueError(f"expected {self.num_weights} weights, got shape {tuple(weights.shape)}")
+            raise ValueError(
+                f"expected {self.num_weights} weights, got shape {tuple(weights.shape)}"
+            )
         empty = torch.zeros(1, 0, dtype=torch.float64, device=self.network.device)
         return self.network.probabilities(empty, weights)[0]

@@ -1,0 +1,54 @@
+"""``qmoe derive RUN -o SPEC.toml``: the most weighted candidate of a DiffQAS search."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    from .common import HelpFormatter
+
+    parser = sub.add_parser(
+        "derive",
+        help="write the argmax architecture of a trained DiffQAS search as a plain spec",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("run", metavar="RUN", help="run directory of a DiffQAS search")
+    parser.add_argument("-o", "--output", required=True, help="spec file to write (.toml)")
+    parser.add_argument("--json", action="store_true", help="print the structural weights as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..models.search import SearchModel, derive_spec
+    from ..spec import spec_to_toml
+    from .common import CommandError, is_run_dir, load_model_or_run
+
+    if not is_run_dir(args.run):
+        raise CommandError(f"{args.run} is not a run directory (no spec.toml)")
+    model, loaded = load_model_or_run(args.run)
+    if not isinstance(model, SearchModel):
+        raise CommandError(
+            f"{args.run} is not a DiffQAS search (its spec has experts.operators = "
+            f"{model.spec.experts.operators!r}, not 'diffqas')"
+        )
+    output = Path(args.output).expanduser()
+    if not output.parent.is_dir():
+        raise CommandError(f"-o: directory {output.parent} does not exist")
+    spec = derive_spec(model, loaded.weights)
+    output.write_text(spec_to_toml(spec))
+    weights = model.structural_weights(loaded.weights)
+    candidate = model.derived(loaded.weights)
+    if args.json:
+        print(json.dumps({
+            "derived": candidate.index, "name": candidate.name, "spec": str(output),
+            "structural_weights": {str(i + 1): float(w) for i, w in enumerate(weights)},
+        }))  # fmt: skip
+        return 0
+    print(f"{args.run}: candidate {candidate.index} ({candidate.name}), weight {weights.max():.3f}")
+    ranked = sorted(range(len(weights)), key=lambda i: -weights[i])
+    print("  structural weights: " + ", ".join(f"{i + 1}: {weights[i]:.3f}" for i in ranked))
+    print(f"wrote {output}")
+    return 0

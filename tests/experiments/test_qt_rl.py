@@ -1,0 +1,70 @@
+"""Quantum-Train actor-critic on MiniGrid: parameter counts, n-step targets by hand, a short run
+that resumes, and the report's reward curve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qmoe_qiskit.experiments.qt_report import write_report
+from qmoe_qiskit.experiments.qt_rl import (
+    RLRun,
+    make_agent,
+    moving_average,
+    n_step_targets,
+    run_rl,
+)
+
+
+def test_qt_agent_trains_314_parameters_for_11848_classical_weights():
+    actor, critic = make_agent("qt", seed=0)
+    assert sum(p.numel() for p in actor.parameters()) == 157
+    assert sum(p.numel() for p in critic.parameters()) == 157
+    assert actor.qt.num_classical == 6023 and critic.qt.num_classical == 5825
+    plain_actor, plain_critic = make_agent("classical", seed=0)
+    assert sum(p.numel() for p in plain_actor.parameters()) == 6023
+    x = torch.zeros(3, 147, dtype=torch.float64)
+    assert actor.apply(actor.weights(), x).shape == (3, 7)
+    assert critic.apply(critic.weights(), x).shape == (3, 1)
+
+
+def test_n_step_targets_by_hand():
+    rewards = [torch.tensor([0.0, 1.0]), torch.tensor([0.5, 0.0])]
+    terminated = [torch.tensor([0.0, 1.0]), torch.tensor([0.0, 0.0])]
+    bootstrap = torch.tensor([2.0, 3.0])
+    g = n_step_targets(rewards, terminated, bootstrap, gamma=0.9).tolist()
+    # env 0: G1 = 0.5 + 0.9 * 2 = 2.3, G0 = 0 + 0.9 * 2.3; env 1: G1 = 0 + 0.9 * 3, G0 = 1 (ends)
+    assert g == pytest.approx([0.9 * 2.3, 1.0, 2.3, 2.7])
+
+
+def test_moving_average_matches_numpy():
+    values = np.arange(10.0)
+    mean, std = moving_average(values, 3)
+    assert mean[0] == 0 and mean[1] == 0.5
+    np.testing.assert_allclose(mean[2:], np.convolve(values, np.ones(3) / 3, "valid"))
+    assert std[5] == pytest.approx(np.std([3, 4, 5]))
+
+
+def test_short_run_records_episodes_and_report_plots_the_curve(tmp_path):
+    pytest.importorskip("minigrid", reason="the rl extra (gymnasium, minigrid) is not installed")
+    run = RLRun("classical", seed=0, episodes=6, envs=2, checkpoint_every=1)
+    result = run_rl(run, tmp_path, progress=False)
+    assert len(result["returns"]) >= 6 and len(result["lengths"]) == len(result["returns"])
+    assert all(0.0 <= r <= 1.0 for r in result["returns"])
+    assert all(1 <= n <= 100 for n in result["lengths"])
+    assert result["trained_parameters"] == 6023 + 5825
+    assert run_rl(run, tmp_path, progress=False) == result  # finished runs are kept
+    longer = run_rl(RLRun("classical", 0, episodes=9, envs=2), tmp_path, progress=False)
+    assert len(longer["returns"]) >= 9 and longer["returns"][:6] == result["returns"][:6]
+    path = write_report(tmp_path)
+    text = path.read_text()
+    assert "| MiniGrid-Empty-5x5-v0 | classical | 0 |" in text and "| 11,848 |" in text
+    assert (tmp_path / "rl-reward.png").is_file()
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="agent must be one of"):
+        RLRun("quantum", 0).validate()
+    with pytest.raises(ValueError, match="envs must be positive"):
+        RLRun("qt", 0, envs=0).validate()
