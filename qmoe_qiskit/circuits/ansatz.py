@@ -119,6 +119,8 @@ def routing_circuit(
     operators: Sequence[str],
     layers: int,
     reupload: QuantumCircuit | None = None,
+    entangler: str = "cnot-chain",
+    hadamard: bool = False,
 ) -> QuantumCircuit:
     """The trainable routing ansatz: rotation layers, each followed by a CNOT chain.
 
@@ -131,9 +133,17 @@ def routing_circuit(
         layers: Number of layers.
         reupload: A fixed (input-driven) circuit on the routing register applied before every
             layer, so the router sees its own encoding of the input (data re-uploading).
+        entangler: The CNOT layer after each rotation layer (see :func:`entangler_circuit`).
+        hadamard: A Hadamard on every routing qubit first (a DiffQAS-QT candidate's first
+            axis).
 
     Returns:
         The routing circuit on ``num_qubits`` qubits.
     """
-    entangler = entangler_circuit(num_qubits, "cnot-chain") if num_qubits > 1 else None
-    return _rotation_layers(num_qubits, weights, operators, layers, entangler, "routing", reupload)
+    layer = entangler_circuit(num_qubits, entangler) if num_qubits > 1 else None
+    body = _rotation_layers(num_qubits, weights, operators, layers, layer, "routing", reupload)
+    if not hadamard:
+        return body
+    circuit = QuantumCircuit(num_qubits, name="routing")
+    circuit.h(range(num_qubits))
+    return circuit.compose(body)

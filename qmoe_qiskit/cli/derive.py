@@ -31,8 +31,8 @@ def run(args) -> int:
     model, loaded = load_model_or_run(args.run)
     if not isinstance(model, SearchModel):
         raise CommandError(
-            f"{args.run} is not a DiffQAS search (its spec has experts.operators = "
-            f"{model.spec.experts.operators!r}, not 'diffqas')"
+            f"{args.run} is not a DiffQAS search (no block of its spec has "
+            "operators = 'diffqas')"
         )
     output = Path(args.output).expanduser()
     if not output.parent.is_dir():
@@ -40,15 +40,21 @@ def run(args) -> int:
     spec = derive_spec(model, loaded.weights)
     output.write_text(spec_to_toml(spec))
     weights = model.structural_weights(loaded.weights)
-    candidate = model.derived(loaded.weights)
+    derived = model.derived(loaded.weights)
     if args.json:
         print(json.dumps({
-            "derived": candidate.index, "name": candidate.name, "spec": str(output),
-            "structural_weights": {str(i + 1): float(w) for i, w in enumerate(weights)},
+            "spec": str(output),
+            "derived": {block: c.index for block, c in derived.items()},
+            "structural_weights": {
+                block: {str(i + 1): float(w) for i, w in enumerate(row)}
+                for block, row in zip(model.blocks, weights, strict=True)
+            },
         }))  # fmt: skip
         return 0
-    print(f"{args.run}: candidate {candidate.index} ({candidate.name}), weight {weights.max():.3f}")
-    ranked = sorted(range(len(weights)), key=lambda i: -weights[i])
-    print("  structural weights: " + ", ".join(f"{i + 1}: {weights[i]:.3f}" for i in ranked))
+    for block, row in zip(model.blocks, weights, strict=True):
+        c = derived[block]
+        print(f"{block}: candidate {c.index} ({c.name}), structural weight {row.max():.3f}")
+        ranked = sorted(range(len(row)), key=lambda i: -row[i])
+        print("  weights: " + ", ".join(f"{i + 1}: {row[i]:.3f}" for i in ranked))
     print(f"wrote {output}")
     return 0

@@ -55,9 +55,12 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         The compiled model: a :class:`CompiledModel`, or a :class:`HeadedModel` around one.
     """
     experts = spec.experts
-    if experts.operators == SEARCH_OPERATORS:
+    routed = spec.kind == "qmoe"
+    if experts.operators == SEARCH_OPERATORS or (
+        routed and spec.routing.operators == SEARCH_OPERATORS
+    ):
         raise SpecError(
-            f"{spec.name}: experts.operators = 'diffqas' is a search; compile it with "
+            f"{spec.name}: operators = 'diffqas' is a search; compile it with "
             "qmoe_qiskit.compile_model (the search family), not compile_qmoe"
         )
     operators = parse_operators("experts.operators", experts.operators)
@@ -125,6 +128,8 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
             route_ops,
             spec.routing.layers,
             reupload=reencode(num_route) if spec.routing.reupload else None,
+            entangler=spec.routing.entangler,
+            hadamard=spec.routing.hadamard,
         )
         stage("routing", body, list(range(num_route)))
         expert_w = [group(f"expert{k}", per_expert) for k in range(experts.count)]

@@ -1,30 +1,35 @@
-"""DiffQAS inside a QMoE: a differentiable search over the experts' ansatz.
+"""DiffQAS inside a QMoE: a differentiable search over the ansatz of the experts and router.
 
-A ``qmoe`` or ``baseline`` spec with ``experts.operators = "diffqas"`` compiles into a
-:class:`SearchModel`: one member model per DiffQAS-QT candidate
-(:data:`~qmoe_qiskit.circuits.diffqas.CANDIDATES`), each the same spec with the experts built
-from that candidate (``operators`` = its rotation, ``entangler`` = ``diffqas-ent`` or
-``diffqas-cyc``, ``hadamard`` = its Hadamard layer). Every candidate has one rotation per qubit
-and layer, so all members have the same weight layout and share one weight vector, as the
-paper's candidates share ``Theta``. With structural weights ``w = softmax(a)`` (12 logits,
-initially 0) the output is ``sum_j w_j f_j(x; Theta)``: the paper's Eq. (7) with class scores
-in place of probabilities.
+A ``qmoe`` or ``baseline`` spec with ``operators = "diffqas"`` in ``[experts]`` and/or (``qmoe``)
+``[routing]`` compiles into a :class:`SearchModel`. Each searched block chooses one of the 12
+DiffQAS-QT candidates (:data:`~qmoe_qiskit.circuits.diffqas.CANDIDATES`): its rotation becomes
+the block's ``operators``, its entangler the block's ``entangler`` (``diffqas-ent`` or
+``diffqas-cyc``), its Hadamard layer the block's ``hadamard``. A *member* is one choice per
+searched block (12 members for one block, 144 for both), compiled as a plain spec. Every
+candidate has one rotation per qubit and layer, so all members have the same weight layout and
+share one weight vector, as the paper's candidates share ``Theta``. Each searched block ``b``
+has 12 structural logits ``a[b]`` (initially 0); a member's weight is
+``prod_b softmax(a[b])[j_b]`` and the output is ``sum_members w f_member(x; Theta)``: the
+paper's Eq. (7) with class scores in place of probabilities, with ``N x M`` structural weights
+for ``M`` searched blocks (paper Sec. V).
 
-Inside a QMoE block the layer order stays this package's (rotations, then the entangler), and
-the Hadamard layer acts on the data register just before the experts; the router is not
-searched, so every member has the same router and ``P(k|x)`` is the members' common routing.
-Candidates that are constant on ``|0...0>`` (see :mod:`qmoe_qiskit.circuits.diffqas`) are not
-constant here: the data register holds the encoded input.
+Inside a QMoE block the layer order stays this package's (rotations, then the entangler), and a
+Hadamard layer acts on the block's register just before it. When the router is not searched,
+every member has the same router and ``P(k|x)`` is their common routing; when it is,
+``P(k|x)`` is the members' weighted mixture. Candidates that are constant on ``|0...0>`` (see
+:mod:`qmoe_qiskit.circuits.diffqas`) are not constant here: the registers hold the encoded
+input.
 
 A search model is trained like any model; it has no single circuit to transpile or submit.
-``qmoe derive RUN -o SPEC.toml`` (:func:`derive_spec`) writes the most weighted candidate as a
-plain spec.
+``qmoe derive RUN -o SPEC.toml`` (:func:`derive_spec`) writes the most weighted candidate of
+each searched block as a plain spec.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -39,28 +44,60 @@ from ..errors import NoCircuitError
 from ..spec import SEARCH_OPERATORS, ModelSpec
 from .base import CircuitNetworkFactory, Model, family_compiler, register_family
 
-__all__ = ["SearchModel", "SearchNetwork", "candidate_spec", "compile_search", "derive_spec"]
+__all__ = [
+    "SearchModel",
+    "SearchNetwork",
+    "candidate_spec",
+    "compile_search",
+    "derive_spec",
+    "searched_blocks",
+]
+
+#: Blocks that can be searched, in the order of their logits.
+BLOCKS = ("routing", "experts")
 
 
-def candidate_spec(spec: ModelSpec, candidate: Candidate | int) -> ModelSpec:
-    """``spec`` with its experts built from one DiffQAS-QT candidate (a plain spec)."""
-    c = candidate if isinstance(candidate, Candidate) else CANDIDATES[int(candidate) - 1]
-    experts = dataclasses.replace(
-        spec.experts,
-        operators=c.rotation,
-        entangler=f"diffqas-{c.entangler}",
-        hadamard=c.hadamard,
+def searched_blocks(spec: ModelSpec) -> tuple[str, ...]:
+    """The blocks of ``spec`` whose ``operators`` is ``"diffqas"`` (in :data:`BLOCKS` order)."""
+    blocks = []
+    if spec.kind == "qmoe" and spec.routing.operators == SEARCH_OPERATORS:
+        blocks.append("routing")
+    if spec.experts.operators == SEARCH_OPERATORS:
+        blocks.append("experts")
+    return tuple(blocks)
+
+
+def _resolve(candidate: Candidate | int) -> Candidate:
+    return candidate if isinstance(candidate, Candidate) else CANDIDATES[int(candidate) - 1]
+
+
+def candidate_spec(
+    spec: ModelSpec, candidate: Candidate | int, block: str = "experts"
+) -> ModelSpec:
+    """``spec`` with one block (``"experts"`` or ``"routing"``) built from a candidate."""
+    c = _resolve(candidate)
+    section = getattr(spec, block)
+    changed = dataclasses.replace(
+        section, operators=c.rotation, entangler=f"diffqas-{c.entangler}", hadamard=c.hadamard
     )
-    return dataclasses.replace(spec, experts=experts)
+    return dataclasses.replace(spec, **{block: changed})
+
+
+def member_spec(spec: ModelSpec, choice: Sequence[Candidate | int]) -> ModelSpec:
+    """``spec`` with each searched block built from its candidate in ``choice``."""
+    for block, candidate in zip(searched_blocks(spec), choice, strict=True):
+        spec = candidate_spec(spec, candidate, block)
+    return spec
 
 
 class SearchNetwork(nn.Module):
-    """Member networks mixed by softmax structural weights, all reading one set of weights.
+    """Member networks mixed by structural weights, all reading one set of weights.
 
     The member networks are kept out of the module tree; this module's parameters are the
-    shared weights (named like the first member's parameters, in its order), then
-    ``logits``, so :func:`~qmoe_qiskit.training.loop.flat_weights` gives the search model's
-    flat weight vector.
+    shared weights (named like the first member's parameters, in its order), then ``logits``
+    ``(blocks, 12)``, so :func:`~qmoe_qiskit.training.loop.flat_weights` gives the search
+    model's flat weight vector. Members are in :func:`itertools.product` order of the searched
+    blocks' candidates.
     """
 
     def __init__(self, members: list[nn.Module], logits: np.ndarray) -> None:
@@ -71,18 +108,37 @@ class SearchNetwork(nn.Module):
         for i, p in enumerate(members[0].parameters()):
             self.register_parameter(f"shared_{i}", nn.Parameter(p.detach().clone().double()))
         self.logits = nn.Parameter(torch.as_tensor(np.asarray(logits, dtype=np.float64)))
+        if self.logits.dim() != 2 or len(members) != self.logits.shape[1] ** self.logits.shape[0]:
+            raise ValueError(
+                f"{len(members)} members do not match logits of shape {tuple(self.logits.shape)}"
+            )
+
+    def structural_weights(self) -> torch.Tensor:
+        """``softmax(logits)`` per searched block, ``(blocks, 12)``."""
+        return torch.softmax(self.logits, dim=-1)
+
+    def member_weights(self) -> torch.Tensor:
+        """Each member's weight: the product of its blocks' structural weights."""
+        w = self.structural_weights()
+        total = w[0]
+        for b in range(1, w.shape[0]):
+            total = (total[:, None] * w[b][None, :]).reshape(-1)
+        return total
 
     @property
     def last_routing(self) -> torch.Tensor | None:
-        """``P(k|x)`` of the last batch (every member has the same router)."""
-        return getattr(self._members[0], "last_routing", None)
-
-    def structural_weights(self) -> torch.Tensor:
-        """``softmax(logits)``."""
-        return torch.softmax(self.logits, dim=0)
+        """``P(k|x)`` of the last batch: the members' weighted mixture."""
+        routings = [getattr(m, "last_routing", None) for m in self._members]
+        if routings[0] is None:
+            return None
+        weights = self.member_weights()
+        out = None
+        for w, routing in zip(weights, routings, strict=True):
+            out = w * routing if out is None else out + w * routing
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = self.structural_weights()
+        weights = self.member_weights()
         shared = [getattr(self, f"shared_{i}") for i in range(len(self._names))]
         params = dict(zip(self._names, shared, strict=True))
         out = None
@@ -94,20 +150,28 @@ class SearchNetwork(nn.Module):
 
 @dataclass(frozen=True, eq=False)
 class SearchModel:
-    """A QMoE or baseline whose experts' ansatz is searched over the DiffQAS-QT candidates.
+    """A QMoE or baseline whose experts' and/or router's ansatz is searched.
 
     Attributes:
-        spec: The search spec (``experts.operators = "diffqas"``).
-        members: One compiled model per candidate, in paper order 1..12.
+        spec: The search spec (``operators = "diffqas"`` in the searched blocks).
+        blocks: The searched blocks (``"routing"``, ``"experts"``).
+        members: One compiled model per choice of candidates, in
+            ``itertools.product(CANDIDATES, repeat=len(blocks))`` order.
     """
 
     spec: ModelSpec
+    blocks: tuple[str, ...]
     members: tuple[Model, ...]
 
     @property
     def num_candidates(self) -> int:
-        """Candidates searched over (12)."""
-        return len(self.members)
+        """Candidates per searched block (12)."""
+        return len(CANDIDATES)
+
+    @property
+    def num_structural(self) -> int:
+        """Structural logits: 12 per searched block."""
+        return self.num_candidates * len(self.blocks)
 
     @property
     def num_member_weights(self) -> int:
@@ -116,10 +180,10 @@ class SearchModel:
 
     @property
     def weight_groups(self) -> Mapping[str, tuple[int, int]]:
-        """The members' weight groups, then ``structural`` (the logits)."""
+        """The members' weight groups, then ``structural`` (the logits, block major)."""
         groups = dict(self.members[0].weight_groups)
         start = self.num_member_weights
-        groups["structural"] = (start, start + self.num_candidates)
+        groups["structural"] = (start, start + self.num_structural)
         return MappingProxyType(groups)
 
     @property
@@ -129,8 +193,8 @@ class SearchModel:
 
     @property
     def num_weights(self) -> int:
-        """Shared member weights plus one logit per candidate."""
-        return self.num_member_weights + self.num_candidates
+        """Shared member weights plus 12 logits per searched block."""
+        return self.num_member_weights + self.num_structural
 
     @property
     def num_classes(self) -> int:
@@ -144,14 +208,14 @@ class SearchModel:
 
     @property
     def circuit_model(self) -> None:
-        """``None``: a search is a mixture of 12 circuits (derive one first)."""
+        """``None``: a search is a mixture of circuits (derive one first)."""
         return None
 
     @property
     def no_circuit_reason(self) -> str:
         """Why :func:`~qmoe_qiskit.models.base.circuit_of` refuses this model."""
         return (
-            f"model {self.spec.name!r} is a DiffQAS search (a mixture of {self.num_candidates} "
+            f"model {self.spec.name!r} is a DiffQAS search (a mixture of {len(self.members)} "
             "circuits); run qmoe derive RUN -o SPEC.toml and use the derived spec"
         )
 
@@ -172,41 +236,46 @@ class SearchModel:
         return np.asarray(weights, dtype=np.float64)[: self.num_member_weights]
 
     def logits(self, weights: ArrayLike) -> np.ndarray:
-        """The structural logits, one per candidate."""
-        return np.asarray(weights, dtype=np.float64)[self.num_member_weights :]
+        """The structural logits ``(blocks, 12)``."""
+        flat = np.asarray(weights, dtype=np.float64)[self.num_member_weights :]
+        return flat.reshape(len(self.blocks), self.num_candidates)
 
     def structural_weights(self, weights: ArrayLike) -> np.ndarray:
-        """``softmax(logits)`` per candidate."""
+        """``softmax(logits)`` per searched block, ``(blocks, 12)``."""
         a = self.logits(weights)
-        e = np.exp(a - a.max())
-        return e / e.sum()
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
-    def derived(self, weights: ArrayLike) -> Candidate:
-        """The most weighted candidate."""
-        return CANDIDATES[int(np.argmax(self.logits(weights)))]
+    def derived(self, weights: ArrayLike) -> dict[str, Candidate]:
+        """The most weighted candidate of each searched block."""
+        best = self.logits(weights).argmax(axis=1)
+        return {block: CANDIDATES[int(j)] for block, j in zip(self.blocks, best, strict=True)}
 
     def initial_weights(self, seed: int) -> np.ndarray:
         """The members' seeded weights, then zero logits (all candidates equal)."""
-        return np.concatenate([self.members[0].initial_weights(seed), np.zeros(12)])
+        return np.concatenate(
+            [self.members[0].initial_weights(seed), np.zeros(self.num_structural)]
+        )
 
     def summary(self) -> dict[str, int | str]:
         """The first member's summary with the search's weight count."""
         out = dict(self.members[0].summary())
         out.update(
             num_weights=self.num_weights,
-            search="diffqas",
-            candidates=self.num_candidates,
-            structural_weights=self.num_candidates,
+            search="diffqas: " + ", ".join(self.blocks),
+            members=len(self.members),
+            structural_weights=self.num_structural,
         )
         return out
 
     def describe(self) -> list[str]:
         """What the search is made of."""
         return [
-            f"DiffQAS search over the experts' ansatz: {self.num_candidates} candidates "
-            f"(Hadamard or not x diffqas-ent/diffqas-cyc x RX/RY/RZ) sharing "
-            f"{self.num_member_weights} weights, {self.num_candidates} structural logits",
-            *[f"candidate 1: {line}" for line in self.members[0].describe()],
+            f"DiffQAS search over the {' and '.join(self.blocks)} ansatz: 12 candidates per "
+            f"block (Hadamard or not x diffqas-ent/diffqas-cyc x RX/RY/RZ), "
+            f"{len(self.members)} member circuits sharing {self.num_member_weights} weights, "
+            f"{self.num_structural} structural logits",
+            *[f"member 1: {line}" for line in self.members[0].describe()],
         ]
 
     def _check(self, weights: ArrayLike) -> np.ndarray:
@@ -225,7 +294,7 @@ class SearchModel:
     def routed_network(
         self, weights: ArrayLike, circuit_network: CircuitNetworkFactory
     ) -> nn.Module:
-        """:meth:`network` that keeps each batch's ``P(k|x)``."""
+        """:meth:`network` that keeps each batch's ``P(k|x)`` (the members' mixture)."""
         weights = self._check(weights)
         shared = self.member_weights(weights)
         members = [m.routed_network(shared, circuit_network) for m in self.members]
@@ -234,32 +303,42 @@ class SearchModel:
     def routing_network(
         self, weights: ArrayLike, circuit_network: CircuitNetworkFactory
     ) -> nn.Module | None:
-        """The router (the same in every member)."""
+        """The router: the members' one router, or the mixture when the router is searched."""
         weights = self._check(weights)
-        return self.members[0].routing_network(self.member_weights(weights), circuit_network)
+        shared = self.member_weights(weights)
+        if "routing" not in self.blocks:
+            return self.members[0].routing_network(shared, circuit_network)
+        routers = [
+            self.members[j * 12 ** (len(self.blocks) - 1)].routing_network(shared, circuit_network)
+            for j in range(12)
+        ]
+        logits = self.logits(weights)[:1]
+        return SearchNetwork(routers, logits)
 
 
 def compile_search(spec: ModelSpec) -> SearchModel:
-    """Compile a spec with ``experts.operators = "diffqas"`` into a :class:`SearchModel`."""
+    """Compile a spec with ``operators = "diffqas"`` in some blocks into a :class:`SearchModel`."""
+    blocks = searched_blocks(spec)
     members = []
-    for candidate in CANDIDATES:
-        plain = candidate_spec(spec, candidate)
+    for choice in itertools.product(CANDIDATES, repeat=len(blocks)):
+        plain = member_spec(spec, choice)
         members.append(family_compiler(plain.kind, plain)(plain))
     sizes = {m.num_weights for m in members}
     if len(sizes) != 1:  # pragma: no cover - every candidate has one rotation per qubit/layer
-        raise ValueError(f"candidates of {spec.name!r} have different weight counts: {sizes}")
-    return SearchModel(spec, tuple(members))
+        raise ValueError(f"members of {spec.name!r} have different weight counts: {sizes}")
+    return SearchModel(spec, blocks, tuple(members))
 
 
 def derive_spec(model: SearchModel, weights: ArrayLike) -> ModelSpec:
-    """The plain spec of the most weighted candidate (it compiles and trains without search)."""
-    candidate = model.derived(weights)
-    spec = candidate_spec(model.spec, candidate)
-    return dataclasses.replace(spec, name=f"{model.spec.name}-c{candidate.index}")
+    """The plain spec of the most weighted candidates (it compiles and trains without search)."""
+    derived = model.derived(weights)
+    spec = member_spec(model.spec, [derived[b] for b in model.blocks])
+    label = "-".join(f"{b[0]}{c.index}" for b, c in derived.items())
+    return dataclasses.replace(spec, name=f"{model.spec.name}-{label}")
 
 
 def _is_search(spec: ModelSpec) -> bool:
-    return spec.experts.operators == SEARCH_OPERATORS
+    return bool(searched_blocks(spec))
 
 
 register_family("qmoe", compile_search, applies=_is_search)

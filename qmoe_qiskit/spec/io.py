@@ -115,7 +115,7 @@ UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "hybrid": {
         "readout": ("*",),
         "encoder": ("rotations", "entangle", "scale"),
-        "routing": ("encoding", "operators", "aggregation", "reupload"),
+        "routing": ("encoding", "operators", "aggregation", "reupload", "entangler", "hadamard"),
         "experts": (
             "data_qubits",
             "operators",

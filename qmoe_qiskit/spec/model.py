@@ -159,6 +159,13 @@ class ModelSpec:
                 'with experts.operators = "diffqas" each candidate decides the Hadamard layer; '
                 "leave hadamard out",
             )
+        if self.routing.operators == "diffqas" and self.routing.hadamard:
+            raise _fail(
+                "routing.hadamard",
+                True,
+                'with routing.operators = "diffqas" each candidate decides the Hadamard layer; '
+                "leave hadamard out",
+            )
         if self.kind == "baseline" and self.experts.count != 1:
             raise _fail("experts.count", self.experts.count, "a baseline has exactly 1 expert")
         if self.kind == "qmoe":

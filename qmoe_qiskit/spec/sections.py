@@ -200,6 +200,12 @@ class RoutingSpec:
         reupload: Data re-uploading in the routing ansatz (``qmoe``): before every routing
             layer the input is encoded again on the routing register alone (the encoder's
             rotations, all features), so the router sees its own encoding of the input.
+        entangler: The CNOT layer after each routing layer (``qmoe``): ``"cnot-chain"`` or a
+            DiffQAS-QT entangler (``"diffqas-ent"``, ``"diffqas-cyc"``; ``"cnot-ring"`` too).
+        hadamard: A Hadamard on every routing qubit before the routing ansatz (``qmoe``).
+
+    ``operators = "diffqas"`` searches the routing ansatz over the 12 DiffQAS-QT candidates, as
+    for the experts (see :class:`ExpertsSpec`).
     """
 
     kind: str = "quantum"
@@ -209,13 +215,18 @@ class RoutingSpec:
     aggregation: str = "none"
     hidden: int = 16
     reupload: bool = False
+    entangler: str = "cnot-chain"
+    hadamard: bool = False
 
     def validate(self) -> None:
         _check_choice("routing.kind", self.kind, ROUTER_KINDS)
         _check_int("routing.hidden", self.hidden, 1, 4096)
         _check_choice("routing.encoding", self.encoding, ROUTING_ENCODINGS)
         _check_int("routing.layers", self.layers, 1, 64)
-        parse_operators("routing.operators", self.operators)
+        if self.operators != SEARCH_OPERATORS:
+            parse_operators("routing.operators", self.operators)
+        _check_choice("routing.entangler", self.entangler, ENTANGLERS)
+        _check_bool("routing.hadamard", self.hadamard)
         _check_choice("routing.aggregation", self.aggregation, AGGREGATIONS)
         _check_bool("routing.reupload", self.reupload)
 

@@ -37,6 +37,7 @@ def test_search_output_is_the_weighted_sum_of_candidate_circuits(engine):
     rng = np.random.default_rng(0)
     weights = model.initial_weights(1)
     weights[-12:] = rng.normal(size=12)
+    assert model.blocks == ("experts",)
     network = build_network(model, weights, engine=engine, device="cpu")
     x = rng.uniform(0, np.pi, size=(3, 4))
     out = network(torch.as_tensor(x)).detach().numpy()
@@ -63,6 +64,7 @@ def test_search_gradients_match_finite_differences():
     loss().backward()
     params = list(network.parameters())
     assert [p.numel() for p in params] == [model.num_member_weights, 12]
+    assert params[1].shape == (1, 12)
     for param in params:
         flat = param.data.reshape(-1)
         for k in range(0, flat.numel(), 3):
@@ -90,6 +92,7 @@ def test_derive_writes_the_argmax_candidate_as_a_plain_spec(tmp_path):
     weights[-12:] = 0.0
     weights[-12 + 4] = 2.0  # candidate 5: H + Cyc + RY
     spec = derive_spec(model, weights)
+    assert spec.name == "search-e5"
     assert (spec.experts.operators, spec.experts.entangler, spec.experts.hadamard) == (
         "ry",
         "diffqas-cyc",
@@ -161,3 +164,58 @@ def test_derive_cli(tmp_path, capsys):
     assert derived.experts.operators in ("rx", "ry", "rz")
     assert main(["derive", str(tmp_path / "nope"), "-o", str(tmp_path / "e.toml")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_router_search_matches_the_candidate_routers_and_mixes_routing():
+    spec = {**SPEC, "routing": {"operators": "diffqas", "layers": 1}, "experts": {
+        "count": 2, "data_qubits": 2, "operators": "ry", "layers": 1}}  # fmt: skip
+    model = qm.compile_model(spec)
+    assert model.blocks == ("routing",) and len(model.members) == 12
+    rng = np.random.default_rng(5)
+    weights = model.initial_weights(0)
+    weights[-12:] = rng.normal(size=12)
+    w = np.exp(weights[-12:]) / np.exp(weights[-12:]).sum()
+    x = rng.uniform(0, np.pi, size=(2, 4))
+    shared = model.member_weights(weights)
+    out = build_network(model, weights, engine="torch", device="cpu")(torch.as_tensor(x))
+    expected = sum(
+        w[j] * np.array([_expectations(m, row, shared) for row in x])
+        for j, m in enumerate(model.members)
+    )
+    np.testing.assert_allclose(out.detach().numpy(), expected, atol=1e-12)
+    # P(k|x) of the search: the members' routing probabilities, mixed.
+    router = model.routing_network(weights, _factory())
+    p = router(torch.as_tensor(x)).detach().numpy()
+    per_member = [
+        m.routing_network(shared, _factory())(torch.as_tensor(x)).detach().numpy()
+        for m in model.members
+    ]
+    np.testing.assert_allclose(p, sum(w[j] * per_member[j] for j in range(12)), atol=1e-12)
+    member = model.members[4]  # candidate 5 on the router: H + Cyc + RY
+    assert member.spec.routing.hadamard and member.spec.routing.entangler == "diffqas-cyc"
+    assert member.stages["routing"].data[0].operation.name == "h"
+
+
+def test_searching_both_blocks_has_144_members_and_derives_both():
+    spec = {**SPEC, "routing": {"operators": "diffqas", "layers": 1}}
+    model = qm.compile_model(spec)
+    assert model.blocks == ("routing", "experts") and len(model.members) == 144
+    assert model.num_weights == model.num_member_weights + 24
+    weights = model.initial_weights(0)
+    weights[model.num_member_weights + 7] = 3.0  # routing: candidate 8
+    weights[model.num_member_weights + 12 + 10] = 3.0  # experts: candidate 11
+    derived = derive_spec(model, weights)
+    assert derived.name == "search-r8-e11"
+    assert (derived.routing.operators, derived.routing.entangler) == ("ry", "diffqas-ent")
+    assert (derived.experts.operators, derived.experts.entangler) == ("ry", "diffqas-cyc")
+    network = build_network(model, weights, engine="torch", device="cpu")
+    assert network.member_weights().sum().item() == pytest.approx(1.0)
+    assert network.member_weights()[7 * 12 + 10].item() == pytest.approx(
+        float(model.structural_weights(weights)[0, 7] * model.structural_weights(weights)[1, 10])
+    )
+
+
+def _factory():
+    from qmoe_qiskit.engines import circuit_network_factory
+
+    return circuit_network_factory("torch", "cpu")
