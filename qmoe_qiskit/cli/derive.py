@@ -31,8 +31,7 @@ def run(args) -> int:
     model, loaded = load_model_or_run(args.run)
     if not isinstance(model, SearchModel):
         raise CommandError(
-            f"{args.run} is not a DiffQAS search (no block of its spec has "
-            "operators = 'diffqas')"
+            f"{args.run} is not a DiffQAS search (no block of its spec has operators = 'diffqas')"
         )
     output = Path(args.output).expanduser()
     if not output.parent.is_dir():
