@@ -45,6 +45,10 @@ def register(sub) -> None:
     series.add_argument("--epochs", type=int, default=100, help="epochs per run (100)")
     series.add_argument("--shard", type=_shard, default=(0, 1), help="I/K: this process's share")
     series.add_argument("--engine", default="torch", help="torch (default) or aer")
+    series.add_argument(
+        "--select", default="last", choices=("last", "val"),
+        help="score the last epoch (the paper) or the best epoch on a held-out validation split",
+    )  # fmt: skip
     series.set_defaults(func=run_series)
     classify = commands.add_parser(
         "classify", help="QT-generated 784-128-64-2 classifier on MNIST/Fashion pairs",
@@ -100,7 +104,9 @@ def run_series(args) -> int:
     if args.seeds < 1 or args.epochs < 1:
         raise CommandError("--seeds and --epochs must be positive")
     try:
-        runs = series_runs(args.tasks, args.configs, tuple(range(args.seeds)), args.epochs)
+        runs = series_runs(
+            args.tasks, args.configs, tuple(range(args.seeds)), args.epochs, args.select
+        )
     except ValueError as error:
         raise CommandError(str(error)) from None
     return _study(args, runs)

@@ -29,8 +29,9 @@ __all__ = ["write_report"]
 _CONFIG_ORDER = ["diffqas", *range(1, 13)]
 
 
-def _label(config: str | int) -> str:
-    return "DiffQAS-QT (ours)" if config == "diffqas" else f"Config {config}"
+def _label(config: str | int, select: str = "last") -> str:
+    label = "DiffQAS-QT (ours)" if config == "diffqas" else f"Config {config}"
+    return label if select == "last" else f"{label}, best validation epoch"
 
 
 def _fmt(value: float) -> str:
@@ -38,40 +39,43 @@ def _fmt(value: float) -> str:
 
 
 def _series_table(results: list[dict]) -> tuple[list[str], dict]:
-    table: dict[tuple[str, str | int], list[float]] = defaultdict(list)
+    table: dict[tuple[str, str | int, str], list[float]] = defaultdict(list)
     for r in results:
-        table[(r["run"]["task"], r["run"]["config"])].append(r["test_mse"])
+        run = r["run"]
+        table[(run["task"], run["config"], run.get("select", "last"))].append(r["test_mse"])
     tasks = [t for t in SERIES if any(k[0] == t for k in table)]
     lines = [
         "| model | " + " | ".join(tasks) + " |",
         "|---|" + "---|" * len(tasks),
     ]
     stats = {}
-    for config in _CONFIG_ORDER:
-        if not any((t, config) in table for t in tasks):
+    rows = [(c, sel) for sel in ("last", "val") for c in _CONFIG_ORDER]
+    for config, select in rows:
+        if not any((t, config, select) in table for t in tasks):
             continue
         cells = []
         for task in tasks:
-            values = table.get((task, config), [])
+            values = table.get((task, config, select), [])
             mean, std = mean_std(values)
-            stats[(task, config)] = (mean, std, len(values))
+            stats[(task, config, select)] = (mean, std, len(values))
             paper = PAPER_TABLE_II[task][config]
             cell = f"{_fmt(mean)} ± {_fmt(std)}" if values else "-"
             cells.append(
                 f"{cell} (n={len(values)}) [{paper:.2e}]" if values else f"- [{paper:.2e}]"
             )
-        lines.append(f"| {_label(config)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_label(config, select)} | " + " | ".join(cells) + " |")
     return lines, {"tasks": tasks, "stats": stats}
 
 
-def _targets(info: dict) -> list[str]:
+def _targets(info: dict, select: str = "last") -> list[str]:
     lines = []
+    stats = info["stats"]
     for task in info["tasks"]:
-        ours = info["stats"].get((task, "diffqas"))
+        ours = stats.get((task, "diffqas", select))
         if ours is None or ours[2] == 0:
             continue
         paper = PAPER_TABLE_II[task]["diffqas"]
-        fixed = [info["stats"][(task, c)][0] for c in range(1, 13) if (task, c) in info["stats"]]
+        fixed = [stats[(task, c, select)][0] for c in range(1, 13) if (task, c, select) in stats]
         median = float(np.median(fixed)) if len(fixed) == 12 else math.nan
         within = "yes" if ours[0] <= 2 * paper else "no"
         beats = "-" if math.isnan(median) else ("yes" if ours[0] <= median else "no")
@@ -255,9 +259,10 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             *table,
             "",
         ]
-        targets = _targets(info)
-        if targets:
-            lines += ["### Targets", "", *targets, ""]
+        for select, title in (("last", "last epoch"), ("val", "best validation epoch")):
+            targets = _targets(info, select)
+            if targets:
+                lines += [f"### Targets ({title})", "", *targets, ""]
     if classify:
         lines += [
             "## Classification (QT-generated 784-128-64-2 MLP, full 28x28 images)",

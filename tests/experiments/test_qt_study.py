@@ -82,3 +82,24 @@ def test_cli_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_validation_selection_scores_the_best_validation_epoch(tmp_path):
+    from qmoe_qiskit.data.series import load_series
+
+    run = series_run("bessel", 8, seed=0, epochs=3, select="val")
+    assert run.name == "bessel-c08-s0-val"
+    result = run_one(run, tmp_path)
+    val = [h["val_loss"] for h in result["history"]]
+    assert result["scored_epoch"] == 1 + val.index(min(val))
+    # The recorded test MSE is that epoch's (the state dict on disk reproduces it).
+    split = load_series("bessel")
+    network = LSTMRegressor().double()
+    network.load_state_dict(torch.load(tmp_path / "runs" / run.name / "classical.pt"))
+    with torch.no_grad():
+        mse = float(((network(torch.as_tensor(split.x_test)).numpy() - split.y_test) ** 2).mean())
+    assert mse == pytest.approx(result["test_mse"], rel=1e-10)
+    assert result["test_mse"] == pytest.approx(
+        result["history"][result["scored_epoch"] - 1]["test_mse"], rel=1e-10
+    )
+    assert len(result["prediction"]["predicted"]) == len(split.series) - 4
