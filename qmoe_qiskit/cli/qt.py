@@ -14,9 +14,22 @@ def _configs(text: str) -> tuple[str | int, ...]:
     return tuple(out)
 
 
+SERIES_TASKS = ("bessel", "damped-shm", "delayed-qc", "narma5", "narma10")
+
+
 def _shard(text: str) -> tuple[int, int]:
     index, _, count = text.partition("/")
     return int(index), int(count or 1)
+
+
+def _common(parser, seeds: int, epochs: int) -> None:
+    """Arguments every training study takes."""
+    parser.add_argument("--out", required=True, help="study directory (runs/, resumable)")
+    parser.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1")
+    parser.add_argument("--epochs", type=int, default=epochs, help="epochs per run")
+    parser.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/K",
+                        help="this process's share of the runs (default: all)")  # fmt: skip
+    parser.add_argument("--engine", default="torch", help="torch or aer")
 
 
 def register(sub) -> None:
@@ -24,7 +37,7 @@ def register(sub) -> None:
 
     parser = sub.add_parser(
         "qt",
-        help="Quantum-Train (DiffQAS-QT): time-series table, classification, report",
+        help="Quantum-Train (DiffQAS-QT): time-series table, classification, RL, report",
         formatter_class=HelpFormatter,
     )
     commands = parser.add_subparsers(dest="qt_command", required=True, metavar="STUDY")
@@ -32,19 +45,15 @@ def register(sub) -> None:
         "series", help="paper Table II: QT-LSTM on five time series, DiffQAS and configs 1-12",
         formatter_class=HelpFormatter,
     )  # fmt: skip
-    series.add_argument("--out", required=True, help="study directory (runs/, resumable)")
+    _common(series, seeds=3, epochs=100)
     series.add_argument(
-        "--tasks", type=_names, default=("bessel", "damped-shm", "delayed-qc", "narma5", "narma10"),
-        help="comma-separated time series",
+        "--tasks", type=_names, default=SERIES_TASKS, metavar="NAMES",
+        help="comma-separated time series (default: all five)",
     )  # fmt: skip
     series.add_argument(
-        "--configs", type=_configs, default=("diffqas", *range(1, 13)),
-        help="comma-separated: diffqas and/or candidate indices 1..12",
+        "--configs", type=_configs, default=("diffqas", *range(1, 13)), metavar="LIST",
+        help="comma-separated: diffqas and/or candidate indices 1..12 (default: all 13)",
     )  # fmt: skip
-    series.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (3)")
-    series.add_argument("--epochs", type=int, default=100, help="epochs per run (100)")
-    series.add_argument("--shard", type=_shard, default=(0, 1), help="I/K: this process's share")
-    series.add_argument("--engine", default="torch", help="torch (default) or aer")
     series.add_argument(
         "--select", default="last", choices=("last", "val"),
         help="score the last epoch (the paper) or the best epoch on a held-out validation split",
@@ -54,23 +63,20 @@ def register(sub) -> None:
         "classify", help="QT-generated 784-128-64-2 classifier on MNIST/Fashion pairs",
         formatter_class=HelpFormatter,
     )  # fmt: skip
-    classify.add_argument("--out", required=True, help="study directory (runs/, resumable)")
+    _common(classify, seeds=1, epochs=10)
     classify.add_argument(
-        "--tasks", type=_names, default=("fashion-1v5",),
-        help="comma-separated: mnist-1v5, fashion-1v5, fashion-5v7",
+        "--tasks", type=_names, default=("fashion-1v5",), metavar="NAMES",
+        help="comma-separated: mnist-1v5, fashion-1v5, fashion-5v7 (default: fashion-1v5)",
     )  # fmt: skip
     classify.add_argument("--data-dir", required=True, help="directory with the IDX .gz files")
-    classify.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (1)")
-    classify.add_argument("--epochs", type=int, default=10, help="epochs per run (10)")
-    classify.add_argument("--shard", type=_shard, default=(0, 1), help="I/K: this process's share")
-    classify.add_argument("--engine", default="torch", help="torch (default) or aer")
     classify.set_defaults(func=run_classify)
     rl = commands.add_parser(
         "rl", help="A2C on MiniGrid: QT-generated actor and critic vs ordinary weights",
         formatter_class=HelpFormatter,
     )  # fmt: skip
     rl.add_argument("--out", required=True, help="study directory (runs/, resumable)")
-    rl.add_argument("--agents", type=_names, default=("qt", "classical"), help="qt,classical")
+    rl.add_argument("--agents", type=_names, default=("qt", "classical"), metavar="NAMES",
+                    help="comma-separated: qt, classical (default: both)")  # fmt: skip
     rl.add_argument("--env", default="MiniGrid-Empty-5x5-v0", help="MiniGrid environment id")
     rl.add_argument("--episodes", type=int, default=50_000, help="episodes per agent (50000)")
     rl.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (1)")

@@ -93,6 +93,20 @@ def _targets(info: dict, select: str = "last") -> list[str]:
     return head + lines
 
 
+def _finish(fig, ax, out: Path, name: str, xlabel: str, ylabel: str, title: str) -> str:
+    """Label, save and close a figure; returns its file name."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=120)
+    plt.close(fig)
+    return name
+
+
 def _plot_series(results: list[dict], out: Path) -> list[str]:
     import matplotlib
 
@@ -112,14 +126,8 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         ax.plot(x, series, "--", color="tab:orange", label="ground truth")
         ax.plot(x[p["window"] :], predicted, color="tab:blue", label="DiffQAS-QT prediction")
         ax.axvspan(p["first_test"], len(series) - 1, color="0.9", label="test region")
-        ax.set_title(f"{run['task']}: test MSE {r['test_mse']:.2e} (seed 0)")
-        ax.set_xlabel("time step")
-        ax.legend(fontsize=7, loc="best")
-        fig.tight_layout()
-        name = f"series-{run['task']}.png"
-        fig.savefig(out / name, dpi=120)
-        plt.close(fig)
-        written.append(name)
+        title = f"{run['task']}: test MSE {r['test_mse']:.2e} (seed 0)"
+        written.append(_finish(fig, ax, out, f"series-{run['task']}.png", "time step", "", title))
     curves = [r for r in results if r["run"]["config"] == "diffqas" and r["run"]["seed"] == 0]
     curves = [r for r in curves if "test_mse" in r]
     if curves:
@@ -127,14 +135,8 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         for r in curves:
             epochs = [h["epoch"] for h in r["history"]]
             ax.semilogy(epochs, [h["test_mse"] for h in r["history"]], label=r["run"]["task"])
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("test MSE")
-        ax.set_title("DiffQAS-QT LSTM, seed 0")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "series-curves.png", dpi=120)
-        plt.close(fig)
-        written.append("series-curves.png")
+        title = "DiffQAS-QT LSTM, seed 0"
+        written.append(_finish(fig, ax, out, "series-curves.png", "epoch", "test MSE", title))
     return written
 
 
@@ -156,14 +158,8 @@ def _plot_classify(results: list[dict], out: Path) -> list[str]:
             epochs, [h["train_accuracy_eval"] for h in r["history"]], "--",
             color=line[0].get_color(), label=f"{label} train",
         )  # fmt: skip
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title("QT-generated 784-128-64-2 classifier (DiffQAS-QT)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "classify-curves.png", dpi=120)
-    plt.close(fig)
-    return ["classify-curves.png"]
+    title = "QT-generated 784-128-64-2 classifier (DiffQAS-QT)"
+    return [_finish(fig, ax, out, "classify-curves.png", "epoch", "accuracy", title)]
 
 
 _WINDOW = 1000
@@ -220,14 +216,8 @@ def _plot_rl(rl: list[dict], out: Path) -> list[str]:
         label = f"{r['run']['agent']} (seed {r['run']['seed']}, {r['trained_parameters']:,} params)"
         line = ax.plot(x, mean, label=label)
         ax.fill_between(x, mean - std, mean + std, color=line[0].get_color(), alpha=0.15)
-    ax.set_xlabel("episode")
-    ax.set_ylabel(f"reward (moving average, {_WINDOW})")
-    ax.set_title(rl[0]["run"]["env"])
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "rl-reward.png", dpi=120)
-    plt.close(fig)
-    return ["rl-reward.png"]
+    ylabel = f"reward (moving average, {_WINDOW})"
+    return [_finish(fig, ax, out, "rl-reward.png", "episode", ylabel, rl[0]["run"]["env"])]
 
 
 def write_report(study: str | Path, output: str | Path | None = None) -> Path:
