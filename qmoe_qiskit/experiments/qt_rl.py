@@ -36,7 +36,15 @@ from ..models.diffqas import DiffQASSpace
 from ..models.quantum_train import QuantumTrain, qubits_for
 from ..training.runs import atomic_write, write_json
 
-__all__ = ["AGENTS", "RLRun", "make_agent", "moving_average", "n_step_targets", "run_rl"]
+__all__ = [
+    "AGENTS",
+    "RLRun",
+    "in_progress",
+    "make_agent",
+    "moving_average",
+    "n_step_targets",
+    "run_rl",
+]
 
 AGENTS = ("qt", "classical")
 RESULT = "result.json"
@@ -290,3 +298,24 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
     save()  # kept, so that a later call with more episodes continues this run
     write_json(folder / RESULT, result)
     return result
+
+
+def in_progress(out: str | Path) -> list[dict]:
+    """Unfinished runs under ``out/runs`` as partial results (their checkpoint's episodes so
+    far), marked ``"in_progress": True``, so a report can show a curve that is still growing."""
+    partial = []
+    for path in sorted((Path(out) / "runs").glob(f"*/{CHECKPOINT}")):
+        if (path.parent / RESULT).is_file():
+            continue
+        state = torch.load(path, weights_only=False)
+        if "returns" not in state:
+            continue
+        name = path.parent.name
+        env, agent, seed = name.rsplit("-", 2)
+        partial.append({
+            "run": {"env": env, "agent": agent, "seed": int(seed.removeprefix("s"))},
+            "name": name, "returns": state["returns"], "lengths": state["lengths"],
+            "updates": state["updates"], "seconds": state["seconds"], "in_progress": True,
+            "trained_parameters": 314 if agent == "qt" else 6023 + 5825,
+        })  # fmt: skip
+    return partial
