@@ -310,6 +310,19 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
     lines += [f"![{name}]({name})" for name in images]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
-    rows = [{k: v for k, v in r.items() if k not in ("history", "prediction")} for r in results]
-    write_json(out / "results.json", {"runs": rows})
+    write_json(out / "results.json", {"runs": [_summary_row(r) for r in results]})
     return path
+
+
+def _summary_row(result: dict) -> dict:
+    """A run's result without per-epoch or per-episode data (RL: the moving average every
+    250 episodes instead of every episode's reward)."""
+    dropped = ("history", "prediction", "returns", "lengths")
+    row = {k: v for k, v in result.items() if k not in dropped}
+    if "returns" in result:
+        from .qt_rl import moving_average
+
+        mean = moving_average(result["returns"], _WINDOW)[0]
+        row["episodes"] = len(result["returns"])
+        row["moving_average_every_250"] = [round(float(v), 4) for v in mean[249::250]]
+    return row
