@@ -67,6 +67,27 @@ def _series_table(results: list[dict]) -> tuple[list[str], dict]:
     return lines, {"tasks": tasks, "stats": stats}
 
 
+def _derived(results: list[dict]) -> list[str]:
+    """Which candidate each DiffQAS-QT run ended on, and the weight left on constant ones."""
+    rows = [r for r in results if r["run"]["config"] == "diffqas"]
+    if not rows:
+        return []
+    lines = [
+        "### What the search chose",
+        "",
+        "| run | derived candidate | its structural weight | weight on constant candidates "
+        "(1, 3, 4, 6, 9, 12) |",
+        "|---|---|---|---|",
+    ]
+    constant = [0, 2, 3, 5, 8, 11]
+    for r in sorted(rows, key=lambda r: r["name"]):
+        w = np.asarray(r["structural_weights"][0])
+        lines.append(
+            f"| {r['name']} | {r['derived'][0]} | {w.max():.2f} | {w[constant].sum():.2f} |"
+        )
+    return lines
+
+
 def _targets(info: dict, select: str = "last") -> list[str]:
     lines = []
     stats = info["stats"]
@@ -253,6 +274,7 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             *table,
             "",
         ]
+        lines += [*_derived(series), ""]
         for select, title in (("last", "last epoch"), ("val", "best validation epoch")):
             targets = _targets(info, select)
             if targets:

@@ -308,7 +308,7 @@ def in_progress(out: str | Path) -> list[dict]:
         if (path.parent / RESULT).is_file():
             continue
         state = torch.load(path, weights_only=False)
-        if "returns" not in state:
+        if not isinstance(state, dict) or "returns" not in state:  # e.g. a series run
             continue
         name = path.parent.name
         env, agent, seed = name.rsplit("-", 2)
