@@ -71,10 +71,10 @@ def run(args) -> int:
             print(f"  - {line}")
     if args.draw:
         if model.circuit_model is None:
-            raise NoCircuitError(
-                f"--draw: model {model.spec.name!r} has a classical router: there is no circuit "
-                "to draw"
+            reason = getattr(model, "no_circuit_reason", None) or (
+                f"model {model.spec.name!r} has a classical router: there is no circuit to draw"
             )
+            raise NoCircuitError(f"--draw: {reason}")
         path = Path(args.draw).expanduser()
         if not path.parent.is_dir():
             raise CommandError(f"--draw: directory {path.parent} does not exist")
