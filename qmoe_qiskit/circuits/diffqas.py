@@ -62,6 +62,7 @@ from qiskit.quantum_info import Statevector
 __all__ = [
     "CANDIDATES",
     "Candidate",
+    "as_candidate",
     "candidate_circuit",
     "candidate_weights",
     "constant_candidates",
@@ -150,7 +151,8 @@ def diffqas_entangler(num_qubits: int, kind: str) -> QuantumCircuit:
     return circuit
 
 
-def _resolve(candidate: Candidate | int) -> Candidate:
+def as_candidate(candidate: Candidate | int) -> Candidate:
+    """A :class:`Candidate` from itself or its paper index 1..12."""
     if isinstance(candidate, Candidate):
         return candidate
     if isinstance(candidate, int) and 1 <= candidate <= len(CANDIDATES):
@@ -179,7 +181,7 @@ def candidate_circuit(
     Returns:
         The candidate circuit on ``num_qubits`` qubits, named after ``candidate.name``.
     """
-    candidate = _resolve(candidate)
+    candidate = as_candidate(candidate)
     if num_qubits < 1:
         raise ValueError(f"num_qubits must be at least 1, got {num_qubits}")
     if depth < 1:

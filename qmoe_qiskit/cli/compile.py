@@ -32,14 +32,13 @@ def register(sub) -> None:
 
 def _quantum_train(args) -> int:
     from ..engines import probability_factory
-    from ..models.classical import NETWORKS
+    from ..models.classical import NETWORKS, count_parameters
     from ..models.diffqas import DiffQASSpace
     from ..models.quantum_train import QuantumTrain, qubits_for
 
     build, depth = NETWORKS[args.source]
     network = build()
-    classical = sum(p.numel() for p in network.parameters())
-    space = DiffQASSpace(qubits_for(classical), depth)
+    space = DiffQASSpace(qubits_for(count_parameters(network)), depth)
     summary = QuantumTrain(network, space, probability_factory("torch", "cpu")).compression()
     if args.json:
         print(json.dumps({"name": args.source, "family": "quantum-train", **summary}))

@@ -114,9 +114,19 @@ def _targets(info: dict, select: str = "last") -> list[str]:
     return head + lines
 
 
+def _pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _finish(fig, ax, out: Path, name: str, xlabel: str, ylabel: str, title: str) -> str:
     """Label, save and close a figure; returns its file name."""
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -129,10 +139,7 @@ def _finish(fig, ax, out: Path, name: str, xlabel: str, ylabel: str, title: str)
 
 
 def _plot_series(results: list[dict], out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     written = []
     for r in results:
@@ -162,10 +169,7 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
 
 
 def _plot_classify(results: list[dict], out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     runs = [r for r in results if "test_accuracy" in r]
     if not runs:
@@ -224,10 +228,7 @@ def _rl_section(rl: list[dict]) -> list[str]:
 def _plot_rl(rl: list[dict], out: Path) -> list[str]:
     if not rl:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     from .qt_rl import moving_average
 
@@ -315,10 +316,21 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             f"{c['structural_weights']} | {c['mapping_parameters']} | {c['trained_parameters']} "
             f"| {c['ratio']:.1f} |"
         )
-    if any(r["run"]["agent"] == "qt" for r in rl):
+    for r in rl:
+        parts = r.get("compression") or []
+        key = ("rl", r["classical_parameters"], r["trained_parameters"])
+        if not parts or key in seen:
+            continue
+        seen.add(key)
+
+        def joined(field: str, parts: list = parts) -> str:
+            return " + ".join(f"{c[field]:,}" for c in parts)
+
         lines.append(
-            "| MiniGrid actor + critic (DiffQAS) | 6,023 + 5,825 | 13 | 130 + 130 | 12 + 12 | "
-            f"15 + 15 | 314 | {11848 / 314:.1f} |"
+            f"| MiniGrid actor + critic (DiffQAS) | {joined('classical_parameters')} | "
+            f"{joined('qubits')} | {joined('qnn_angles')} | {joined('structural_weights')} | "
+            f"{joined('mapping_parameters')} | {r['trained_parameters']} | "
+            f"{r['classical_parameters'] / r['trained_parameters']:.1f} |"
         )
     if rl:
         lines += ["", *_rl_section(rl)]

@@ -43,6 +43,7 @@ __all__ = [
     "make_agent",
     "moving_average",
     "n_step_targets",
+    "parameter_counts",
     "run_rl",
 ]
 
@@ -162,6 +163,22 @@ def n_step_targets(
     return torch.stack(out[::-1]).reshape(-1)
 
 
+def parameter_counts(actor: nn.Module, critic: nn.Module) -> dict:
+    """Trained and classical parameter counts of an agent, and (``qt``) each generator's
+    :meth:`~qmoe_qiskit.models.quantum_train.QuantumTrain.compression`."""
+    parts = (actor, critic)
+    trained = sum(p.numel() for m in parts for p in m.parameters() if p.requires_grad)
+    if not isinstance(actor, _Generated):
+        return {"trained_parameters": trained, "classical_parameters": trained, "compression": []}
+    compression = [m.qt.compression() for m in parts]
+    classical = sum(c["classical_parameters"] for c in compression)
+    return {
+        "trained_parameters": trained,
+        "classical_parameters": classical,
+        "compression": compression,
+    }
+
+
 def moving_average(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Trailing moving average and standard deviation (window shrinks at the start)."""
     values = np.asarray(values, dtype=np.float64)
@@ -228,7 +245,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
 
     def save() -> None:
         state = {
-            "actor": actor.state_dict(), "critic": critic.state_dict(),
+            "run": asdict(run), "actor": actor.state_dict(), "critic": critic.state_dict(),
             "optimizer": optimizer.state_dict(), "returns": returns, "lengths": lengths,
             "updates": updates, "seconds": seconds,
         }  # fmt: skip
@@ -283,7 +300,6 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
             save()
     bar.close()
     envs.close()
-    trained = sum(p.numel() for p in params if p.requires_grad)
     result = {
         "run": asdict(run),
         "name": run.name,
@@ -291,8 +307,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
         "lengths": lengths,
         "updates": updates,
         "seconds": seconds,
-        "trained_parameters": trained,
-        "classical_parameters": 6023 + 5825,
+        **parameter_counts(actor, critic),
         "final_mean_return_1000": float(np.mean(returns[-1000:])),
     }
     save()  # kept, so that a later call with more episodes continues this run
@@ -311,11 +326,15 @@ def in_progress(out: str | Path) -> list[dict]:
         if not isinstance(state, dict) or "returns" not in state:  # e.g. a series run
             continue
         name = path.parent.name
-        env, agent, seed = name.rsplit("-", 2)
+        if "run" in state:
+            run = RLRun(**state["run"])
+        else:  # checkpoints written before the settings were saved in them: the defaults
+            env, agent, seed = name.rsplit("-", 2)
+            run = RLRun(agent, int(seed.removeprefix("s")), env=env)
+        counts = parameter_counts(*make_agent(run.agent, run.seed, run.depth, run.mapping_init))
         partial.append({
-            "run": {"env": env, "agent": agent, "seed": int(seed.removeprefix("s"))},
-            "name": name, "returns": state["returns"], "lengths": state["lengths"],
-            "updates": state["updates"], "seconds": state["seconds"], "in_progress": True,
-            "trained_parameters": 314 if agent == "qt" else 6023 + 5825,
+            "run": asdict(run), "name": name, "returns": state["returns"],
+            "lengths": state["lengths"], "updates": state["updates"],
+            "seconds": state["seconds"], "in_progress": True, **counts,
         })  # fmt: skip
     return partial

@@ -17,7 +17,7 @@ from ..circuits import (
     weights_per_layer,
 )
 from ..errors import SpecError
-from ..spec import SEARCH_OPERATORS, ModelSpec, parse_operators, parse_rotations
+from ..spec import ModelSpec, parse_operators, parse_rotations
 from .base import register_family
 from .circuit import CompiledModel
 from .head import HeadedModel
@@ -55,10 +55,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         The compiled model: a :class:`CompiledModel`, or a :class:`HeadedModel` around one.
     """
     experts = spec.experts
-    routed = spec.kind == "qmoe"
-    if experts.operators == SEARCH_OPERATORS or (
-        routed and spec.routing.operators == SEARCH_OPERATORS
-    ):
+    if spec.searched_blocks:
         raise SpecError(
             f"{spec.name}: operators = 'diffqas' is a search; compile it with "
             "qmoe_qiskit.compile_model (the search family), not compile_qmoe"

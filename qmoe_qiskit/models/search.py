@@ -39,9 +39,9 @@ from numpy.typing import ArrayLike
 from qiskit.circuit import QuantumCircuit
 from torch import nn
 
-from ..circuits.diffqas import CANDIDATES, Candidate
+from ..circuits.diffqas import CANDIDATES, Candidate, as_candidate
 from ..errors import NoCircuitError
-from ..spec import SEARCH_OPERATORS, ModelSpec
+from ..spec import ModelSpec
 from .base import CircuitNetworkFactory, Model, family_compiler, register_family
 
 __all__ = [
@@ -50,32 +50,14 @@ __all__ = [
     "candidate_spec",
     "compile_search",
     "derive_spec",
-    "searched_blocks",
 ]
-
-#: Blocks that can be searched, in the order of their logits.
-BLOCKS = ("routing", "experts")
-
-
-def searched_blocks(spec: ModelSpec) -> tuple[str, ...]:
-    """The blocks of ``spec`` whose ``operators`` is ``"diffqas"`` (in :data:`BLOCKS` order)."""
-    blocks = []
-    if spec.kind == "qmoe" and spec.routing.operators == SEARCH_OPERATORS:
-        blocks.append("routing")
-    if spec.experts.operators == SEARCH_OPERATORS:
-        blocks.append("experts")
-    return tuple(blocks)
-
-
-def _resolve(candidate: Candidate | int) -> Candidate:
-    return candidate if isinstance(candidate, Candidate) else CANDIDATES[int(candidate) - 1]
 
 
 def candidate_spec(
     spec: ModelSpec, candidate: Candidate | int, block: str = "experts"
 ) -> ModelSpec:
     """``spec`` with one block (``"experts"`` or ``"routing"``) built from a candidate."""
-    c = _resolve(candidate)
+    c = as_candidate(candidate)
     section = getattr(spec, block)
     changed = dataclasses.replace(
         section, operators=c.rotation, entangler=f"diffqas-{c.entangler}", hadamard=c.hadamard
@@ -85,7 +67,7 @@ def candidate_spec(
 
 def member_spec(spec: ModelSpec, choice: Sequence[Candidate | int]) -> ModelSpec:
     """``spec`` with each searched block built from its candidate in ``choice``."""
-    for block, candidate in zip(searched_blocks(spec), choice, strict=True):
+    for block, candidate in zip(spec.searched_blocks, choice, strict=True):
         spec = candidate_spec(spec, candidate, block)
     return spec
 
@@ -318,7 +300,7 @@ class SearchModel:
 
 def compile_search(spec: ModelSpec) -> SearchModel:
     """Compile a spec with ``operators = "diffqas"`` in some blocks into a :class:`SearchModel`."""
-    blocks = searched_blocks(spec)
+    blocks = spec.searched_blocks
     members = []
     for choice in itertools.product(CANDIDATES, repeat=len(blocks)):
         plain = member_spec(spec, choice)
@@ -338,7 +320,7 @@ def derive_spec(model: SearchModel, weights: ArrayLike) -> ModelSpec:
 
 
 def _is_search(spec: ModelSpec) -> bool:
-    return bool(searched_blocks(spec))
+    return bool(spec.searched_blocks)
 
 
 register_family("qmoe", compile_search, applies=_is_search)

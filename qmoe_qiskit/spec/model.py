@@ -10,6 +10,7 @@ from .sections import (
     FAMILY_TRAINING,
     MAX_HYBRID_QUBITS,
     MODEL_KINDS,
+    SEARCH_OPERATORS,
     DataSpec,
     EncoderSpec,
     ExpertsSpec,
@@ -90,6 +91,17 @@ class ModelSpec:
         if self.kind == "hybrid":
             return self.encoder.features if self.routing.kind == "quantum" else 0
         return self.num_route_qubits + self.experts.data_qubits
+
+    @property
+    def searched_blocks(self) -> tuple[str, ...]:
+        """Blocks whose ``operators`` is ``"diffqas"`` (a DiffQAS search), in logit order:
+        ``"routing"`` (``qmoe`` only), then ``"experts"``."""
+        blocks = []
+        if self.kind == "qmoe" and self.routing.operators == SEARCH_OPERATORS:
+            blocks.append("routing")
+        if self.kind in ("qmoe", "baseline") and self.experts.operators == SEARCH_OPERATORS:
+            blocks.append("experts")
+        return tuple(blocks)
 
     @property
     def multiplexed(self) -> bool:
