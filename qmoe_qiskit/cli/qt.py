@@ -58,6 +58,11 @@ def register(sub) -> None:
         "--select", default="last", choices=("last", "val"),
         help="score the last epoch (the paper) or the best epoch on a held-out validation split",
     )  # fmt: skip
+    series.add_argument(
+        "--order", default="shuffled", choices=("shuffled", "time"),
+        help="mini-batches in a fresh order every epoch, or in time order every epoch (the "
+        "authors' code)",
+    )  # fmt: skip
     series.set_defaults(func=run_series)
     classify = commands.add_parser(
         "classify", help="QT-generated 784-128-64-2 classifier on MNIST/Fashion pairs",
@@ -111,8 +116,9 @@ def run_series(args) -> int:
         raise CommandError("--seeds and --epochs must be positive")
     try:
         runs = series_runs(
-            args.tasks, args.configs, tuple(range(args.seeds)), args.epochs, args.select
-        )
+            args.tasks, args.configs, tuple(range(args.seeds)), args.epochs, args.select,
+            args.order,
+        )  # fmt: skip
     except ValueError as error:
         raise CommandError(str(error)) from None
     return _study(args, runs)

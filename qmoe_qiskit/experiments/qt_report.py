@@ -29,9 +29,29 @@ __all__ = ["write_report"]
 _CONFIG_ORDER = ["diffqas", *range(1, 13)]
 
 
-def _label(config: str | int, select: str = "last") -> str:
+#: Protocol variants of a series run, ``(select, order)``, in report order.
+_VARIANTS = [("last", "shuffled"), ("last", "time"), ("val", "shuffled"), ("val", "time")]
+_VARIANT_TITLES = {
+    ("last", "shuffled"): "last epoch",
+    ("last", "time"): "last epoch, batches in time order",
+    ("val", "shuffled"): "best validation epoch",
+    ("val", "time"): "best validation epoch, batches in time order",
+}
+
+
+def _variant(run: dict) -> tuple[str, str]:
+    return run.get("select", "last"), run.get("order", "shuffled")
+
+
+def _suffix(run: dict) -> str:
+    """``""`` for the paper's protocol, else e.g. ``"-time"`` or ``"-val-time"``."""
+    select, order = _variant(run)
+    return ("" if select == "last" else f"-{select}") + ("" if order == "shuffled" else f"-{order}")
+
+
+def _label(config: str | int, variant: tuple[str, str] = ("last", "shuffled")) -> str:
     label = "DiffQAS-QT (ours)" if config == "diffqas" else f"Config {config}"
-    return label if select == "last" else f"{label}, best validation epoch"
+    return label if variant == _VARIANTS[0] else f"{label}, {_VARIANT_TITLES[variant]}"
 
 
 def _fmt(value: float) -> str:
@@ -39,31 +59,31 @@ def _fmt(value: float) -> str:
 
 
 def _series_table(results: list[dict]) -> tuple[list[str], dict]:
-    table: dict[tuple[str, str | int, str], list[float]] = defaultdict(list)
+    table: dict[tuple[str, str | int, tuple[str, str]], list[float]] = defaultdict(list)
     for r in results:
         run = r["run"]
-        table[(run["task"], run["config"], run.get("select", "last"))].append(r["test_mse"])
+        table[(run["task"], run["config"], _variant(run))].append(r["test_mse"])
     tasks = [t for t in SERIES if any(k[0] == t for k in table)]
     lines = [
         "| model | " + " | ".join(tasks) + " |",
         "|---|" + "---|" * len(tasks),
     ]
     stats = {}
-    rows = [(c, sel) for sel in ("last", "val") for c in _CONFIG_ORDER]
-    for config, select in rows:
-        if not any((t, config, select) in table for t in tasks):
+    rows = [(c, variant) for variant in _VARIANTS for c in _CONFIG_ORDER]
+    for config, variant in rows:
+        if not any((t, config, variant) in table for t in tasks):
             continue
         cells = []
         for task in tasks:
-            values = table.get((task, config, select), [])
+            values = table.get((task, config, variant), [])
             mean, std = mean_std(values)
-            stats[(task, config, select)] = (mean, std, len(values))
+            stats[(task, config, variant)] = (mean, std, len(values))
             paper = PAPER_TABLE_II[task][config]
             cell = f"{_fmt(mean)} ± {_fmt(std)}" if values else "-"
             cells.append(
                 f"{cell} (n={len(values)}) [{paper:.2e}]" if values else f"- [{paper:.2e}]"
             )
-        lines.append(f"| {_label(config, select)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_label(config, variant)} | " + " | ".join(cells) + " |")
     return lines, {"tasks": tasks, "stats": stats}
 
 
@@ -88,15 +108,15 @@ def _derived(results: list[dict]) -> list[str]:
     return lines
 
 
-def _targets(info: dict, select: str = "last") -> list[str]:
+def _targets(info: dict, variant: tuple[str, str] = _VARIANTS[0]) -> list[str]:
     lines = []
     stats = info["stats"]
     for task in info["tasks"]:
-        ours = stats.get((task, "diffqas", select))
+        ours = stats.get((task, "diffqas", variant))
         if ours is None or ours[2] == 0:
             continue
         paper = PAPER_TABLE_II[task]["diffqas"]
-        fixed = [stats[(task, c, select)][0] for c in range(1, 13) if (task, c, select) in stats]
+        fixed = [stats[(task, c, variant)][0] for c in range(1, 13) if (task, c, variant) in stats]
         median = float(np.median(fixed)) if len(fixed) == 12 else math.nan
         within = "yes" if ours[0] <= 2 * paper else "no"
         beats = "-" if math.isnan(median) else ("yes" if ours[0] <= median else "no")
@@ -155,14 +175,18 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         ax.plot(x[p["window"] :], predicted, color="tab:blue", label="DiffQAS-QT prediction")
         ax.axvspan(p["first_test"], len(series) - 1, color="0.9", label="test region")
         title = f"{run['task']}: test MSE {r['test_mse']:.2e} (seed 0)"
-        written.append(_finish(fig, ax, out, f"series-{run['task']}.png", "time step", "", title))
+        if _suffix(run):
+            title += f", {_VARIANT_TITLES[_variant(run)]}"
+        name = f"series-{run['task']}{_suffix(run)}.png"
+        written.append(_finish(fig, ax, out, name, "time step", "", title))
     curves = [r for r in results if r["run"]["config"] == "diffqas" and r["run"]["seed"] == 0]
     curves = [r for r in curves if "test_mse" in r]
     if curves:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for r in curves:
             epochs = [h["epoch"] for h in r["history"]]
-            ax.semilogy(epochs, [h["test_mse"] for h in r["history"]], label=r["run"]["task"])
+            label = r["run"]["task"] + _suffix(r["run"])
+            ax.semilogy(epochs, [h["test_mse"] for h in r["history"]], label=label)
         title = "DiffQAS-QT LSTM, seed 0"
         written.append(_finish(fig, ax, out, "series-curves.png", "epoch", "test MSE", title))
     return written
@@ -276,10 +300,10 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             "",
         ]
         lines += [*_derived(series), ""]
-        for select, title in (("last", "last epoch"), ("val", "best validation epoch")):
-            targets = _targets(info, select)
+        for variant in _VARIANTS:
+            targets = _targets(info, variant)
             if targets:
-                lines += [f"### Targets ({title})", "", *targets, ""]
+                lines += [f"### Targets ({_VARIANT_TITLES[variant]})", "", *targets, ""]
     if classify:
         lines += [
             "## Classification (QT-generated 784-128-64-2 MLP, full 28x28 images)",

@@ -60,6 +60,19 @@ def test_report_has_the_paper_numbers_beside_ours(tmp_path):
     assert (tmp_path / "report" / "results.json").is_file()
 
 
+def test_time_order_runs_are_named_and_reported_apart(tmp_path):
+    shuffled = run_one(series_run("bessel", 7, seed=0, epochs=1), tmp_path)
+    run = series_run("bessel", 7, seed=0, epochs=1, order="time")
+    assert run.name == "bessel-c07-s0-time"
+    timed = run_one(run, tmp_path)
+    assert timed["test_mse"] != shuffled["test_mse"]  # same seed and start, other batches
+    text = write_report(tmp_path, tmp_path / "report").read_text()
+    assert f"| Config 7 | {shuffled['test_mse']:.2e} ± " in text
+    assert f"| Config 7, last epoch, batches in time order | {timed['test_mse']:.2e} ± " in text
+    with pytest.raises(ValueError, match="order must be one of"):
+        series_run("bessel", 7, seed=0, order="reversed")
+
+
 def test_series_runs_put_diffqas_first():
     runs = series_runs(seeds=(0, 1))
     assert len(runs) == 5 * 13 * 2

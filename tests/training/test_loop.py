@@ -67,3 +67,28 @@ def test_frozen_parameters_are_not_optimised():
     x = np.random.default_rng(2).normal(size=(10, 2))
     fit(net, x, x[:, :1], FitOptions(epochs=2, batch_size=5, loss="mse"))
     assert torch.equal(net[0].weight, frozen)
+
+
+def test_unshuffled_epochs_walk_the_rows_in_order():
+    """``shuffle=False``: every epoch the batches are rows 0-3, 4-7, 8-9, in that order (a plain
+    torch RMSprop loop over those batches gives the same weights); the shuffled default does
+    not."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 1))
+    options = FitOptions(
+        epochs=3, batch_size=4, lr=0.01, loss="mse", optimizer="rmsprop", shuffle=False
+    )
+    result = fit(_net(), x, y, options)
+    net = _net()
+    optimizer = torch.optim.RMSprop(net.parameters(), lr=0.01, alpha=0.99, eps=1e-8)
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    for _ in range(3):
+        for start in (0, 4, 8):
+            optimizer.zero_grad()
+            loss = ((net(xt[start : start + 4]) - yt[start : start + 4]) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+    by_hand = torch.nn.utils.parameters_to_vector(net.parameters()).detach().numpy()
+    np.testing.assert_allclose(result.weights, by_hand, rtol=1e-12)
+    shuffled = fit(_net(), x, y, FitOptions(**{**options.__dict__, "shuffle": True}))
+    assert np.abs(shuffled.weights - by_hand).max() > 1e-6
