@@ -48,7 +48,8 @@ def register(sub) -> None:
     _common(series, seeds=3, epochs=100)
     series.add_argument(
         "--tasks", type=_names, default=SERIES_TASKS, metavar="NAMES",
-        help="comma-separated time series (default: all five)",
+        help="comma-separated time series (default: the paper's five; also narma5-input, "
+        "narma10-input: windows of the NARMA input u predict y, as the authors' loader)",
     )  # fmt: skip
     series.add_argument(
         "--configs", type=_configs, default=("diffqas", *range(1, 13)), metavar="LIST",

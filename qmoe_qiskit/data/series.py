@@ -15,9 +15,15 @@ Each generator returns the series as a float64 array; :func:`windows` turns a se
   ``y_{t+1} = 0.3 y_t + 0.05 y_t sum_{j<n0} y_{t-j} + 1.5 u_{t-n0+1} u_t + 0.1`` from
   ``y = 0``; the series is ``y`` (not scaled).
 
-Every task forecasts the series from its own past (windows of ``y`` predict the next ``y``),
+These tasks forecast the series from its own past (windows of ``y`` predict the next ``y``),
 NARMA included: the paper shows NARMA "rollouts" of the series, and a window of four inputs
-``u`` could not determine ``y_{t+1}``, which depends on ``u_{t-n0+1}`` and on all past ``y``.
+``u`` cannot determine ``y_{t+1}``, which depends on ``u_{t-n0+1}`` and on all past ``y``.
+
+The authors' NARMA loader does it the other way (:data:`DRIVEN`):
+
+* ``narma5-input`` / ``narma10-input``: windows of the input ``u[i : i + 4]`` predict the output
+  ``y[i + 4]``, with ``y_0 = 0.196`` and zero ``u`` and ``y`` before ``t = 0`` (the recurrence
+  runs from the first step), not scaled, the last window dropped as in their loader.
 """
 
 from __future__ import annotations
@@ -27,7 +33,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SERIES", "SeriesSplit", "load_series", "scale_to_unit", "windows"]
+__all__ = [
+    "DRIVEN",
+    "SERIES",
+    "TASKS",
+    "SeriesSplit",
+    "driven_windows",
+    "load_series",
+    "scale_to_unit",
+    "windows",
+]
 
 
 def scale_to_unit(values: np.ndarray) -> np.ndarray:
@@ -79,7 +94,29 @@ def narma(order: int, length: int = 300) -> np.ndarray:
     return y
 
 
-#: Task name -> generator.
+def narma_driven(order: int, length: int = 300, y0: float = 0.196) -> tuple[np.ndarray, np.ndarray]:
+    """NARMA-``order`` as the authors' loader builds it: ``(u, y)``, each ``length`` long.
+
+    ``y_0 = y0``; ``u_t`` and ``y_t`` are zero for ``t < 0``, so the recurrence runs from the
+    first step.
+    """
+    t = np.arange(length)
+    u = 0.1 * (
+        np.sin(2 * np.pi * 2.11 * t / length)
+        * np.sin(2 * np.pi * 3.73 * t / length)
+        * np.sin(2 * np.pi * 4.11 * t / length)
+        + 1
+    )
+    y = np.zeros(length + 1)
+    y[0] = y0
+    for step in range(length):
+        history = y[max(0, step - order + 1) : step + 1].sum()
+        lagged = u[step - order + 1] if step - order + 1 >= 0 else 0.0
+        y[step + 1] = 0.3 * y[step] + 0.05 * y[step] * history + 1.5 * lagged * u[step] + 0.1
+    return u, y[:length]
+
+
+#: Task name -> generator of a series forecast from its own past.
 SERIES: dict[str, Callable[[], np.ndarray]] = {
     "bessel": bessel,
     "damped-shm": damped_shm,
@@ -87,6 +124,15 @@ SERIES: dict[str, Callable[[], np.ndarray]] = {
     "narma5": lambda: narma(5),
     "narma10": lambda: narma(10),
 }
+
+#: Task name -> generator of ``(inputs, outputs)``: windows of inputs predict the output.
+DRIVEN: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
+    "narma5-input": lambda: narma_driven(5),
+    "narma10-input": lambda: narma_driven(10),
+}
+
+#: Every time-series task.
+TASKS: tuple[str, ...] = (*SERIES, *DRIVEN)
 
 
 @dataclass(frozen=True)
@@ -132,12 +178,38 @@ def windows(
     return SeriesSplit(name, series, x[:cut], y[:cut], x[cut:], y[cut:], cut + window)
 
 
+def driven_windows(
+    inputs: np.ndarray,
+    outputs: np.ndarray,
+    window: int = 4,
+    train_fraction: float = 0.67,
+    name: str = "",
+) -> SeriesSplit:
+    """Windows ``inputs[i : i + window] -> outputs[i + window]`` for
+    ``i < len - window - 1`` (the authors' loader drops the last one), split in time order.
+    The split's ``series`` is ``outputs``.
+    """
+    inputs = np.asarray(inputs, dtype=np.float64)
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if inputs.shape != outputs.shape or inputs.ndim != 1:
+        raise ValueError(f"inputs {inputs.shape} and outputs {outputs.shape} must match (1-D)")
+    rows = len(inputs) - window - 1
+    if window < 1 or rows < 2:
+        raise ValueError(f"a series of {len(inputs)} values has no windows of {window}")
+    x = np.stack([inputs[i : i + window] for i in range(rows)])
+    y = outputs[window : window + rows, None]
+    cut = int(train_fraction * rows)
+    return SeriesSplit(name, outputs, x[:cut], y[:cut], x[cut:], y[cut:], cut + window)
+
+
 def load_series(name: str, window: int = 4, train_fraction: float = 0.67) -> SeriesSplit:
     """A task's windows (see :data:`SERIES`).
 
     Raises:
         ValueError: For an unknown task.
     """
+    if name in DRIVEN:
+        return driven_windows(*DRIVEN[name](), window, train_fraction, name)
     if name not in SERIES:
-        raise ValueError(f"unknown time series {name!r}; choose from {', '.join(SERIES)}")
+        raise ValueError(f"unknown time series {name!r}; choose from {', '.join(TASKS)}")
     return windows(SERIES[name](), window, train_fraction, name)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.series import SERIES
+from ..data.series import TASKS
 from ..errors import JobFileError
 from ..training.runs import write_json
 from .qt_study import PAPER_TABLE_II, collect, mean_std
@@ -63,7 +63,7 @@ def _series_table(results: list[dict]) -> tuple[list[str], dict]:
     for r in results:
         run = r["run"]
         table[(run["task"], run["config"], _variant(run))].append(r["test_mse"])
-    tasks = [t for t in SERIES if any(k[0] == t for k in table)]
+    tasks = [t for t in TASKS if any(k[0] == t for k in table)]
     lines = [
         "| model | " + " | ".join(tasks) + " |",
         "|---|" + "---|" * len(tasks),
@@ -172,7 +172,8 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         x = np.arange(len(series))
         fig, ax = plt.subplots(figsize=(7, 3))
         ax.plot(x, series, "--", color="tab:orange", label="ground truth")
-        ax.plot(x[p["window"] :], predicted, color="tab:blue", label="DiffQAS-QT prediction")
+        steps = x[p["window"] : p["window"] + len(predicted)]
+        ax.plot(steps, predicted, color="tab:blue", label="DiffQAS-QT prediction")
         ax.axvspan(p["first_test"], len(series) - 1, color="0.9", label="test region")
         title = f"{run['task']}: test MSE {r['test_mse']:.2e} (seed 0)"
         if _suffix(run):

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 from scipy.special import j0, j1
 
-from qmoe_qiskit.data.series import SERIES, load_series, narma, scale_to_unit, windows
+from qmoe_qiskit.data.series import (
+    DRIVEN,
+    SERIES,
+    driven_windows,
+    load_series,
+    narma,
+    scale_to_unit,
+    windows,
+)
 
 
 def test_bessel_is_scaled_j2_from_the_recurrence():
@@ -66,3 +76,34 @@ def test_paper_split_sizes_and_unknown_task():
     assert load_series("delayed-qc").x_test.shape == (725, 4)
     with pytest.raises(ValueError, match="unknown time series 'sine'"):
         load_series("sine")
+
+
+@pytest.mark.parametrize("order", [5, 10])
+def test_driven_narma_runs_the_recurrence_from_the_first_step(order):
+    """``y_0 = 0.196``; ``u`` and ``y`` before ``t = 0`` are zero, written out with lists."""
+    u, y = DRIVEN[f"narma{order}-input"]()
+    T = 300
+    expected_u = [
+        0.1 * (math.sin(2 * math.pi * 2.11 * t / T) * math.sin(2 * math.pi * 3.73 * t / T)
+               * math.sin(2 * math.pi * 4.11 * t / T) + 1)
+        for t in range(T)
+    ]  # fmt: skip
+    np.testing.assert_allclose(u, expected_u, rtol=1e-12)
+    ys = [0.196]
+    for t in range(T - 1):
+        past = sum(ys[t - j] for j in range(order) if t - j >= 0)
+        lagged = expected_u[t - order + 1] if t - order + 1 >= 0 else 0.0
+        ys.append(0.3 * ys[t] + 0.05 * ys[t] * past + 1.5 * lagged * expected_u[t] + 0.1)
+    np.testing.assert_allclose(y, ys, rtol=1e-12)
+
+
+def test_driven_windows_pair_input_windows_with_the_next_output():
+    inputs, outputs = np.arange(20.0), 100 + np.arange(20.0)
+    split = driven_windows(inputs, outputs, window=4, train_fraction=0.5)
+    assert split.x_train.shape == (7, 4) and split.x_test.shape == (8, 4)  # 15 windows
+    np.testing.assert_array_equal(split.x_train[0], [0, 1, 2, 3])
+    assert split.y_train[0, 0] == 104 and split.y_test[-1, 0] == 118  # the last one dropped
+    assert split.y_test[0, 0] == 100 + split.first_test == 111
+    assert load_series("narma5-input").x_train.shape == (197, 4)
+    with pytest.raises(ValueError, match="must match"):
+        driven_windows(inputs, outputs[:-1])

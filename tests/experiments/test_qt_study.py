@@ -73,6 +73,16 @@ def test_time_order_runs_are_named_and_reported_apart(tmp_path):
         series_run("bessel", 7, seed=0, order="reversed")
 
 
+def test_driven_narma_runs_and_is_plotted_beside_the_paper_narma_row(tmp_path):
+    run_one(series_run("narma5-input", "diffqas", seed=0, epochs=1), tmp_path)
+    text = write_report(tmp_path, tmp_path / "report").read_text()
+    assert (
+        "| model | narma5-input |" in text
+        and f"[{PAPER_TABLE_II['narma5']['diffqas']:.2e}]" in text
+    )
+    assert (tmp_path / "report" / "series-narma5-input.png").is_file()
+
+
 def test_series_runs_put_diffqas_first():
     runs = series_runs(seeds=(0, 1))
     assert len(runs) == 5 * 13 * 2
