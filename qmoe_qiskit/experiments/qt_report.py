@@ -244,7 +244,7 @@ def _rl_section(rl: list[dict]) -> list[str]:
             reach = f"{hit[0] + 1:,}" if len(hit) else "not reached"
         lines.append(
             f"| {run['env']} | {run['agent']} | {run['seed']} | {len(r['returns']):,}"
-            f"{' (running)' if r.get('in_progress') else ''} | "
+            f"{' (unfinished: from its checkpoint)' if r.get('in_progress') else ''} | "
             f"{r['trained_parameters']:,} | {mean[-1]:.3f} | {reach} | {r['seconds']:.0f} |"
         )
     return lines
@@ -262,7 +262,7 @@ def _plot_rl(rl: list[dict], out: Path) -> list[str]:
         mean, std = moving_average(r["returns"], _WINDOW)
         x = np.arange(1, len(mean) + 1)
         label = f"{r['run']['agent']} (seed {r['run']['seed']}, {r['trained_parameters']:,} params)"
-        label += ", running" if r.get("in_progress") else ""
+        label += ", unfinished" if r.get("in_progress") else ""
         line = ax.plot(x, mean, label=label)
         ax.fill_between(x, mean - std, mean + std, color=line[0].get_color(), alpha=0.15)
     ylabel = f"reward (moving average, {_WINDOW})"

@@ -61,13 +61,13 @@ def test_short_run_records_episodes_and_report_plots_the_curve(tmp_path):
     text = path.read_text()
     assert "| MiniGrid-Empty-5x5-v0 | classical | 0 |" in text and "| 11,848 |" in text
     assert (tmp_path / "rl-reward.png").is_file()
-    # A run still going is reported from its checkpoint, marked as running.
+    # A run still going is reported from its checkpoint, marked as unfinished.
     (tmp_path / "runs" / run.name / "result.json").unlink()
     from qmoe_qiskit.experiments.qt_rl import in_progress
 
     (partial,) = in_progress(tmp_path)
     assert partial["in_progress"] and partial["returns"][:6] == result["returns"][:6]
-    assert "(running)" in write_report(tmp_path).read_text()
+    assert "(unfinished: from its checkpoint)" in write_report(tmp_path).read_text()
 
 
 def test_bad_settings_are_refused():
