@@ -8,6 +8,7 @@ from .diffqas import (
     candidate_weights,
     constant_candidates,
     diffqas_entangler,
+    equivalent_candidates,
 )
 from .drawing import staged_circuit
 from .encoder import encoder_circuit, encoder_layers
@@ -30,6 +31,7 @@ __all__ = [
     "candidate_weights",
     "class_observables",
     "constant_candidates",
+    "equivalent_candidates",
     "controlled_experts_circuit",
     "diffqas_entangler",
     "encoder_circuit",

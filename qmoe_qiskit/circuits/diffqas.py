@@ -66,6 +66,7 @@ __all__ = [
     "candidate_circuit",
     "candidate_weights",
     "constant_candidates",
+    "equivalent_candidates",
     "diffqas_entangler",
 ]
 
@@ -243,3 +244,40 @@ def constant_candidates(
         if all(np.allclose(p, reference, rtol=0.0, atol=atol) for p in others):
             constant.append(candidate.index)
     return tuple(constant)
+
+
+def equivalent_candidates(num_qubits: int, depth: int, *, atol: float = 1e-10) -> dict[int, int]:
+    """Constant candidates that give the same distribution as a lower-numbered one.
+
+    Two constant candidates (:func:`constant_candidates`) with equal basis probabilities are the
+    same generator: a Quantum-Train model built on either, with the same seed, is the same
+    function of its trained parameters (it differs only in floating-point rounding), so a study
+    need train only the lower-numbered one. With the paper's 12 candidates: 3, 4 and 6 give
+    config 1's uniform distribution, and 12 gives config 9's ``|0...0>``.
+
+    Args:
+        num_qubits: Register width (at least 1).
+        depth: Number of layers (at least 1).
+        atol: Absolute tolerance on each probability.
+
+    Returns:
+        ``{candidate: representative}`` for every constant candidate whose distribution equals
+        that of a lower-numbered constant candidate (its representative, the lowest such).
+    """
+    constant = constant_candidates(num_qubits, depth, atol=atol)
+    weights = [0.0] * candidate_weights(num_qubits, depth)
+    outputs = {
+        index: Statevector(candidate_circuit(index, num_qubits, weights, depth)).probabilities()
+        for index in constant
+    }
+    equivalent: dict[int, int] = {}
+    for index in constant:
+        for earlier in constant:
+            if earlier >= index:
+                break
+            if earlier not in equivalent and np.allclose(
+                outputs[index], outputs[earlier], rtol=0.0, atol=atol
+            ):
+                equivalent[index] = earlier
+                break
+    return equivalent

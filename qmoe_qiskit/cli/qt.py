@@ -64,6 +64,11 @@ def register(sub) -> None:
         help="mini-batches in a fresh order every epoch, or in time order every epoch (the "
         "authors' code)",
     )  # fmt: skip
+    series.add_argument(
+        "--train-equivalent", action="store_true",
+        help="also train configs 3, 4, 6 and 12, whose generators give the same constant "
+        "distribution as configs 1 and 9 (the same model; by default not trained again)",
+    )  # fmt: skip
     series.set_defaults(func=run_series)
     classify = commands.add_parser(
         "classify", help="QT-generated 784-128-64-2 classifier on MNIST/Fashion pairs",
@@ -95,6 +100,14 @@ def register(sub) -> None:
     report.add_argument("study", help="study directory")
     report.add_argument("-o", "--output", help="report directory (default: STUDY)")
     report.set_defaults(func=run_report)
+    restore = commands.add_parser(
+        "restore", help="seed a study directory with a report's results.json (continue a "
+        "study on a new machine: restored runs are not trained again)",
+        formatter_class=HelpFormatter,
+    )  # fmt: skip
+    restore.add_argument("results", help="results.json written by qmoe qt report")
+    restore.add_argument("--out", required=True, help="study directory")
+    restore.set_defaults(func=run_restore)
 
 
 def _study(args, runs) -> int:
@@ -118,10 +131,19 @@ def run_series(args) -> int:
     try:
         runs = series_runs(
             args.tasks, args.configs, tuple(range(args.seeds)), args.epochs, args.select,
-            args.order,
+            args.order, args.train_equivalent,
         )  # fmt: skip
     except ValueError as error:
         raise CommandError(str(error)) from None
+    if not args.train_equivalent:
+        from ..experiments.qt_study import equivalent_configs
+
+        same = {c: r for c, r in equivalent_configs().items() if c in args.configs}
+        if same:
+            pairs = ", ".join(f"{c} as {r}" for c, r in same.items())
+            print(f"not trained: configs that are the same model as a lower one ({pairs}); "
+                  "the report shows the representative's numbers (--train-equivalent trains "
+                  "them)")  # fmt: skip
     return _study(args, runs)
 
 
@@ -168,4 +190,16 @@ def run_report(args) -> int:
 
     path = write_report(args.study, args.output)
     print(f"wrote {path}")
+    return 0
+
+
+def run_restore(args) -> int:
+    from ..experiments.qt_study import restore
+    from .common import CommandError
+
+    try:
+        count = restore(args.results, args.out)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(f"restored {count} runs into {args.out}")
     return 0

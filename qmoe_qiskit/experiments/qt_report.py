@@ -22,7 +22,7 @@ import numpy as np
 from ..data.series import TASKS
 from ..errors import JobFileError
 from ..training.runs import write_json
-from .qt_study import PAPER_TABLE_II, collect, mean_std
+from .qt_study import PAPER_TABLE_II, collect, equivalent_configs, mean_std
 
 __all__ = ["write_report"]
 
@@ -54,6 +54,23 @@ def _label(config: str | int, variant: tuple[str, str] = ("last", "shuffled")) -
     return label if variant == _VARIANTS[0] else f"{label}, {_VARIANT_TITLES[variant]}"
 
 
+#: Per-epoch fields a summary row keeps (``results.json``), so a report can be written again
+#: from summary rows alone (:func:`restore`).
+_EPOCH_FIELDS = ("test_mse", "test_accuracy", "train_accuracy_eval")
+
+
+def _history(run: dict) -> list[dict]:
+    """A run's per-epoch rows: its full history, or those a summary row kept (may be empty)."""
+    if "history" in run:
+        return run["history"]
+    kept = run.get("by_epoch") or {}
+    count = max((len(v) for v in kept.values()), default=0)
+    return [
+        {"epoch": i + 1, **{field: values[i] for field, values in kept.items()}}
+        for i in range(count)
+    ]
+
+
 def _fmt(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.2e}"
 
@@ -69,19 +86,25 @@ def _series_table(results: list[dict]) -> tuple[list[str], dict]:
         "|---|" + "---|" * len(tasks),
     ]
     stats = {}
+    equivalent = equivalent_configs()
     rows = [(c, variant) for variant in _VARIANTS for c in _CONFIG_ORDER]
     for config, variant in rows:
-        if not any((t, config, variant) in table for t in tasks):
+        own = equivalent.get(config, config) if isinstance(config, int) else config
+        if not any((t, config, variant) in table or (t, own, variant) in table for t in tasks):
             continue
         cells = []
         for task in tasks:
             values = table.get((task, config, variant), [])
+            mark = ""
+            if not values and config in equivalent:  # the same model: its representative's
+                values = table.get((task, equivalent[config], variant), [])
+                mark = " ‡" if values else ""
             mean, std = mean_std(values)
             stats[(task, config, variant)] = (mean, std, len(values))
             paper = PAPER_TABLE_II[task][config]
             cell = f"{_fmt(mean)} ± {_fmt(std)}" if values else "-"
             cells.append(
-                f"{cell} (n={len(values)}) [{paper:.2e}]" if values else f"- [{paper:.2e}]"
+                f"{cell} (n={len(values)}){mark} [{paper:.2e}]" if values else f"- [{paper:.2e}]"
             )
         lines.append(f"| {_label(config, variant)} | " + " | ".join(cells) + " |")
     return lines, {"tasks": tasks, "stats": stats}
@@ -181,13 +204,13 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         name = f"series-{run['task']}{_suffix(run)}.png"
         written.append(_finish(fig, ax, out, name, "time step", "", title))
     curves = [r for r in results if r["run"]["config"] == "diffqas" and r["run"]["seed"] == 0]
-    curves = [r for r in curves if "test_mse" in r]
+    curves = [r for r in curves if "test_mse" in r and _history(r)]
     if curves:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for r in curves:
-            epochs = [h["epoch"] for h in r["history"]]
+            epochs = [h["epoch"] for h in _history(r)]
             label = r["run"]["task"] + _suffix(r["run"])
-            ax.semilogy(epochs, [h["test_mse"] for h in r["history"]], label=label)
+            ax.semilogy(epochs, [h["test_mse"] for h in _history(r)], label=label)
         title = "DiffQAS-QT LSTM, seed 0"
         written.append(_finish(fig, ax, out, "series-curves.png", "epoch", "test MSE", title))
     return written
@@ -196,16 +219,17 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
 def _plot_classify(results: list[dict], out: Path) -> list[str]:
     plt = _pyplot()
 
-    runs = [r for r in results if "test_accuracy" in r]
+    runs = [r for r in results if "test_accuracy" in r and _history(r)]
     if not runs:
         return []
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for r in runs:
-        epochs = [h["epoch"] for h in r["history"]]
+        history = _history(r)
+        epochs = [h["epoch"] for h in history]
         label = f"{r['run']['task']} s{r['run']['seed']}"
-        line = ax.plot(epochs, [h["test_accuracy"] for h in r["history"]], label=f"{label} test")
+        line = ax.plot(epochs, [h["test_accuracy"] for h in history], label=f"{label} test")
         ax.plot(
-            epochs, [h["train_accuracy_eval"] for h in r["history"]], "--",
+            epochs, [h["train_accuracy_eval"] for h in history], "--",
             color=line[0].get_color(), label=f"{label} train",
         )  # fmt: skip
     title = "QT-generated 784-128-64-2 classifier (DiffQAS-QT)"
@@ -295,7 +319,9 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             "",
             "QT-generated LSTM (1,781 weights from an 11-qubit generator of depth 10), "
             "windows of 4, first 67 % train, RMSprop 0.01, batch 10. Mean ± std over seeds "
-            "(n = seeds finished), the paper's value in brackets.",
+            "(n = seeds finished), the paper's value in brackets. ‡: not trained, the "
+            "numbers of the config with the same constant generator output (3, 4 and 6 as "
+            "1, 12 as 9: the same model, see `equivalent_configs`).",
             "",
             *table,
             "",
@@ -314,7 +340,7 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             "|---|---|---|---|---|---|---|",
         ]
         for r in classify:
-            by_epoch = ", ".join(f"{100 * h['test_accuracy']:.1f}" for h in r["history"])
+            by_epoch = ", ".join(f"{100 * h['test_accuracy']:.1f}" for h in _history(r)) or "-"
             lines.append(
                 f"| {r['run']['task']} | {r['run']['seed']} | {r['run']['epochs']} | "
                 f"{r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | {by_epoch} | "
@@ -381,6 +407,12 @@ def _summary_row(result: dict) -> dict:
     250 episodes instead of every episode's reward)."""
     dropped = ("history", "prediction", "returns", "lengths")
     row = {k: v for k, v in result.items() if k not in dropped}
+    if "history" in result:
+        row["by_epoch"] = {
+            field: [h[field] for h in result["history"]]
+            for field in _EPOCH_FIELDS
+            if result["history"] and all(field in h for h in result["history"])
+        }
     if "returns" in result:
         from .qt_rl import moving_average
 

@@ -15,6 +15,7 @@ from qmoe_qiskit.circuits import (
     candidate_weights,
     constant_candidates,
     diffqas_entangler,
+    equivalent_candidates,
 )
 
 # Paper Table I, column by column: (Hadamard gate, entanglement, rotation).
@@ -186,6 +187,24 @@ def test_constant_outputs_have_the_predicted_values(n):
     ]:
         probs = Statevector(candidate_circuit(index, n, w, depth)).probabilities()
         np.testing.assert_allclose(probs, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_equivalent_candidates_share_one_distribution(n):
+    depth = 2
+    equivalent = equivalent_candidates(n, depth)
+    assert equivalent == {3: 1, 4: 1, 6: 1, 12: 9}
+    # Independent check at weights the function never saw: each pair agrees, and the two
+    # representatives (uniform vs |0...0>) differ.
+    rng = np.random.default_rng(10 + n)
+
+    def probs(index):
+        w = list(rng.uniform(0, 2 * np.pi, size=n * depth))
+        return Statevector(candidate_circuit(index, n, w, depth)).probabilities()
+
+    for index, representative in equivalent.items():
+        np.testing.assert_allclose(probs(index), probs(representative), atol=1e-12)
+    assert np.max(np.abs(probs(1) - probs(9))) > 0.5
 
 
 @pytest.mark.parametrize("index", [2, 5, 7, 8, 10, 11])

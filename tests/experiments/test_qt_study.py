@@ -83,11 +83,52 @@ def test_driven_narma_runs_and_is_plotted_beside_the_paper_narma_row(tmp_path):
     assert (tmp_path / "report" / "series-narma5-input.png").is_file()
 
 
+def test_a_study_continues_from_its_reports_results_json(tmp_path, monkeypatch):
+    runs = [series_run("bessel", "diffqas", seed=0, epochs=2), series_run("bessel", 7, 0, 2)]
+    first = qt_study.run_study(runs, tmp_path / "a", progress=False, log=None)
+    report = write_report(tmp_path / "a", tmp_path / "report-a").read_text()
+    assert qt_study.restore(tmp_path / "report-a" / "results.json", tmp_path / "b") == 2
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a restored run was trained again")
+
+    monkeypatch.setattr(qt_study, "fit", no_training)
+    again = qt_study.run_study(runs, tmp_path / "b", progress=False, log=None)
+    assert [r["test_mse"] for r in again] == [r["test_mse"] for r in first]
+    assert all(r["restored"].endswith("results.json") for r in again)
+    restored = write_report(tmp_path / "b", tmp_path / "report-b").read_text()
+    table = [line for line in report.splitlines() if line.startswith("| DiffQAS-QT (ours) |")]
+    assert table and table == [
+        line for line in restored.splitlines() if line.startswith("| DiffQAS-QT (ours) |")
+    ]
+    assert (tmp_path / "report-b" / "series-curves.png").is_file()  # from the kept by_epoch
+    assert qt_study.restore(tmp_path / "report-a" / "results.json", tmp_path / "b") == 0
+
+
 def test_series_runs_put_diffqas_first():
-    runs = series_runs(seeds=(0, 1))
+    runs = series_runs(seeds=(0, 1), train_equivalent=True)
     assert len(runs) == 5 * 13 * 2
     assert all(r.config == "diffqas" for r in runs[:10])
     assert len({r.name for r in runs}) == len(runs)
+    # By default the configs that are the same model as a lower one are left out.
+    default = series_runs(seeds=(0, 1))
+    assert len(default) == 5 * 9 * 2
+    assert {r.config for r in runs} - {r.config for r in default} == {3, 4, 6, 12}
+
+
+def test_equivalent_configs_train_to_the_same_model(tmp_path):
+    assert qt_study.equivalent_configs() == {3: 1, 4: 1, 6: 1, 12: 9}
+    one = run_one(series_run("narma5", 1, seed=2, epochs=2), tmp_path)
+    four = run_one(series_run("narma5", 4, seed=2, epochs=2), tmp_path)
+    assert four["test_mse"] == pytest.approx(one["test_mse"], rel=1e-9)
+    nine = run_one(series_run("narma5", 9, seed=2, epochs=2), tmp_path)
+    assert nine["test_mse"] != pytest.approx(one["test_mse"], rel=1e-3)
+    # The report fills config 4's row (not trained here) and 12's from their representatives.
+    (tmp_path / "runs" / four["name"]).rename(tmp_path / "trained-apart")
+    text = write_report(tmp_path, tmp_path / "report").read_text()
+    assert f"| Config 4 | {one['test_mse']:.2e} ± 0.00e+00 (n=1) ‡ [" in text
+    assert f"| Config 12 | {nine['test_mse']:.2e} ± 0.00e+00 (n=1) ‡ [" in text
+    assert f"| Config 1 | {one['test_mse']:.2e} ± 0.00e+00 (n=1) [" in text
 
 
 @pytest.mark.parametrize(
@@ -97,6 +138,7 @@ def test_series_runs_put_diffqas_first():
         (["qt", "series", "--out", "X", "--configs", "13"], "config must be"),
         (["qt", "series", "--out", "X", "--shard", "2/2"], "shard must be"),
         (["qt", "report", "EMPTY"], "holds no finished Quantum-Train run"),
+        (["qt", "restore", "MISSING.json", "--out", "X"], "is not a Quantum-Train results.json"),
     ],
 )
 def test_cli_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
