@@ -27,6 +27,7 @@ import numpy as np
 from qiskit import QuantumCircuit, qasm2, qasm3, qpy, transpile
 from qiskit.circuit import Parameter
 
+from .circuits import is_dynamic
 from .errors import ExportError
 from .models import BASIS_GATES, Model, circuit_of
 
@@ -124,6 +125,11 @@ def export_circuit(
     flat = flatten(circuit, basis) if basis is not None else circuit
     mapping: dict[str, str] = {}
     map_path = None
+    if fmt == "qasm2" and is_dynamic(flat):
+        raise ExportError(
+            "OpenQASM 2 cannot hold mid-circuit feed-forward (routing.execution = 'measured'): "
+            "use qasm3 or qpy"
+        )
     if fmt == "qasm2" and flat.num_parameters:
         raise ExportError(
             f"OpenQASM 2 cannot hold free parameters ({flat.num_parameters} left, e.g. "
@@ -155,7 +161,8 @@ def export_model(
     """Export a compiled model, optionally with weights and/or one input vector bound.
 
     Args:
-        model: The compiled model (its ``circuit_model`` is exported).
+        model: The compiled model (its ``circuit_model``'s ``execution_circuit`` is exported:
+            with ``routing.execution = "measured"`` the dynamic circuit, OpenQASM 3 or QPY).
         path: Output file (its directory must exist).
         fmt: One of :data:`FORMATS`.
         weights: The model's flat weights (a trained run's); the circuit's part is bound.
@@ -174,10 +181,15 @@ def export_model(
         values.update(zip(program.weight_params, bound, strict=True))
     if inputs is not None:
         values.update(zip(program.input_params, np.asarray(inputs, dtype=float), strict=True))
-    source = program.circuit if circuit is None else circuit
+    source = program.execution_circuit if circuit is None else circuit
     if values:
         by_name = {p.name: v for p, v in values.items()}
         source = source.assign_parameters(
             {p: by_name[p.name] for p in source.parameters if p.name in by_name}
         )
-    return export_circuit(source, path, fmt, basis=BASIS_GATES if circuit is None else None)
+    basis: Sequence[str] | None = BASIS_GATES
+    if circuit is not None:  # an ISA circuit: written as is
+        basis = None
+    elif program.dynamic_circuit is not None:
+        basis = (*BASIS_GATES, "measure", "if_else")
+    return export_circuit(source, path, fmt, basis=basis)

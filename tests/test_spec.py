@@ -70,6 +70,7 @@ def test_presets_ship_with_the_package_and_round_trip(tmp_path):
         ("training", "lr", -0.1, ["training.lr", "positive"]),
         ("training", "memory_gb", 0, ["training.memory_gb", "positive number of GB"]),
         ("experts", "construction", "magic", ["experts.construction", "'multiplexed'"]),
+        ("routing", "execution", "sometimes", ["routing.execution", "'measured'"]),
     ],
 )
 def test_bad_values_name_the_field(section, key, value, needles):
@@ -100,6 +101,13 @@ def test_cross_field_rules():
         spec_from_dict({"name": "m", "kind": "moe"})
     with pytest.raises(SpecError, match="data.classes"):
         spec_from_dict({"name": "m", "classes": 2, "data": {"classes": [0, 1, 2]}})
+    with pytest.raises(SpecError, match="routing.execution.*aggregation = 'none'"):
+        routing = {"execution": "measured", "aggregation": "interfere"}
+        spec_from_dict({"name": "m", "routing": routing})
+    with pytest.raises(SpecError, match="routing.execution.*qmoe derive"):
+        spec_from_dict(
+            {"name": "m", "routing": {"execution": "measured"}, "experts": {"operators": "diffqas"}}
+        )
 
 
 def test_unknown_keys_and_files(tmp_path):

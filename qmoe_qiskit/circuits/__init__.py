@@ -1,6 +1,7 @@
 """Pure circuit builders: each returns a plain :class:`~qiskit.circuit.QuantumCircuit`."""
 
 from .ansatz import entangler_circuit, expert_circuit, routing_circuit, weights_per_layer
+from .branches import branch_circuits, condition_bits, is_dynamic
 from .diffqas import (
     CANDIDATES,
     Candidate,
@@ -12,7 +13,12 @@ from .diffqas import (
 )
 from .drawing import staged_circuit
 from .encoder import encoder_circuit, encoder_layers
-from .experts import controlled_experts_circuit, multiplexed_experts_circuit
+from .experts import (
+    ROUTE_BITS,
+    controlled_experts_circuit,
+    measured_experts_circuit,
+    multiplexed_experts_circuit,
+)
 from .multiplexer import multiplexed_rotation_circuit
 from .observables import (
     basis_projectors,
@@ -25,11 +31,14 @@ from .router import quantum_router_circuit, router_weights
 
 __all__ = [
     "CANDIDATES",
+    "ROUTE_BITS",
     "Candidate",
     "basis_projectors",
+    "branch_circuits",
     "candidate_circuit",
     "candidate_weights",
     "class_observables",
+    "condition_bits",
     "constant_candidates",
     "equivalent_candidates",
     "controlled_experts_circuit",
@@ -39,6 +48,8 @@ __all__ = [
     "entangler_circuit",
     "expert_circuit",
     "expert_projectors",
+    "is_dynamic",
+    "measured_experts_circuit",
     "multiplexed_experts_circuit",
     "multiplexed_rotation_circuit",
     "quantum_router_circuit",

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qiskit.circuit import ParameterExpression, QuantumCircuit
+from qiskit.circuit import ClassicalRegister, ParameterExpression, QuantumCircuit, QuantumRegister
 
 from .ansatz import entangler_circuit, expert_circuit, weights_per_layer
 from .multiplexer import multiplexed_rotation_circuit
 
-__all__ = ["controlled_experts_circuit", "multiplexed_experts_circuit"]
+__all__ = [
+    "ROUTE_BITS",
+    "controlled_experts_circuit",
+    "measured_experts_circuit",
+    "multiplexed_experts_circuit",
+]
+
+#: Name of the classical register that holds the measured routing register.
+ROUTE_BITS = "route_bits"
 
 Angle = ParameterExpression | float
 
@@ -67,6 +75,73 @@ def controlled_experts_circuit(
             circuit.append(block.control(1), [route[k]] + data)
         else:
             raise ValueError(f"unknown routing encoding {encoding!r}")
+    return circuit
+
+
+def measured_experts_circuit(
+    num_route_qubits: int,
+    num_data_qubits: int,
+    expert_weights: Sequence[Sequence[Angle]],
+    operators: Sequence[str],
+    layers: int,
+    entangler: str,
+    encoding: str = "binary",
+    reupload: QuantumCircuit | None = None,
+) -> QuantumCircuit:
+    """The expert stage as a dynamic circuit: measure the routing register, run one expert.
+
+    The routing register is measured into the classical register :data:`ROUTE_BITS` (bit
+    ``j`` from routing qubit ``j``); then expert ``k`` runs on the data register under
+    ``if_test``: with ``"binary"`` encoding when the register reads ``k`` (one expert per shot,
+    none on unused states), with ``"onehot"`` when bit ``k`` is 1. By the principle of deferred
+    measurement, every data-register expectation equals that of
+    :func:`controlled_experts_circuit` with the same weights, while the circuit holds no
+    controlled expert gate.
+
+    Args:
+        num_route_qubits: Routing register width ``r``.
+        num_data_qubits: Data register width ``d``.
+        expert_weights: One weight sequence per expert (see :func:`expert_circuit`).
+        operators: Rotation gate names.
+        layers: Expert layers.
+        entangler: Expert entangler.
+        encoding: ``"binary"`` or ``"onehot"``.
+        reupload: A fixed input-driven circuit on the data register applied before every
+            expert layer, inside each expert.
+
+    Returns:
+        The expert stage on ``r + d`` qubits and ``r`` clbits (registers ``route``, ``data``
+        and :data:`ROUTE_BITS`).
+
+    Raises:
+        ValueError: An expert without a routing state, or an unknown encoding.
+    """
+    if encoding not in ("binary", "onehot"):
+        raise ValueError(f"unknown routing encoding {encoding!r}")
+    limit = 2**num_route_qubits if encoding == "binary" else num_route_qubits
+    if len(expert_weights) > limit:
+        raise ValueError(
+            f"{len(expert_weights)} experts need more than the {num_route_qubits}-qubit "
+            f"{encoding} routing register offers ({limit})"
+        )
+    route = QuantumRegister(num_route_qubits, "route")
+    data = QuantumRegister(num_data_qubits, "data")
+    bits = ClassicalRegister(num_route_qubits, ROUTE_BITS)
+    circuit = QuantumCircuit(route, data, bits, name="experts")
+    circuit.measure(route, bits)
+    for k, weights in enumerate(expert_weights):
+        block = expert_circuit(
+            num_data_qubits,
+            weights,
+            operators,
+            layers,
+            entangler,
+            name=f"expert{k}",
+            reupload=reupload,
+        )
+        condition = (bits, k) if encoding == "binary" else (bits[k], 1)
+        with circuit.if_test(condition):
+            circuit.compose(block, data, inplace=True)
     return circuit
 
 

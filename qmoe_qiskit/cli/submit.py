@@ -33,8 +33,8 @@ def register(sub) -> None:
     parser.add_argument(
         "--primitive",
         choices=("estimator", "sampler"),
-        default="estimator",
-        help="estimator (expectation values) or sampler (counts)",
+        help="estimator (expectation values) or sampler (counts) (default: estimator; sampler "
+        "for routing.execution = 'measured', whose dynamic circuit the estimator cannot run)",
     )
     parser.add_argument(
         "--mitigation",
@@ -90,7 +90,15 @@ def run(args) -> int:
     from .common import CommandError
 
     run_ = load_run(args.run)
-    circuit_of(run_.model)  # a model without a circuit stops here, before any ledger row
+    program = circuit_of(run_.model)  # a model without a circuit stops here, before any ledger
+    dynamic = program.dynamic_circuit is not None
+    if args.primitive is None:
+        args.primitive = "sampler" if dynamic else "estimator"
+    if dynamic and args.primitive == "estimator":
+        raise CommandError(
+            "routing.execution = 'measured' is a dynamic circuit, which the estimator cannot "
+            "run: use --primitive sampler"
+        )
     data = run_.config.load_data()
     start = args.offset
     stop = len(data.x_test) if not args.limit else min(len(data.x_test), start + args.limit)

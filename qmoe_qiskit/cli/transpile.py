@@ -123,6 +123,12 @@ def run(args) -> int:
             f"(logical {report.logical_two_qubit_gates}, x{report.two_qubit_overhead:.2f})"
         )
         print(f"  gate counts       {report.gate_counts}")
+        if report.branches > 1:
+            print(
+                f"  feed-forward      {report.branches} branches, one per shot: depth, "
+                "two-qubit gates and duration are the costliest branch's "
+                f"({report.two_qubit_gates_all_branches} two-qubit gates in all branches)"
+            )
         print(
             f"  circuit duration  {report.circuit_duration_s * 1e6:.2f} us "
             f"+ rep delay {report.rep_delay_s * 1e6:.0f} us per shot"

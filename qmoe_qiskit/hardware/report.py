@@ -8,7 +8,11 @@ QPU-time estimate (an *estimate*, not IBM's billing):
   measurement of every active qubit is appended (the primitives measure them).
 * ``shot_time = circuit_duration + rep_delay``, ``rep_delay`` being the backend configuration's
   ``default_rep_delay`` (250 us on current IBM devices; :data:`DEFAULT_REP_DELAY` if absent).
-* ``qpu_time = circuits * shots * shot_time``. Not included: per-job compilation and loading
+* ``qpu_time = circuits * shots * shot_time``.
+* A dynamic circuit (mid-circuit measurement and feed-forward, ``routing.execution =
+  "measured"``) runs one branch per shot: depth, two-qubit gates and duration are those of its
+  costliest branch (:func:`~qmoe_qiskit.circuits.branch_circuits`); classical feed-forward
+  latency is not included. Not included: per-job compilation and loading
   overhead, twirling or measurement-mitigation circuits, queueing. Instructions without a
   duration in the target count 0 s and are listed in ``missing_durations``.
 """
@@ -22,6 +26,7 @@ from typing import Any
 
 from qiskit import QuantumCircuit
 
+from ..circuits import branch_circuits, is_dynamic
 from .transpile import TranspiledModel
 
 __all__ = [
@@ -66,7 +71,12 @@ def circuit_duration(
     Returns:
         ``(seconds, missing)``: the duration and the sorted names of instructions that had no
         duration in the target (counted as 0 s; ``rz`` has 0 s on IBM devices by definition).
+        For a dynamic circuit, the costliest branch's.
     """
+    if is_dynamic(circuit):
+        timed = [circuit_duration(b, target, measure) for b in branch_circuits(circuit).values()]
+        names = {name for _, absent in timed for name in absent}
+        return max(t for t, _ in timed), tuple(sorted(names))
     free = [0.0] * circuit.num_qubits
     missing = set()
     for inst in circuit.data:
@@ -115,6 +125,10 @@ class ResourceReport:
         shots: Shots per circuit of the estimate.
         qpu_time_s: ``circuits * shots * (circuit_duration_s + rep_delay_s)`` (an estimate).
         missing_durations: Instructions the target gives no duration for (counted as 0 s).
+        branches: Gate sequences one shot can run (1 for a static circuit; depth, two-qubit
+            gates and duration are the costliest one's).
+        two_qubit_gates_all_branches: Two-qubit gates in the whole program, every branch
+            counted (equals ``two_qubit_gates`` for a static circuit).
     """
 
     backend: str
@@ -133,6 +147,8 @@ class ResourceReport:
     shots: int = 4096
     qpu_time_s: float = 0.0
     missing_durations: tuple[str, ...] = ()
+    branches: int = 1
+    two_qubit_gates_all_branches: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -163,8 +179,10 @@ def resource_report(
         shots: Shots per circuit to price.
     """
     isa = transpiled.circuit
-    two_qubit = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
-    duration, missing = circuit_duration(isa, getattr(backend, "target", None))
+    target = getattr(backend, "target", None)
+    branches = list(branch_circuits(isa).values())
+    two_qubit = max(_two_qubit(b) for b in branches)
+    duration, missing = circuit_duration(isa, target)
     rep_delay = backend_rep_delay(backend)
     logical = transpiled.logical_two_qubit_gates
     layout = tuple(isa.layout.initial_index_layout(filter_ancillas=True)) if isa.layout else ()
@@ -174,7 +192,7 @@ def resource_report(
         num_qubits=len(layout) or isa.num_qubits,
         layout=layout,
         physical_qubits=tuple(_active_qubits(isa)),
-        depth=isa.depth(),
+        depth=max(b.depth() for b in branches),
         two_qubit_gates=two_qubit,
         logical_two_qubit_gates=logical,
         two_qubit_overhead=round(two_qubit / logical, 4) if logical else float(two_qubit > 0),
@@ -185,7 +203,22 @@ def resource_report(
         shots=shots,
         qpu_time_s=circuits * shots * (duration + rep_delay),
         missing_durations=missing,
+        branches=len(branches),
+        two_qubit_gates_all_branches=_two_qubit(isa),
     )
+
+
+def _two_qubit(circuit: QuantumCircuit) -> int:
+    """Two-qubit gates of ``circuit``, those inside control-flow blocks included."""
+    count = 0
+    for inst in circuit.data:
+        op = inst.operation
+        blocks = getattr(op, "blocks", ())
+        if blocks:
+            count += sum(_two_qubit(block) for block in blocks if block is not None)
+        elif op.num_qubits == 2:
+            count += 1
+    return count
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit
 
+from ..circuits import is_dynamic
 from ..errors import RuntimeFailure
 from ..models import Model
 from .ledger import JobRecord, Ledger
@@ -224,6 +225,11 @@ def submit_evaluation(
 
     if primitive not in PRIMITIVES:
         raise ValueError(f"primitive must be one of {PRIMITIVES}, got {primitive!r}")
+    if primitive == "estimator" and is_dynamic(transpiled.circuit):
+        raise ValueError(
+            "a dynamic circuit (routing.execution = 'measured') runs on the sampler; the "
+            "estimator cannot run mid-circuit measurements with feed-forward"
+        )
     settings = mitigation_settings(primitive, mitigation)
     mitigation = settings["name"]
     info = dict(run_info or {})

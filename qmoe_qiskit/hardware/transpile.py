@@ -140,7 +140,8 @@ class TranspiledModel:
         backend_name: Backend it was transpiled for.
         profile: Profile used.
         logical_two_qubit_gates: Two-qubit gates of the logical circuit decomposed to
-            :data:`~qmoe_qiskit.models.BASIS_GATES` (no routing).
+            :data:`~qmoe_qiskit.models.BASIS_GATES` (no routing); for a dynamic circuit, those
+            of its costliest shot.
     """
 
     circuit: QuantumCircuit
@@ -155,6 +156,10 @@ def transpile_model(
 ) -> TranspiledModel:
     """Transpile the model's circuit for ``backend`` and map its observables.
 
+    The circuit is the model's :attr:`~qmoe_qiskit.models.CompiledModel.execution_circuit`:
+    with ``routing.execution = "measured"`` the dynamic circuit (mid-circuit measurement and
+    feed-forward), which needs a backend whose target has ``if_else``.
+
     Args:
         model: The compiled model (any family with a circuit; a hybrid model's router
             circuit).
@@ -166,7 +171,8 @@ def transpile_model(
 
     Raises:
         NoCircuitError: The model has no circuit.
-        TranspileError: The backend is too small.
+        TranspileError: The backend is too small, or runs no dynamic circuit that the model
+            needs.
     """
     program = circuit_of(model)
     if not isinstance(profile, TranspileProfile):
@@ -175,12 +181,20 @@ def transpile_model(
         raise TranspileError(
             f"{backend.name} has {backend.num_qubits} qubits; the model needs {program.num_qubits}"
         )
-    isa = profile.pass_manager(backend).run(program.circuit)
+    circuit = program.execution_circuit
+    if program.dynamic_circuit is not None and "if_else" not in backend.target.operation_names:
+        raise TranspileError(
+            f"{backend.name} does not run dynamic circuits (no if_else in its target); "
+            "routing.execution = 'measured' needs one: use 'coherent'"
+        )
+    isa = profile.pass_manager(backend).run(circuit)
     observables = tuple(obs.apply_layout(isa.layout) for obs in program.observables)
+    summary = program.summary()
+    logical = summary.get("measured_two_qubit_gates", summary["two_qubit_gates"])
     return TranspiledModel(
         circuit=isa,
         observables=observables,
         backend_name=backend.name,
         profile=profile,
-        logical_two_qubit_gates=int(program.summary()["two_qubit_gates"]),
+        logical_two_qubit_gates=int(logical),
     )

@@ -19,14 +19,31 @@ from qiskit import transpile
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
+from ..circuits import branch_circuits
 from ..errors import NoRouterError
 from ..spec import ModelSpec
 from .base import CircuitNetworkFactory
 
-__all__ = ["BASIS_GATES", "CompiledModel", "RoutedNetwork"]
+__all__ = ["BASIS_GATES", "CompiledModel", "RoutedNetwork", "shot_costs"]
 
 #: Gate basis of :meth:`CompiledModel.decomposed`: accepted by Aer and by the gradient rules.
 BASIS_GATES = ("rx", "ry", "rz", "h", "x", "cx", "cz")
+
+
+def shot_costs(circuit: QuantumCircuit) -> dict[str, int]:
+    """Depth and two-qubit gates of the costliest shot of ``circuit``.
+
+    For a dynamic circuit, the largest over its branches
+    (:func:`~qmoe_qiskit.circuits.branch_circuits`), the gate sequences one shot can run;
+    for a static one, its own depth and count.
+
+    Returns:
+        ``{"depth": ..., "two_qubit_gates": ..., "branches": ...}``.
+    """
+    branches = branch_circuits(circuit)
+    depth = max(b.depth() for b in branches.values())
+    count = max(sum(1 for i in b.data if i.operation.num_qubits == 2) for b in branches.values())
+    return {"depth": depth, "two_qubit_gates": count, "branches": len(branches)}
 
 
 class RoutedNetwork(torch.nn.Module):
@@ -71,6 +88,11 @@ class CompiledModel:
             and ``routing`` stages, the ``route`` weights, and one projector per expert (the
             routing-register state that switches it on), whose expectations are ``P(k|x)``.
             ``None`` for a baseline (and for a router itself).
+        dynamic_circuit: With ``routing.execution = "measured"``, the circuit hardware runs
+            instead of ``circuit``: the routing register measured mid-circuit into the
+            classical register ``route_bits`` and only the chosen expert applied by
+            feed-forward. Same parameters, same expectations of ``observables``; ``None`` when
+            the execution is coherent.
     """
 
     spec: ModelSpec
@@ -83,6 +105,12 @@ class CompiledModel:
     stages: Mapping[str, QuantumCircuit]
     weight_groups: Mapping[str, tuple[int, int]]
     router: CompiledModel | None = None
+    dynamic_circuit: QuantumCircuit | None = None
+
+    @property
+    def execution_circuit(self) -> QuantumCircuit:
+        """The circuit hardware runs: :attr:`dynamic_circuit` when set, else :attr:`circuit`."""
+        return self.circuit if self.dynamic_circuit is None else self.dynamic_circuit
 
     @property
     def num_qubits(self) -> int:
@@ -143,7 +171,7 @@ class CompiledModel:
         """
         decomposed = self.decomposed
         two_qubit = sum(1 for inst in decomposed.data if inst.operation.num_qubits == 2)
-        return {
+        summary: dict[str, int | str] = {
             "family": self.spec.kind,
             "num_qubits": self.num_qubits,
             "route_qubits": len(self.route_qubits),
@@ -153,6 +181,21 @@ class CompiledModel:
             "depth": decomposed.depth(),
             "two_qubit_gates": two_qubit,
         }
+        if self.dynamic_circuit is not None:
+            shot = shot_costs(self.decomposed_dynamic)
+            summary["measured_depth"] = shot["depth"]
+            summary["measured_two_qubit_gates"] = shot["two_qubit_gates"]
+        return summary
+
+    @functools.cached_property
+    def decomposed_dynamic(self) -> QuantumCircuit | None:
+        """:attr:`dynamic_circuit` decomposed like :attr:`decomposed` (``None`` if unset)."""
+        if self.dynamic_circuit is None:
+            return None
+        basis = [*BASIS_GATES, "measure", "if_else"]
+        return transpile(
+            self.dynamic_circuit, basis_gates=basis, optimization_level=1, seed_transpiler=0
+        )
 
     def describe(self) -> list[str]:
         """What the circuit is made of, one line per stage."""
@@ -184,6 +227,11 @@ class CompiledModel:
                 + (again if spec.experts.reupload else "")
             )
             lines.append(f"aggregation: {spec.routing.aggregation}")
+            if self.dynamic_circuit is not None:
+                lines.append(
+                    "execution: measured (hardware measures the routing register mid-circuit "
+                    "and runs only the chosen expert; training uses the coherent circuit)"
+                )
         lines.append(f"readout: Z on data qubits 0..{self.num_classes - 1} (one per class)")
         return lines
 

@@ -12,6 +12,7 @@ from ..circuits import (
     encoder_circuit,
     expert_circuit,
     expert_projectors,
+    measured_experts_circuit,
     multiplexed_experts_circuit,
     routing_circuit,
     weights_per_layer,
@@ -42,6 +43,12 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
        multiplexed when the spec allows it, otherwise as controlled gates; optionally
        re-uploading the input on the data register before every layer (``experts.reupload``);
     4. ``aggregation``: empty, or Hadamards on the routing register for ``"interfere"``.
+
+    With ``routing.execution = "measured"`` the model also carries ``dynamic_circuit``: the
+    encoder and routing stages, then the routing register measured mid-circuit and only the
+    chosen expert applied by feed-forward (:func:`measured_experts_circuit`); same parameters,
+    same data-register expectations, no controlled expert gates. Engines train the coherent
+    ``circuit``; hardware runs the dynamic one.
 
     A baseline is the encoder on the data register and one PQC (``pqc[i]``).
 
@@ -162,6 +169,24 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
     circuit = QuantumCircuit(*regs, name=spec.name)
     for part in stages.values():
         circuit.compose(part, inplace=True)
+    dynamic = None
+    if spec.kind == "qmoe" and spec.routing.execution == "measured":
+        body = measured_experts_circuit(
+            num_route,
+            num_data,
+            expert_w,
+            operators,
+            experts.layers,
+            experts.entangler,
+            spec.routing.encoding,
+            reupload=expert_reupload,
+        )
+        dynamic = QuantumCircuit(*regs, *body.cregs, name=f"{spec.name}-measured")
+        dynamic.compose(stages["encoder"], inplace=True)
+        dynamic.compose(stages["routing"], inplace=True)
+        if experts.hadamard:
+            dynamic.h(range(num_route, n))
+        dynamic.compose(body, range(n), range(num_route), inplace=True)
     router = None
     if spec.kind == "qmoe":
         front = {name: stages[name] for name in ("encoder", "routing")}
@@ -197,6 +222,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         stages=MappingProxyType(stages),
         weight_groups=MappingProxyType(groups),
         router=router,
+        dynamic_circuit=dynamic,
     )
     if spec.readout.head == "none":
         return model

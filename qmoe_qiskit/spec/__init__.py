@@ -13,6 +13,7 @@ from .sections import (
     CONSTRUCTIONS,
     DATASETS,
     ENTANGLERS,
+    EXECUTIONS,
     EXPERT_KINDS,
     FAMILY_TRAINING,
     MAX_HYBRID_QUBITS,
@@ -33,6 +34,7 @@ from .sections import (
 
 __all__ = [
     "AGGREGATIONS",
+    "EXECUTIONS",
     "CONSTRUCTIONS",
     "DATASETS",
     "DataSpec",

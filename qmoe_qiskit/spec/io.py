@@ -115,7 +115,15 @@ UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "hybrid": {
         "readout": ("*",),
         "encoder": ("rotations", "entangle", "scale"),
-        "routing": ("encoding", "operators", "aggregation", "reupload", "entangler", "hadamard"),
+        "routing": (
+            "encoding",
+            "operators",
+            "aggregation",
+            "reupload",
+            "entangler",
+            "hadamard",
+            "execution",
+        ),
         "experts": (
             "data_qubits",
             "operators",

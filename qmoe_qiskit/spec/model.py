@@ -178,6 +178,13 @@ class ModelSpec:
                 'with routing.operators = "diffqas" each candidate decides the Hadamard layer; '
                 "leave hadamard out",
             )
+        if self.routing.execution == "measured" and self.searched_blocks:
+            raise _fail(
+                "routing.execution",
+                "measured",
+                "a DiffQAS search is a mixture of circuits, not one circuit to run; train it, "
+                "then 'qmoe derive' a plain spec and set execution there",
+            )
         if self.kind == "baseline" and self.experts.count != 1:
             raise _fail("experts.count", self.experts.count, "a baseline has exactly 1 expert")
         if self.kind == "qmoe":

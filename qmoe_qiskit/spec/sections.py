@@ -9,6 +9,7 @@ from ..errors import SpecError
 
 __all__ = [
     "AGGREGATIONS",
+    "EXECUTIONS",
     "CONSTRUCTIONS",
     "DATASETS",
     "DataSpec",
@@ -53,6 +54,10 @@ ROUTING_ENCODINGS = ("binary", "onehot")
 
 
 AGGREGATIONS = ("none", "interfere")
+
+
+#: How hardware runs the expert stage (see :class:`RoutingSpec`).
+EXECUTIONS = ("coherent", "measured")
 
 
 OPERATOR_SETS = ("rx", "ry", "rz", "rx+ry", "rx+ry+rz")
@@ -203,6 +208,12 @@ class RoutingSpec:
         entangler: The CNOT layer after each routing layer (``qmoe``): ``"cnot-chain"`` or a
             DiffQAS-QT entangler (``"diffqas-ent"``, ``"diffqas-cyc"``; ``"cnot-ring"`` too).
         hadamard: A Hadamard on every routing qubit before the routing ansatz (``qmoe``).
+        execution: How hardware runs the expert stage (``qmoe``): ``"coherent"`` (every expert
+            controlled by the routing register) or ``"measured"`` (the routing register is
+            measured mid-circuit and only the chosen expert runs, by classical feed-forward:
+            no controlled expert gates). With ``aggregation = "none"`` both give the same
+            data-register expectations (deferred measurement), so training uses the coherent
+            circuit and transpile, submit and export use the measured one.
 
     ``operators = "diffqas"`` searches the routing ansatz over the 12 DiffQAS-QT candidates, as
     for the experts (see :class:`ExpertsSpec`).
@@ -217,6 +228,7 @@ class RoutingSpec:
     reupload: bool = False
     entangler: str = "cnot-chain"
     hadamard: bool = False
+    execution: str = "coherent"
 
     def validate(self) -> None:
         _check_choice("routing.kind", self.kind, ROUTER_KINDS)
@@ -229,6 +241,14 @@ class RoutingSpec:
         _check_bool("routing.hadamard", self.hadamard)
         _check_choice("routing.aggregation", self.aggregation, AGGREGATIONS)
         _check_bool("routing.reupload", self.reupload)
+        _check_choice("routing.execution", self.execution, EXECUTIONS)
+        if self.execution == "measured" and self.aggregation != "none":
+            raise _fail(
+                "routing.execution",
+                self.execution,
+                "measuring the routing register needs aggregation = 'none' (interfering "
+                "aggregation reads the routing register coherently); use 'coherent'",
+            )
 
 
 @dataclass(frozen=True)
