@@ -87,6 +87,14 @@ def register(sub) -> None:
         "--device", help="auto, cpu, gpu or cuda:N (default: auto = a GPU when there is one)"
     )
     parser.add_argument(
+        "--noise",
+        metavar="fake_NAME",
+        help="noise-aware training: transpile for this fake backend and train on Aer with its "
+        "noise model (exact noisy expectations and parameter-shift gradients; Aer only) "
+        "(default: ideal)",
+    )
+    parser.add_argument("--noise-profile", help="transpile profile for --noise (default: default)")
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="continue RUN from its checkpoint; only --epochs, --engine, --device, "
@@ -119,6 +127,8 @@ SETTINGS = (
     "memory_gb",
     "engine",
     "device",
+    "noise",
+    "noise_profile",
 )
 
 

@@ -7,7 +7,14 @@
 :func:`build_network` is the one entry point; engine names are compared nowhere else.
 """
 
-from .devices import ENGINES, check_engine, describe_device, resolve_device, torch_devices
+from .devices import (
+    ENGINES,
+    NOISY_ENGINES,
+    check_engine,
+    describe_device,
+    resolve_device,
+    torch_devices,
+)
 from .network import (
     build_network,
     build_routing_network,
@@ -17,6 +24,7 @@ from .network import (
 
 __all__ = [
     "ENGINES",
+    "NOISY_ENGINES",
     "build_network",
     "build_routing_network",
     "check_engine",

@@ -10,6 +10,7 @@ from ..errors import DeviceError
 
 __all__ = [
     "ENGINES",
+    "NOISY_ENGINES",
     "aer_devices",
     "check_engine",
     "describe_device",
@@ -22,6 +23,9 @@ __all__ = [
 #: Execution engines: ``"aer"`` (EstimatorQNN on qiskit-aer inside TorchConnector, the
 #: reference) and ``"torch"`` (our batched statevector simulation with autograd).
 ENGINES = ("aer", "torch")
+
+#: Engines that simulate a backend's noise model (Aer's density-matrix method).
+NOISY_ENGINES = ("aer",)
 
 
 def check_engine(engine: str) -> str:

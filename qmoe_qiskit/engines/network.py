@@ -118,6 +118,7 @@ def build_network(
     seed: int = 0,
     routed: bool = False,
     memory_gb: float = DEFAULT_MEMORY_GB,
+    factory: CircuitNetworkFactory | None = None,
 ) -> torch.nn.Module:
     """A torch module mapping inputs ``(batch, features)`` to class scores ``(batch, classes)``.
 
@@ -137,6 +138,9 @@ def build_network(
             ``last_routing`` attribute (for routing losses; see ``Model.routed_network``).
         memory_gb: Working-memory budget of one Aer call, in GB (Aer only; results do not
             depend on it).
+        factory: Build the circuit modules with this factory instead of the engine's (e.g.
+            :func:`~qmoe_qiskit.hardware.noise_aware.noisy_network_factory`: the circuit
+            transpiled for a backend, on Aer with its noise model).
 
     Returns:
         The module.
@@ -148,7 +152,7 @@ def build_network(
     if weights is None:
         weights = model.initial_weights(seed)
     build = model.routed_network if routed else model.network
-    return _build(model, build, weights, engine, device, memory_gb)
+    return _build(model, build, weights, engine, device, memory_gb, factory)
 
 
 def _build(
@@ -158,10 +162,12 @@ def _build(
     engine: str,
     device: str,
     memory_gb: float,
+    factory: CircuitNetworkFactory | None = None,
 ) -> torch.nn.Module | None:
-    """``build(weights, factory)`` on the engine, after checking the weights; the module (if
-    any) gets the input-width check."""
-    factory = circuit_network_factory(engine, device, memory_gb)
+    """``build(weights, factory)`` on the engine (or the given factory), after checking the
+    weights; the module (if any) gets the input-width check."""
+    if factory is None:
+        factory = circuit_network_factory(engine, device, memory_gb)
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (model.num_weights,):
         raise EngineError(
@@ -196,6 +202,7 @@ def build_routing_network(
     engine: str = "torch",
     device: str = "auto",
     memory_gb: float = DEFAULT_MEMORY_GB,
+    factory: CircuitNetworkFactory | None = None,
 ) -> torch.nn.Module | None:
     """The model's router as a module ``(batch, features) -> (batch, experts)`` of ``P(k|x)``.
 
@@ -205,6 +212,7 @@ def build_routing_network(
         engine: One of :data:`ENGINES` (runs the router circuit, if the router is one).
         device: As for :func:`build_network`.
         memory_gb: As for :func:`build_network`.
+        factory: As for :func:`build_network`.
 
     Returns:
         The module, or ``None`` for a model without routing (a baseline).
@@ -213,4 +221,4 @@ def build_routing_network(
         DeviceError: For an unknown engine or an unavailable device.
         EngineError: If ``weights`` does not have ``model.num_weights`` entries.
     """
-    return _build(model, model.routing_network, weights, engine, device, memory_gb)
+    return _build(model, model.routing_network, weights, engine, device, memory_gb, factory)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..data import DATASETS, Dataset
-from ..engines import ENGINES
+from ..engines import ENGINES, NOISY_ENGINES
 from ..errors import SpecError, TrainingError
 from ..models import Model, compile_model
 from ..spec import ModelSpec, TrainingSpec, load_spec
@@ -86,6 +86,11 @@ class RunConfig:
         class_routing: Weight of minus the batch's ``I(class; expert)``.
         memory_gb: Working-memory budget of one Aer call, in GB (see
             :class:`~qmoe_qiskit.spec.TrainingSpec`); never changes results.
+        noise: A fake backend (``fake_NAME``) to train on: the circuit transpiled for it, on
+            Aer with its noise model, exact noisy expectations and gradients
+            (:mod:`~qmoe_qiskit.hardware.noise_aware`); ``""`` trains on the ideal circuit.
+            Held-out accuracies are then those of the same noisy simulator.
+        noise_profile: Transpile profile of ``noise``.
     """
 
     data: str = "digits"
@@ -107,6 +112,8 @@ class RunConfig:
     specialise: float = 0.0
     class_routing: float = 0.0
     memory_gb: float = TrainingSpec.memory_gb
+    noise: str = ""
+    noise_profile: str = "default"
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, **overrides: Any) -> RunConfig:
@@ -183,6 +190,13 @@ class RunConfig:
             raise bad("data", self.data, "allowed values are " + ", ".join(DATASETS))
         if self.engine not in ENGINES:
             raise bad("engine", self.engine, "allowed values are " + ", ".join(ENGINES))
+        if not isinstance(self.noise, str) or (self.noise and not self.noise.startswith("fake_")):
+            raise bad("noise", self.noise, "expected a fake backend name, e.g. fake_manila")
+        if self.noise and self.engine not in NOISY_ENGINES:
+            raise bad(
+                "engine", self.engine, "--noise trains on Aer with the backend's noise model: "
+                "use --engine aer"
+            )  # fmt: skip
         if not self.classes or any(
             isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in self.classes
         ):

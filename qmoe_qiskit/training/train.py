@@ -13,7 +13,7 @@ import torch
 from ..data import Dataset
 from ..engines import build_network, describe_device
 from ..errors import TrainingError
-from ..models import Model, compile_model
+from ..models import CircuitNetworkFactory, Model, circuit_of, compile_model
 from ..spec import ModelSpec, load_spec, spec_to_toml
 from .loop import FitOptions, FitResult, FitState, fit, predict
 from .plots import plot_curve
@@ -135,6 +135,7 @@ def fit_model(
         seed=config.seed,
         routed=options.routing_losses,
         memory_gb=config.memory_gb,
+        factory=circuit_factory(config),
     )
     x_fit, y_fit, validation = split_validation(data, config.val_fraction, config.seed)
     return fit(
@@ -148,6 +149,37 @@ def fit_model(
         progress=progress,
         log=log,
     )
+
+
+def circuit_factory(config: RunConfig) -> CircuitNetworkFactory | None:
+    """The circuit-module factory of a noise-aware run (``config.noise``), else ``None`` (the
+    engine's own)."""
+    if not config.noise:
+        return None
+    from ..hardware import get_fake_backend
+    from ..hardware.noise_aware import noisy_network_factory
+
+    try:
+        backend = get_fake_backend(config.noise)
+    except Exception as error:  # unknown name: one line, naming the setting
+        raise TrainingError(f"noise = {config.noise!r} is invalid: {error}") from None
+    return noisy_network_factory(backend, config.noise_profile, memory_gb=config.memory_gb)
+
+
+def _check_noise_backend(model: Model, config: RunConfig) -> None:
+    from ..hardware import get_fake_backend, load_profile
+
+    try:
+        backend = get_fake_backend(config.noise)
+        load_profile(config.noise_profile)
+        program = circuit_of(model)
+    except Exception as error:
+        raise TrainingError(f"--noise {config.noise}: {error}") from None
+    if backend.num_qubits < program.num_qubits:
+        raise TrainingError(
+            f"--noise {config.noise}: the backend has {backend.num_qubits} qubits, the model "
+            f"needs {program.num_qubits}"
+        )
 
 
 def _state_from_checkpoint(checkpoint: dict[str, Any]) -> FitState:
@@ -232,6 +264,10 @@ def train(
         build_network(model, engine="torch", device="cpu", routed=True)
     data = config.load_data()
     check_compatible(model, data)
+    if config.noise:  # fails here, before anything is written
+        _check_noise_backend(model, config)
+        log(f"noise-aware: transpiled for {config.noise} (profile {config.noise_profile}), "
+            "exact noisy expectations on Aer (density matrix)")  # fmt: skip
     if resume and (out / CHECKPOINT).is_file():
         state = _state_from_checkpoint(torch.load(out / CHECKPOINT, weights_only=False))
         log(f"resuming {out} after epoch {state.epoch} of {config.epochs}")
@@ -273,6 +309,7 @@ def train(
         engine=config.engine,
         device=config.device,
         memory_gb=config.memory_gb,
+        factory=circuit_factory(config),
     )
     if result.best_epoch != result.state.epoch:
         log(f"kept the weights of epoch {result.best_epoch} (lowest validation loss)")
@@ -284,6 +321,7 @@ def train(
         "classes": list(config.classes),
         "seed": config.seed,
         "engine": config.engine,
+        "noise": config.noise or None,
         "train_size": int(len(data.y_train)),
         "test_size": int(len(data.y_test)),
         "epochs": result.history,

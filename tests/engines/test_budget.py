@@ -112,3 +112,17 @@ def test_budget_must_be_positive():
         ChunkedEstimator(EstimatorV2(), memory_gb=0)
     with pytest.raises(ValueError, match="positive"):
         BatchedParamShiftEstimatorGradient(EstimatorV2(), memory_gb=-1)
+
+
+def test_row_estimate_counts_only_the_qubits_in_use():
+    small = QuantumCircuit(3)
+    small.h(0)
+    small.cx(0, 1)
+    small.cx(1, 2)
+    wide = QuantumCircuit(127)  # an ISA circuit of the same gates on a 127-qubit device
+    wide.h(40)
+    wide.cx(40, 41)
+    wide.cx(41, 42)
+    assert estimated_row_bytes(wide) == estimated_row_bytes(small)
+    dense = estimated_row_bytes(small, density_matrix=True) - estimated_row_bytes(small)
+    assert dense == 16 * (4**3 - 2**3)  # a density matrix holds 4^n amplitudes

@@ -31,6 +31,7 @@ from ...spec import TrainingSpec
 __all__ = [
     "DEFAULT_MEMORY_GB",
     "ChunkedEstimator",
+    "active_qubits",
     "estimated_row_bytes",
     "rows_per_call",
 ]
@@ -48,31 +49,39 @@ _ROW_PER_INSTRUCTION = 700
 _AMPLITUDE = 16
 
 
-def estimated_row_bytes(circuit: QuantumCircuit) -> int:
+def active_qubits(circuit: QuantumCircuit) -> int:
+    """Qubits some instruction acts on (Aer simulates only these: a device-wide ISA circuit of
+    a 6-qubit model on a 156-qubit backend costs a 6-qubit state)."""
+    used = {q for inst in circuit.data for q in inst.qubits}
+    return len(used) if circuit.data else circuit.num_qubits
+
+
+def estimated_row_bytes(circuit: QuantumCircuit, density_matrix: bool = False) -> int:
     """Estimated memory one parameter row of ``circuit`` takes in an Aer estimator call.
 
     Args:
         circuit: The circuit as Aer receives it.
+        density_matrix: Aer's density-matrix method (``4^n`` amplitudes instead of ``2^n``).
 
     Returns:
         Bytes (an overestimate of what was measured; see the module docstring).
     """
-    return (
-        _ROW_FIXED + _ROW_PER_INSTRUCTION * len(circuit.data) + _AMPLITUDE * 2**circuit.num_qubits
-    )
+    amplitudes = 2 ** (active_qubits(circuit) * (2 if density_matrix else 1))
+    return _ROW_FIXED + _ROW_PER_INSTRUCTION * len(circuit.data) + _AMPLITUDE * amplitudes
 
 
-def rows_per_call(circuit: QuantumCircuit, memory_gb: float) -> int:
+def rows_per_call(circuit: QuantumCircuit, memory_gb: float, density_matrix: bool = False) -> int:
     """How many parameter rows of ``circuit`` one call may take within ``memory_gb``.
 
     Args:
         circuit: The circuit as Aer receives it.
         memory_gb: Working-memory budget of one call, in GB.
+        density_matrix: Aer's density-matrix method.
 
     Returns:
         At least 1 (a single row is never split).
     """
-    return max(1, int(memory_gb * 1e9) // estimated_row_bytes(circuit))
+    return max(1, int(memory_gb * 1e9) // estimated_row_bytes(circuit, density_matrix))
 
 
 class ChunkedEstimator(BaseEstimatorV2):
@@ -85,16 +94,23 @@ class ChunkedEstimator(BaseEstimatorV2):
     Args:
         estimator: The estimator that runs the calls (Aer's ``EstimatorV2`` in this project).
         memory_gb: Working-memory budget of one call, in GB.
+        density_matrix: The estimator simulates density matrices (Aer with a noise model).
 
     Attributes:
         calls: How many calls were sent to ``estimator`` (for tests and benchmarks).
     """
 
-    def __init__(self, estimator: BaseEstimatorV2, memory_gb: float = DEFAULT_MEMORY_GB):
+    def __init__(
+        self,
+        estimator: BaseEstimatorV2,
+        memory_gb: float = DEFAULT_MEMORY_GB,
+        density_matrix: bool = False,
+    ):
         if not memory_gb > 0:
             raise ValueError(f"memory budget must be positive, got {memory_gb} GB")
         self._estimator = estimator
         self.memory_gb = float(memory_gb)
+        self.density_matrix = density_matrix
         self.calls = 0
 
     @property
@@ -115,7 +131,7 @@ class ChunkedEstimator(BaseEstimatorV2):
         pending: list[tuple[int, EstimatorPub]] = []
         pending_rows = 0
         for index, pub in enumerate(pubs):
-            limit = rows_per_call(pub.circuit, self.memory_gb)
+            limit = rows_per_call(pub.circuit, self.memory_gb, self.density_matrix)
             rows = max(1, math.prod(pub.parameter_values.shape))
             if rows > limit and pub.parameter_values.ndim:
                 results[index] = self._run_split(pub, limit)

@@ -34,7 +34,9 @@ __all__ = ["BatchedParamShiftEstimatorGradient"]
 #: Gates whose parameters obey the two-term shift rule with shift pi/2 (generator eigenvalues
 #: +-1/2, up to a global phase).
 _SHIFTABLE = ("rx", "ry", "rz", "p", "rxx", "ryy", "rzz", "rzx")
-_SUPPORTED = _SHIFTABLE + ("x", "y", "z", "h", "s", "sdg", "sx", "cx", "cy", "cz", "swap", "id")
+_SUPPORTED = _SHIFTABLE + (
+    "x", "y", "z", "h", "s", "sdg", "sx", "cx", "cy", "cz", "ecr", "swap", "id",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,9 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
         grads = np.zeros((len(obs_list), len(rows), len(wanted)))
         if num_shift:
             per_row = 2 * num_shift
-            samples_per_call = max(1, rows_per_call(plan.circuit, self._memory_gb) // per_row)
+            dense = getattr(self._estimator, "density_matrix", False)
+            limit = rows_per_call(plan.circuit, self._memory_gb, dense)
+            samples_per_call = max(1, limit // per_row)
             if executable.layout is not None:
                 obs_list = [SparsePauliOp(op).apply_layout(executable.layout) for op in obs_list]
             observable_array = [[op] for op in obs_list]

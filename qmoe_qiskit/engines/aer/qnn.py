@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+from qiskit_aer.noise import NoiseModel
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 from qiskit_machine_learning.connectors import TorchConnector
 from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
@@ -27,27 +30,35 @@ GRADIENTS = ("batched", "param-shift")
 
 
 def aer_estimator(
-    device: str = "auto", seed: int | None = None, memory_gb: float = DEFAULT_MEMORY_GB
+    device: str = "auto",
+    seed: int | None = None,
+    memory_gb: float = DEFAULT_MEMORY_GB,
+    noise_model: NoiseModel | None = None,
 ) -> ChunkedEstimator:
-    """Aer's ``EstimatorV2`` for exact statevector expectation values, within a memory budget.
+    """Aer's ``EstimatorV2`` for exact expectation values, within a memory budget.
 
     Args:
         device: See :func:`~qmoe_qiskit.engines.devices.resolve_aer_device`.
         seed: Simulator seed (only matters for non-zero precision).
         memory_gb: Working-memory budget of one Aer call, in GB (larger PUBs are split).
+        noise_model: Simulate under this noise model, exactly, with Aer's density-matrix
+            method (default: ideal, statevector).
 
     Returns:
         Aer's estimator with ``default_precision=0`` (exact) on the resolved device, wrapped
         in a :class:`~qmoe_qiskit.engines.aer.budget.ChunkedEstimator`.
     """
     resolved = resolve_aer_device(device)
-    backend_options = {"method": "statevector", "device": resolved}
+    method = "statevector" if noise_model is None else "density_matrix"
+    backend_options: dict[str, object] = {"method": method, "device": resolved}
+    if noise_model is not None:
+        backend_options["noise_model"] = noise_model
     if resolved == "CPU":
         backend_options["max_parallel_experiments"] = 0  # parameter sets in parallel over cores
     if seed is not None:
         backend_options["seed_simulator"] = seed
     estimator = AerEstimator(options={"default_precision": 0.0, "backend_options": backend_options})
-    return ChunkedEstimator(estimator, memory_gb)
+    return ChunkedEstimator(estimator, memory_gb, density_matrix=noise_model is not None)
 
 
 def build_qnn(
@@ -58,10 +69,14 @@ def build_qnn(
     input_gradients: bool = False,
     estimator=None,
     memory_gb: float = DEFAULT_MEMORY_GB,
+    circuit: QuantumCircuit | None = None,
+    observables: list[SparsePauliOp] | None = None,
 ) -> EstimatorQNN:
     """An ``EstimatorQNN`` computing the class observables of ``model`` on Aer.
 
-    The circuit is the model's decomposed circuit (Aer's ``EstimatorV2`` does not transpile).
+    The circuit is the model's decomposed circuit (Aer's ``EstimatorV2`` does not transpile),
+    or ``circuit`` with ``observables`` (e.g. the model transpiled for a backend, with its
+    observables mapped by the layout, for noise-aware training).
 
     Args:
         model: The compiled model.
@@ -73,10 +88,14 @@ def build_qnn(
         estimator: Use this V2 estimator instead of Aer's.
         memory_gb: Working-memory budget of one Aer call, in GB (forward and gradient calls
             are split to fit it).
+        circuit: Run this circuit instead (same input and weight parameters).
+        observables: Its observables (required with ``circuit``).
 
     Returns:
         The QNN with ``output_shape == (classes,)``.
     """
+    if (circuit is None) != (observables is None):
+        raise ValueError("circuit and observables are given together")
     if gradient not in GRADIENTS:
         raise ValueError(f"unknown gradient {gradient!r}: use one of {', '.join(GRADIENTS)}")
     estimator = estimator if estimator is not None else aer_estimator(device, memory_gb=memory_gb)
@@ -85,9 +104,9 @@ def build_qnn(
     else:
         grad = ParamShiftEstimatorGradient(estimator)
     return EstimatorQNN(
-        circuit=model.decomposed,
+        circuit=model.decomposed if circuit is None else circuit,
         estimator=estimator,
-        observables=list(model.observables),
+        observables=list(model.observables if observables is None else observables),
         input_params=list(model.input_params),
         weight_params=list(model.weight_params),
         gradient=grad,
