@@ -20,6 +20,7 @@ COMMANDS = (
     "sweep",
     "hybrid",
     "qt",
+    "noise",
     "transpile",
     "submit",
     "jobs",
