@@ -31,7 +31,7 @@ import torch
 from ..engines.aer import aer_estimator, build_qnn
 from ..engines.network import DEFAULT_MEMORY_GB
 from ..models import CircuitNetworkFactory, CompiledModel
-from .noise import apply_readout, noise_model_for, readout_errors
+from .noise import apply_readout, noise_model_for, readout_errors, restrict_to_active
 from .transpile import TranspiledModel, load_profile, transpile_model
 
 __all__ = ["ShiftRuleReport", "noisy_network_factory", "shift_rule_report"]
@@ -124,11 +124,12 @@ def noisy_network_factory(
                 "parameter-shift rule covers rotation gates only"
             )
         observables = [apply_readout(o, readout) for o in transpiled.observables]
+        circuit, observables, compact = restrict_to_active(transpiled.circuit, observables, noise)
         qnn = build_qnn(
             model,
-            estimator=aer_estimator("cpu", memory_gb=memory_gb, noise_model=noise),
+            estimator=aer_estimator("cpu", memory_gb=memory_gb, noise_model=compact),
             memory_gb=memory_gb,
-            circuit=transpiled.circuit,
+            circuit=circuit,
             observables=observables,
         )
         network = TorchConnector(qnn, initial_weights=np.asarray(weights, dtype=float))

@@ -115,3 +115,29 @@ def test_too_small_or_unknown_backend_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert expected in err and len(err.splitlines()) == 1
         assert not out.exists()
+
+
+def test_restricting_to_the_active_qubits_changes_no_value(model, rng):
+    """A 133-qubit device's noise model, full width (Aer directly) vs restricted."""
+    from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+    from qiskit_ibm_runtime.fake_provider import FakeTorino
+
+    from qmoe_qiskit.hardware.noise import apply_readout, restrict_to_active
+
+    backend = FakeTorino()
+    noise = noise_model_for(backend)
+    transpiled = transpile_model(model, backend, "fast")
+    x = rng.uniform(0, 1, (2, model.num_inputs))
+    w = rng.uniform(-np.pi, np.pi, model.num_weights)
+    table = parameter_table(transpiled.circuit, model.input_params, model.weight_params, x, w)
+    readout = readout_errors(noise)
+    observables = [apply_readout(o, readout) for o in transpiled.observables]
+    options = {"method": "density_matrix", "noise_model": noise}
+    full = AerEstimator(options={"default_precision": 0.0, "backend_options": options})
+    pub = (transpiled.circuit, [[o] for o in observables], table)
+    expected = np.asarray(full.run([pub]).result()[0].data.evs).reshape(len(observables), -1).T
+    np.testing.assert_allclose(noisy_expectations(transpiled, table, noise, readout), expected,
+                               atol=1e-12)  # fmt: skip
+    circuit, mapped, small = restrict_to_active(transpiled.circuit, observables, noise)
+    assert circuit.num_qubits == model.num_qubits and mapped[0].num_qubits == model.num_qubits
+    assert set(readout_errors(small)) == set(range(model.num_qubits))
