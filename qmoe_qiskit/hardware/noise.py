@@ -12,8 +12,8 @@ the value by ``prod_{q in S} (1 - 2 e_q)``, which is applied term by term (the c
 are sums of Z-strings).
 
 Both the circuit and the noise model are first restricted to the qubits the circuit uses
-(:func:`restrict_to_active`): a 133-qubit device's noise model made every Aer call about 15x
-slower than a 5-qubit one's for the same 5-qubit circuit.
+(:func:`restrict_to_active`): with the whole noise model of a 133-qubit device, 40 rows of a
+5-qubit circuit took 7.9 s instead of 1.2 s (measured once, on a loaded 2-core machine).
 """
 
 from __future__ import annotations
