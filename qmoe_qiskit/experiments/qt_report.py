@@ -205,14 +205,23 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         written.append(_finish(fig, ax, out, name, "time step", "", title))
     curves = [r for r in results if r["run"]["config"] == "diffqas" and r["run"]["seed"] == 0]
     curves = [r for r in curves if "test_mse" in r and _history(r)]
-    if curves:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for r in curves:
-            epochs = [h["epoch"] for h in _history(r)]
-            label = r["run"]["task"] + _suffix(r["run"])
-            ax.semilogy(epochs, [h["test_mse"] for h in _history(r)], label=label)
-        title = "DiffQAS-QT LSTM, seed 0"
-        written.append(_finish(fig, ax, out, "series-curves.png", "epoch", "test MSE", title))
+    variants = [v for v in _VARIANTS if any(_variant(r["run"]) == v for r in curves)]
+    if curves:  # one panel per protocol variant
+        fig, axes = plt.subplots(
+            1, len(variants), figsize=(5.5 * len(variants), 3.5), sharey=True, squeeze=False
+        )
+        for ax, variant in zip(axes[0], variants, strict=True):
+            for r in (r for r in curves if _variant(r["run"]) == variant):
+                epochs = [h["epoch"] for h in _history(r)]
+                ax.semilogy(epochs, [h["test_mse"] for h in _history(r)], label=r["run"]["task"])
+            ax.set_title(f"DiffQAS-QT LSTM, seed 0: {_VARIANT_TITLES[variant]}", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.legend(fontsize=7)
+        axes[0][0].set_ylabel("test MSE")
+        fig.tight_layout()
+        fig.savefig(out / "series-curves.png", dpi=120)
+        plt.close(fig)
+        written.append("series-curves.png")
     return written
 
 
