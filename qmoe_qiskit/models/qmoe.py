@@ -137,26 +137,13 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         )
         stage("routing", body, list(range(num_route)))
         expert_w = [group(f"expert{k}", per_expert) for k in range(experts.count)]
+        # the expert stage's builders share these arguments (multiplexed, controlled, measured)
+        shape = (num_route, num_data, expert_w, operators, experts.layers, experts.entangler)
         if spec.multiplexed:
-            body = multiplexed_experts_circuit(
-                num_route,
-                num_data,
-                expert_w,
-                operators,
-                experts.layers,
-                experts.entangler,
-                reupload=expert_reupload,
-            )
+            body = multiplexed_experts_circuit(*shape, reupload=expert_reupload)
         else:
             body = controlled_experts_circuit(
-                num_route,
-                num_data,
-                expert_w,
-                operators,
-                experts.layers,
-                experts.entangler,
-                spec.routing.encoding,
-                reupload=expert_reupload,
+                *shape, spec.routing.encoding, reupload=expert_reupload
             )
         experts_stage = stage("experts")
         if experts.hadamard:
@@ -171,16 +158,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         circuit.compose(part, inplace=True)
     dynamic = None
     if spec.kind == "qmoe" and spec.routing.execution == "measured":
-        body = measured_experts_circuit(
-            num_route,
-            num_data,
-            expert_w,
-            operators,
-            experts.layers,
-            experts.entangler,
-            spec.routing.encoding,
-            reupload=expert_reupload,
-        )
+        body = measured_experts_circuit(*shape, spec.routing.encoding, reupload=expert_reupload)
         dynamic = QuantumCircuit(*regs, *body.cregs, name=f"{spec.name}-measured")
         dynamic.compose(stages["encoder"], inplace=True)
         dynamic.compose(stages["routing"], inplace=True)
