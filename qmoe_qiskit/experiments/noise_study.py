@@ -44,7 +44,7 @@ class NoiseStudy:
         seeds: Seeds ``0..seeds-1`` (initial weights, data split, shuffles).
         epochs: Training epochs (0 = the spec's).
         train_limit: Class-balanced cap on training samples (0 = all): noisy training costs
-            about 0.6 s per sample and epoch for the 5-qubit preset on one core.
+            about 0.7 s per sample and epoch for the 5-qubit preset on one core.
         test_limit: Class-balanced cap on test samples (0 = all).
         profile: Transpile profile of training and scoring.
     """
