@@ -26,6 +26,7 @@ import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
+from ..errors import NoCircuitError
 from ..models import Model
 from .backends import get_fake_backend
 from .submit import parameter_table
@@ -73,8 +74,11 @@ def restrict_to_active(
         ``(circuit, observables, noise_model)`` on the active qubits.
 
     Raises:
-        ValueError: An observable that reads an idle qubit.
+        ValueError: An observable that reads an idle qubit, or a circuit with measurements or
+            classical feed-forward (a dynamic circuit has no exact expectation here).
     """
+    if any(inst.clbits or inst.operation.name == "if_else" for inst in circuit.data):
+        raise ValueError("a dynamic circuit (mid-circuit measurement) has no exact expectation")
     active = sorted({circuit.find_bit(q).index for inst in circuit.data for q in inst.qubits})
     index = {old: new for new, old in enumerate(active)}
     compact = QuantumCircuit(len(active), global_phase=circuit.global_phase, name=circuit.name)
@@ -239,10 +243,16 @@ def noisy_accuracy(
         noise_model: Override the backend's noise model (readout errors are read from it).
 
     Raises:
-        NoCircuitError: The model has no circuit.
+        NoCircuitError: The model has no circuit, or runs a dynamic circuit (measured routing).
         TranspileError: Unknown backend or profile, or a backend that is too small.
     """
     program = circuit_of(model)
+    if program.dynamic_circuit is not None:
+        raise NoCircuitError(
+            f"model {model.spec.name!r} runs with routing.execution = 'measured': its noisy "
+            "accuracy comes from shots of the dynamic circuit, e.g. qmoe submit RUN --backend "
+            "fake_NAME (local mode simulates that backend's noise)"
+        )
     if isinstance(backend, str):
         backend = get_fake_backend(backend)
     x, y = np.atleast_2d(np.asarray(x, dtype=float)), np.asarray(y)

@@ -105,3 +105,9 @@ def test_cli_submits_the_measured_form_on_fake_fez_with_a_ledger_row(run, tmp_pa
     # The device noise of fake_fez (readout ~1-2 %, 2q errors ~3e-3 on ~20 gates per shot)
     # moves the expectations by less than 0.1; shot noise at 4000 shots is ~0.016.
     assert np.max(np.abs(evs - ideal)) < 0.15
+
+
+def test_noisy_evaluation_points_a_measured_model_to_submit(run, capsys):
+    assert main(["evaluate", str(run.path), "--noise", "fake_fez"]) == 2
+    err = capsys.readouterr().err
+    assert "qmoe submit RUN --backend fake_NAME" in err and err.count("\n") == 1
