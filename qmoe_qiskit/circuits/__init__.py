@@ -1,7 +1,7 @@
 """Pure circuit builders: each returns a plain :class:`~qiskit.circuit.QuantumCircuit`."""
 
 from .ansatz import entangler_circuit, expert_circuit, routing_circuit, weights_per_layer
-from .branches import branch_circuits, condition_bits, is_dynamic
+from .branches import branch_circuits, condition_bits, is_dynamic, shot_costs
 from .diffqas import (
     CANDIDATES,
     Candidate,
@@ -55,6 +55,7 @@ __all__ = [
     "quantum_router_circuit",
     "router_weights",
     "routing_circuit",
+    "shot_costs",
     "staged_circuit",
     "state_projector",
     "weights_per_layer",

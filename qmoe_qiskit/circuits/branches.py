@@ -13,7 +13,7 @@ import itertools
 
 from qiskit.circuit import ClassicalRegister, Clbit, IfElseOp, QuantumCircuit
 
-__all__ = ["branch_circuits", "condition_bits", "is_dynamic"]
+__all__ = ["branch_circuits", "condition_bits", "is_dynamic", "shot_costs"]
 
 
 def is_dynamic(circuit: QuantumCircuit) -> bool:
@@ -100,3 +100,19 @@ def branch_circuits(circuit: QuantumCircuit) -> dict[str, QuantumCircuit]:
                 )
         out["".join(map(str, reversed(values)))] = flat
     return out
+
+
+def shot_costs(circuit: QuantumCircuit) -> dict[str, int]:
+    """Depth and two-qubit gates of the costliest shot of ``circuit``.
+
+    For a dynamic circuit, the largest over its branches
+    (:func:`branch_circuits`), the gate sequences one shot can run;
+    for a static one, its own depth and count.
+
+    Returns:
+        ``{"depth": ..., "two_qubit_gates": ..., "branches": ...}``.
+    """
+    branches = branch_circuits(circuit)
+    depth = max(b.depth() for b in branches.values())
+    count = max(sum(1 for i in b.data if i.operation.num_qubits == 2) for b in branches.values())
+    return {"depth": depth, "two_qubit_gates": count, "branches": len(branches)}

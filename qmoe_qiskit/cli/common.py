@@ -65,6 +65,15 @@ non_negative_int = _number(int, 0, False)
 positive_float = _number(float, 0.0, True)
 
 
+def shard_spec(text: str) -> tuple[int, int]:
+    """``I/K`` (this process's index among K processes) as ``(I, K)``; ``I`` alone is ``I/1``."""
+    index, _, count = text.partition("/")
+    try:
+        return int(index), int(count or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/K, got {text!r}") from None
+
+
 def classes_list(text: str) -> tuple[int, ...]:
     """argparse type of ``--classes 0,1,2``."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter, non_negative_int, positive_int
+    from .common import HelpFormatter, non_negative_int, positive_int, shard_spec
 
     parser = sub.add_parser(
         "noise",
@@ -30,7 +30,7 @@ def register(sub) -> None:
     study.add_argument("--test-limit", type=non_negative_int, default=0,
                        help="class-balanced test samples (0: all)")  # fmt: skip
     study.add_argument("--profile", default="default", help="transpile profile")
-    study.add_argument("--shard", default="0/1", metavar="I/K",
+    study.add_argument("--shard", type=shard_spec, default=(0, 1), metavar="I/K",
                        help="this process's share of the runs")  # fmt: skip
     study.add_argument("--quiet", action="store_true", help="no progress bars")
     study.set_defaults(func=run_study)
@@ -47,11 +47,6 @@ def run_study(args) -> int:
     from ..experiments.noise_study import NoiseStudy, run_noise_study, write_report
     from .common import CommandError
 
-    index, _, count = args.shard.partition("/")
-    try:
-        shard = (int(index), int(count or 1))
-    except ValueError:
-        raise CommandError(f"--shard must be I/K, got {args.shard!r}") from None
     backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     if not backends or any(not b.startswith("fake_") for b in backends):
         raise CommandError(f"--backends: fake backend names, got {args.backends!r}")
@@ -60,7 +55,7 @@ def run_study(args) -> int:
         train_limit=args.train_limit, test_limit=args.test_limit, profile=args.profile,
     )  # fmt: skip
     try:
-        run_noise_study(study, args.out, shard=shard, progress=not args.quiet)
+        run_noise_study(study, args.out, shard=args.shard, progress=not args.quiet)
     except ValueError as error:
         raise CommandError(str(error)) from None
     print(f"wrote {write_report(args.out)}")

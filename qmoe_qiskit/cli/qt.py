@@ -17,17 +17,14 @@ def _configs(text: str) -> tuple[str | int, ...]:
 SERIES_TASKS = ("bessel", "damped-shm", "delayed-qc", "narma5", "narma10")
 
 
-def _shard(text: str) -> tuple[int, int]:
-    index, _, count = text.partition("/")
-    return int(index), int(count or 1)
-
-
 def _common(parser, seeds: int, epochs: int) -> None:
     """Arguments every training study takes."""
+    from .common import shard_spec
+
     parser.add_argument("--out", required=True, help="study directory (runs/, resumable)")
     parser.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1")
     parser.add_argument("--epochs", type=int, default=epochs, help="epochs per run")
-    parser.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/K",
+    parser.add_argument("--shard", type=shard_spec, default=(0, 1), metavar="I/K",
                         help="this process's share of the runs (default: all)")  # fmt: skip
     parser.add_argument("--engine", default="torch", help="torch or aer")
 

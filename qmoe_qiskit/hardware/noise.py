@@ -38,6 +38,7 @@ __all__ = [
     "noise_model_for",
     "noisy_accuracy",
     "noisy_expectations",
+    "noisy_program",
     "readout_errors",
     "restrict_to_active",
 ]
@@ -160,6 +161,18 @@ def apply_readout(observable: SparsePauliOp, errors: Mapping[int, float]) -> Spa
     return SparsePauliOp(observable.paulis, np.asarray(coeffs))
 
 
+def noisy_program(
+    transpiled: TranspiledModel,
+    noise_model: Any = None,
+    readout: Mapping[int, float] | None = None,
+) -> tuple[QuantumCircuit, list[SparsePauliOp], Any]:
+    """What Aer runs for the exact noisy expectations of a transpiled model: the observables
+    scaled by the readout errors, then circuit, observables and noise model restricted to the
+    active qubits (:func:`restrict_to_active`)."""
+    observables = [apply_readout(o, readout or {}) for o in transpiled.observables]
+    return restrict_to_active(transpiled.circuit, observables, noise_model)
+
+
 def noisy_expectations(
     transpiled: TranspiledModel,
     table: np.ndarray,
@@ -181,8 +194,7 @@ def noisy_expectations(
     """
     from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
-    observables = [apply_readout(o, readout or {}) for o in transpiled.observables]
-    circuit, observables, noise = restrict_to_active(transpiled.circuit, observables, noise_model)
+    circuit, observables, noise = noisy_program(transpiled, noise_model, readout)
     options: dict[str, Any] = {"method": "density_matrix"}
     if noise is not None:
         options["noise_model"] = noise

@@ -28,16 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..engines.aer import aer_estimator, build_qnn
+from ..engines.aer import SHIFTABLE_GATES, aer_estimator, build_qnn
 from ..engines.network import DEFAULT_MEMORY_GB
 from ..models import CircuitNetworkFactory, CompiledModel
-from .noise import apply_readout, noise_model_for, readout_errors, restrict_to_active
+from .noise import noise_model_for, noisy_program, readout_errors
 from .transpile import TranspiledModel, load_profile, transpile_model
 
 __all__ = ["ShiftRuleReport", "noisy_network_factory", "shift_rule_report"]
-
-#: Rotation gates whose expectation is a degree-1 trigonometric polynomial of the angle.
-_ROTATIONS = ("rx", "ry", "rz", "p", "rxx", "ryy", "rzz", "rzx")
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,8 @@ class ShiftRuleReport:
         gates: Parameterized gate name -> count in the circuit.
         noisy_gates: Parameterized gate names the noise model attaches a channel to (on some
             of their qubits).
-        exact: Every parameterized gate is a rotation (:data:`_ROTATIONS`); the noise channels
+        exact: Every parameterized gate obeys the two-term shift rule of the gradient
+            (:data:`~qmoe_qiskit.engines.aer.SHIFTABLE_GATES`); the noise channels
             of a noise model never depend on angles, so the shift rule is then exact.
     """
 
@@ -80,7 +78,7 @@ def shift_rule_report(transpiled: TranspiledModel, noise_model: Any) -> ShiftRul
     return ShiftRuleReport(
         gates=gates,
         noisy_gates=tuple(sorted(noisy)),
-        exact=all(name in _ROTATIONS for name in gates),
+        exact=all(name in SHIFTABLE_GATES for name in gates),
     )
 
 
@@ -123,8 +121,7 @@ def noisy_network_factory(
                 f"trainable angles in {sorted(report.gates)} on {backend.name}: the "
                 "parameter-shift rule covers rotation gates only"
             )
-        observables = [apply_readout(o, readout) for o in transpiled.observables]
-        circuit, observables, compact = restrict_to_active(transpiled.circuit, observables, noise)
+        circuit, observables, compact = noisy_program(transpiled, noise, readout)
         qnn = build_qnn(
             model,
             estimator=aer_estimator("cpu", memory_gb=memory_gb, noise_model=compact),

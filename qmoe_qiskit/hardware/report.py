@@ -26,7 +26,7 @@ from typing import Any
 
 from qiskit import QuantumCircuit
 
-from ..circuits import branch_circuits, is_dynamic
+from ..circuits import branch_circuits, is_dynamic, shot_costs
 from .transpile import TranspiledModel
 
 __all__ = [
@@ -179,10 +179,9 @@ def resource_report(
         shots: Shots per circuit to price.
     """
     isa = transpiled.circuit
-    target = getattr(backend, "target", None)
-    branches = list(branch_circuits(isa).values())
-    two_qubit = max(_two_qubit(b) for b in branches)
-    duration, missing = circuit_duration(isa, target)
+    shot = shot_costs(isa)
+    two_qubit = shot["two_qubit_gates"]
+    duration, missing = circuit_duration(isa, getattr(backend, "target", None))
     rep_delay = backend_rep_delay(backend)
     logical = transpiled.logical_two_qubit_gates
     layout = tuple(isa.layout.initial_index_layout(filter_ancillas=True)) if isa.layout else ()
@@ -192,7 +191,7 @@ def resource_report(
         num_qubits=len(layout) or isa.num_qubits,
         layout=layout,
         physical_qubits=tuple(_active_qubits(isa)),
-        depth=max(b.depth() for b in branches),
+        depth=shot["depth"],
         two_qubit_gates=two_qubit,
         logical_two_qubit_gates=logical,
         two_qubit_overhead=round(two_qubit / logical, 4) if logical else float(two_qubit > 0),
@@ -203,7 +202,7 @@ def resource_report(
         shots=shots,
         qpu_time_s=circuits * shots * (duration + rep_delay),
         missing_durations=missing,
-        branches=len(branches),
+        branches=shot["branches"],
         two_qubit_gates_all_branches=_two_qubit(isa),
     )
 

@@ -19,31 +19,15 @@ from qiskit import transpile
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-from ..circuits import branch_circuits
+from ..circuits import shot_costs
 from ..errors import NoRouterError
 from ..spec import ModelSpec
 from .base import CircuitNetworkFactory
 
-__all__ = ["BASIS_GATES", "CompiledModel", "RoutedNetwork", "shot_costs"]
+__all__ = ["BASIS_GATES", "CompiledModel", "RoutedNetwork"]
 
 #: Gate basis of :meth:`CompiledModel.decomposed`: accepted by Aer and by the gradient rules.
 BASIS_GATES = ("rx", "ry", "rz", "h", "x", "cx", "cz")
-
-
-def shot_costs(circuit: QuantumCircuit) -> dict[str, int]:
-    """Depth and two-qubit gates of the costliest shot of ``circuit``.
-
-    For a dynamic circuit, the largest over its branches
-    (:func:`~qmoe_qiskit.circuits.branch_circuits`), the gate sequences one shot can run;
-    for a static one, its own depth and count.
-
-    Returns:
-        ``{"depth": ..., "two_qubit_gates": ..., "branches": ...}``.
-    """
-    branches = branch_circuits(circuit)
-    depth = max(b.depth() for b in branches.values())
-    count = max(sum(1 for i in b.data if i.operation.num_qubits == 2) for b in branches.values())
-    return {"depth": depth, "two_qubit_gates": count, "branches": len(branches)}
 
 
 class RoutedNetwork(torch.nn.Module):

@@ -48,7 +48,7 @@ def test_study_scores_each_run_on_each_simulator_and_resumes(tmp_path, monkeypat
     ("argv", "message"),
     [
         (["noise", "study", "--out", "X", "--backends", "manila"], "fake backend names"),
-        (["noise", "study", "--out", "X", "--shard", "a/b"], "--shard must be I/K"),
+        (["noise", "study", "--out", "X", "--shard", "a/b"], "argument --shard: expected I/K"),
         (["noise", "report", "EMPTY"], "holds no scored run"),
     ],
 )

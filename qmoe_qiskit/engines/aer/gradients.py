@@ -29,12 +29,12 @@ from qiskit_machine_learning.gradients import (
 
 from .budget import DEFAULT_MEMORY_GB, rows_per_call
 
-__all__ = ["BatchedParamShiftEstimatorGradient"]
+__all__ = ["SHIFTABLE_GATES", "BatchedParamShiftEstimatorGradient"]
 
 #: Gates whose parameters obey the two-term shift rule with shift pi/2 (generator eigenvalues
 #: +-1/2, up to a global phase).
-_SHIFTABLE = ("rx", "ry", "rz", "p", "rxx", "ryy", "rzz", "rzx")
-_SUPPORTED = _SHIFTABLE + (
+SHIFTABLE_GATES = ("rx", "ry", "rz", "p", "rxx", "ryy", "rzz", "rzx")
+_SUPPORTED = SHIFTABLE_GATES + (
     "x", "y", "z", "h", "s", "sdg", "sx", "cx", "cy", "cz", "ecr", "swap", "id",
 )  # fmt: skip
 
@@ -86,7 +86,7 @@ def _shift_plan(circuit: QuantumCircuit) -> _ShiftPlan:
     for instruction in translated.data:
         operation = instruction.operation
         if operation.is_parameterized():
-            if operation.name not in _SHIFTABLE or len(operation.params) != 1:
+            if operation.name not in SHIFTABLE_GATES or len(operation.params) != 1:
                 raise ValueError(
                     f"gate {operation.name!r} is not supported by the parameter-shift rule"
                 )
