@@ -51,7 +51,9 @@ def model_for(num_qubits: int):
     """The benchmark model on ``num_qubits`` qubits."""
     base = load_spec("qmoe-mnist4-rxry")
     experts = dataclasses.replace(base.experts, data_qubits=num_qubits - 2)
-    return compile_model(dataclasses.replace(base, name=f"bench-{num_qubits}q", experts=experts))
+    readout = dataclasses.replace(base.readout, head="none")  # the circuit alone: no classical head
+    spec = dataclasses.replace(base, name=f"bench-{num_qubits}q", experts=experts, readout=readout)
+    return compile_model(spec)
 
 
 class PennyLaneNetwork(nn.Module):

@@ -15,7 +15,8 @@ and identity permutations:
 1. gather the 2x2 factors of every run and multiply each run (one batched product per run
    position);
 2. take the Kronecker product over the block's qubits (one broadcast product per qubit);
-3. multiply the layers, applying each permutation layer as a row gather with signs.
+3. apply each permutation layer to its product layer as a row gather with signs (all layers at
+   once) and multiply the layers pairwise, ``log2(layers)`` batched products.
 
 The operation count is independent of the number of gates, which is what makes small circuits
 fast; everything is differentiable by autograd. Blocks with input-dependent angles need one
@@ -25,28 +26,30 @@ applying their few gates one by one, so :func:`block_groups` leaves them to the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .fusion import ExecutionPlan
-from .lowering import GateProgram
+from .fusion import ExecutionPlan, Step
+from .lowering import Gate, GateProgram
 
 __all__ = [
     "BlockGroup",
     "FACTOR_IDENTITY",
     "block_groups",
+    "branch_gates",
     "build_group_matrices",
     "kron_layers",
     "signed_permutation",
 ]
 
-#: Index of the identity in a factor table; ``1`` and ``2`` hold ``h`` and ``x``.
+#: Index of the identity in a factor table; ``1``, ``2`` and ``3`` hold ``h``, ``x`` and ``z``.
 FACTOR_IDENTITY = 0
-_FIXED_FACTORS = {"h": 1, "x": 2}
+_FIXED_FACTORS = {"h": 1, "x": 2, "z": 3}
 #: Number of fixed factors at the start of a factor table.
-NUM_FIXED_FACTORS = 3
+NUM_FIXED_FACTORS = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,8 +57,9 @@ class BlockGroup:
     """Weight-only blocks of one width whose matrices are built together.
 
     Attributes:
-        width: Qubits per block ``k`` (matrices are ``2**k x 2**k``).
-        steps: Plan step of each block.
+        width: Active qubits per block ``k`` (matrices are ``2**k x 2**k``).
+        steps: Plan step of each block; a step with ``c`` control qubits has ``2**c`` blocks, one
+            per control value, consecutive and in order.
         runs: ``(blocks, layers, width, run)`` factor-table index of each single-qubit gate, in
             application order per local qubit, padded with :data:`FACTOR_IDENTITY`.
         sources: ``(blocks, layers, 2**k)``: row ``r`` of a permutation layer's output is row
@@ -87,14 +91,36 @@ def signed_permutation(gates, width: int) -> tuple[np.ndarray, np.ndarray]:
     return sources, sign[sources]
 
 
-def _layers(program: GateProgram, gates, local, factor_of) -> list[tuple[dict, list]]:
+def branch_gates(program: GateProgram, step: Step) -> list[list[Gate]]:
+    """The gates of ``step`` on its active qubits, for each value of its control qubits.
+
+    For control value ``v`` (bit ``c - 1 - i`` is ``step.controls[i]``), a ``cx`` or ``cz``
+    controlled by a control qubit becomes ``x`` or ``z`` on its other qubit when that control
+    is 1 and disappears when it is 0; every other gate stays.
+    """
+    controls = step.controls
+    branches = []
+    for value in range(2 ** len(controls)):
+        bit = {q: (value >> (len(controls) - 1 - i)) & 1 for i, q in enumerate(controls)}
+        gates = []
+        for index in step.block.gates:
+            gate = program.gates[index]
+            if len(gate.qubits) == 2 and gate.qubits[0] in bit:
+                if bit[gate.qubits[0]]:
+                    gates.append(Gate("x" if gate.name == "cx" else "z", gate.qubits[1:]))
+            else:
+                gates.append(gate)
+        branches.append(gates)
+    return branches
+
+
+def _layers(gates: list[Gate], local, factor_of) -> list[tuple[dict, list]]:
     """One block's gates as ``[(runs per local qubit, two-qubit gates), ...]``."""
     position = {q: j for j, q in enumerate(local)}
     layers: list[tuple[dict[int, list[int]], list]] = []
     last_two = {j: -1 for j in range(len(local))}  # last permutation layer on a qubit
     last_one = {j: 0 for j in range(len(local))}  # last product layer with a factor on it
-    for gate_index in gates:
-        gate = program.gates[gate_index]
+    for gate in gates:
         if len(gate.qubits) == 1:
             j = position[gate.qubits[0]]
             target = max(last_two[j] + 1, last_one[j])
@@ -112,32 +138,38 @@ def _layers(program: GateProgram, gates, local, factor_of) -> list[tuple[dict, l
     return layers
 
 
-def block_groups(program: GateProgram, plan: ExecutionPlan) -> tuple[BlockGroup, ...]:
-    """Group and layer the weight-only blocks of ``plan``.
+def block_groups(
+    program: GateProgram, plan: ExecutionPlan, steps: Sequence[int] | None = None
+) -> tuple[BlockGroup, ...]:
+    """Group and layer blocks of ``plan`` (by default its weight-only ones).
 
-    Factor-table indices: :data:`FACTOR_IDENTITY`, then ``h`` and ``x``, then the weight-only
-    angles in ascending angle order.
+    Factor-table indices: :data:`FACTOR_IDENTITY`, then ``h``, ``x`` and ``z``, then the
+    weight-only angles in ascending angle order, then the input-dependent ones.
 
     Args:
         program: The gate program the plan was made from.
         plan: The execution plan.
+        steps: The plan steps to group (default: every step without input-dependent angles).
 
     Returns:
-        The groups; the plan steps in none of them have input-dependent angles.
+        The groups, one per block width, steps in ascending order.
     """
     depends = program.input_dependent()
-    table = {int(a): NUM_FIXED_FACTORS + i for i, a in enumerate(np.flatnonzero(~depends))}
+    order = np.concatenate([np.flatnonzero(~depends), np.flatnonzero(depends)])
+    table = {int(a): NUM_FIXED_FACTORS + i for i, a in enumerate(order)}
 
     def factor_of(gate) -> int:
         return table[gate.angle] if gate.angle >= 0 else _FIXED_FACTORS[gate.name]
 
+    if steps is None:
+        angles = [[program.gates[g].angle for g in step.block.gates] for step in plan.steps]
+        steps = [s for s, row in enumerate(angles) if not any(depends[a] for a in row if a >= 0)]
     members: dict[int, list[tuple[int, list]]] = {}
-    for s, step in enumerate(plan.steps):
-        angles = [program.gates[g].angle for g in step.block.gates]
-        if any(depends[a] for a in angles if a >= 0):
-            continue
-        layers = _layers(program, step.block.gates, step.local, factor_of)
-        members.setdefault(len(step.local), []).append((s, layers))
+    for s in sorted(steps):
+        step = plan.steps[s]
+        for gates in branch_gates(program, step):
+            layers = _layers(gates, step.local, factor_of)
+            members.setdefault(len(step.local), []).append((s, layers))
     groups = []
     for width, blocks in sorted(members.items()):
         depth = max(len(layers) for _, layers in blocks)
@@ -196,10 +228,13 @@ def build_group_matrices(
     for r in range(1, runs.shape[-1]):
         merged = gathered[..., r, :, :] @ merged
     products = kron_layers(merged)  # (B, blocks, layers, d, d)
-    blocks = torch.arange(runs.shape[0], device=runs.device)[:, None]
-    matrix = None
-    for layer_index in range(runs.shape[1]):
-        layer = products[:, :, layer_index]
-        matrix = layer if matrix is None else layer @ matrix
-        matrix = signs[:, layer_index, :, None] * matrix[:, blocks, sources[:, layer_index]]
-    return matrix
+    # Layer l is C_l K_l: rows of K_l gathered and signed, all layers at once.
+    blocks = torch.arange(runs.shape[0], device=runs.device)[:, None, None]
+    layers = torch.arange(runs.shape[1], device=runs.device)[None, :, None]
+    factors = signs[..., None] * products[:, blocks, layers, sources]
+    # M = A_{L-1} ... A_1 A_0, multiplied pairwise: log2(L) batched products, not L.
+    while factors.shape[2] > 1:
+        count = factors.shape[2]
+        paired = factors[:, :, 1 : count - count % 2 : 2] @ factors[:, :, 0 : count - 1 : 2]
+        factors = torch.cat([paired, factors[:, :, count - 1 :]], 2) if count % 2 else paired
+    return factors[:, :, 0]

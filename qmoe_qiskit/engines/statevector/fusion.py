@@ -1,19 +1,33 @@
-"""Gate fusion: group a gate program into dense blocks of at most ``k`` qubits.
+"""Gate fusion: group a gate program into dense blocks acting on at most ``k`` qubits.
 
-Each block becomes one ``2**k x 2**k`` matrix (shared by the batch when every angle in it
-depends only on weights, one per sample otherwise), applied to the state in one matrix product.
-The state is kept as a tensor whose axes are qubits in a tracked order; a block's qubits are
-moved to the trailing axes only when they are not already there, so consecutive blocks on the
-same qubits cost no copy.
+Each block becomes ``2**c`` matrices of ``2**k x 2**k`` (shared by the batch when every angle
+in it depends only on weights, one per sample otherwise), applied to the state in one matrix
+product. ``c`` counts the block's *control* qubits: qubits it only reads (the control of a
+``cx``, either side of a ``cz`` whose other side it also acts on), so the block is
+block-diagonal in them and each of their basis states gets its own ``2**k`` matrix on the
+*active* qubits. The routing qubits of a QMoE expert stage are such controls: an expert block on
+``k`` data qubits costs what a ``k``-qubit block costs, not a ``k + 2``-qubit one.
+The state is kept as a product of independent registers (an encoder on the routing qubits and
+one on the data qubits run as two small states until a gate entangles them), each a tensor
+whose axes are qubits in a tracked order; a block's qubits are moved to the trailing axes only
+when they are not already there, so consecutive blocks on the same qubits cost no copy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .lowering import GateProgram
+from .lowering import Gate, GateProgram
 
-__all__ = ["Block", "ExecutionPlan", "Step", "fuse_gates", "plan_execution"]
+__all__ = [
+    "MAX_CONTROLS",
+    "Block",
+    "ExecutionPlan",
+    "Step",
+    "active_qubits",
+    "fuse_gates",
+    "plan_execution",
+]
 
 
 @dataclass(frozen=True)
@@ -23,26 +37,52 @@ class Block:
     Attributes:
         qubits: The circuit qubits the block acts on (as a set, sorted).
         gates: Indices into :attr:`GateProgram.gates`, in application order.
+        controls: The control qubits among :attr:`qubits` (sorted; see the module docstring).
     """
 
     qubits: tuple[int, ...]
     gates: tuple[int, ...]
+    controls: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Step:
-    """One block in execution order, with the layout it needs.
+    """One block in execution order, with the registers it reads and the layout it needs.
+
+    The state is kept as a product of *registers*: independent states on disjoint qubit sets
+    (a qubit no gate has touched yet is ``|0>`` and in no register). A block acting on several
+    registers first merges them (their tensor product, in the order of :attr:`merge`, then
+    :attr:`fresh` untouched qubits in ``|0>``); a block on untouched qubits only starts a new
+    register from the first column of its matrix.
 
     Attributes:
         block: The block.
-        local: Circuit qubit of local bit ``j`` of the block matrix, for ``j = 0..k-1``.
-        permute: Axis permutation to apply to the ``(batch, 2, ..., 2)`` state before the
-            block (``None`` when the block's qubits are already the trailing axes).
+        local: Circuit qubit of local bit ``j`` of the block matrices, for ``j = 0..k-1`` (the
+            active qubits).
+        permute: Axis permutation to apply to the register's ``(batch, 2, ..., 2)`` state before
+            the block (``None`` when the layout is already right: control qubits leading, in
+            :attr:`controls` order, and active qubits trailing).
+        merge: Registers (indices of earlier steps whose output they are) merged into this
+            block's register, most significant first.
+        controls: The block's control qubits in axis order (most significant first); control
+            value ``v`` (bit ``c - 1 - i`` of ``v`` is ``controls[i]``) selects matrix ``v``.
+        fresh: Untouched qubits appended (least significant) to the merged register.
+        order: Circuit qubit on each axis of this step's output register (most significant
+            first).
     """
 
     block: Block
     local: tuple[int, ...]
     permute: tuple[int, ...] | None
+    controls: tuple[int, ...] = ()
+    merge: tuple[int, ...] = ()
+    fresh: int = 0
+    order: tuple[int, ...] = ()
+
+    @property
+    def starts(self) -> bool:
+        """Whether the block acts on untouched qubits only (its register is ``M |0>``)."""
+        return not self.merge
 
 
 @dataclass(frozen=True)
@@ -54,54 +94,187 @@ class ExecutionPlan:
         steps: The blocks with their layouts.
         final_order: Circuit qubit on state axis ``i + 1`` after the last step (axis 1 is the
             most significant bit of the flat index).
+        final_merge: Registers (step indices) whose product, followed by :attr:`final_fresh`
+            untouched qubits, is the final state.
+        final_fresh: Untouched qubits at the end (least significant).
     """
 
     num_qubits: int
     steps: tuple[Step, ...]
     final_order: tuple[int, ...]
+    final_merge: tuple[int, ...] = ()
+    final_fresh: int = 0
 
 
-def fuse_gates(program: GateProgram, max_qubits: int) -> tuple[Block, ...]:
-    """Greedily fuse gates into blocks of at most ``max_qubits`` qubits.
+#: Most control qubits a block may have besides its ``max_qubits`` active ones.
+MAX_CONTROLS = 3
+
+
+def active_qubits(gate: Gate) -> tuple[int, ...]:
+    """The qubits a gate is not block-diagonal on: all but a ``cx`` control or a ``cz``'s first
+    qubit (a ``cz`` is diagonal on both; one side is counted active so every control value
+    leaves a gate on the active qubits, never a bare sign)."""
+    return gate.qubits[1:] if len(gate.qubits) == 2 else gate.qubits
+
+
+def fuse_gates(
+    program: GateProgram, max_qubits: int, max_controls: int = MAX_CONTROLS
+) -> tuple[Block, ...]:
+    """Greedily fuse gates into blocks of at most ``max_qubits`` active qubits.
 
     A gate joins an existing block when every earlier gate on its qubits is in that block or
-    before it (so moving the gate there only commutes it past gates on other qubits) and the
-    block stays within ``max_qubits``; among such blocks the one that grows least is taken.
+    before it (so moving the gate there only commutes it past gates on other qubits), the
+    block stays within ``max_qubits`` active qubits and ``max_controls`` control qubits, and the
+    block's qubits are entangled with the gate's (one connected component once the gate is
+    applied: a block never spans two independent registers, which run as separate, smaller
+    states); among such blocks the one that grows least is taken (a new active qubit costs
+    more than a new control qubit).
 
     Args:
         program: The gate program.
-        max_qubits: Largest block width (at least 2).
+        max_qubits: Largest number of active qubits per block (at least 2).
+        max_controls: Largest number of control qubits per block.
 
     Returns:
         The blocks in a valid application order.
     """
     if max_qubits < 2:
         raise ValueError(f"max_qubits must be at least 2, got {max_qubits}")
+    parent = list(range(program.num_qubits))
+
+    def root(q: int) -> int:
+        while parent[q] != q:
+            parent[q] = parent[parent[q]]
+            q = parent[q]
+        return q
+
+    size = [1] * program.num_qubits
+    depends = program.input_dependent()
     qubit_sets: list[set[int]] = []
+    active_sets: list[set[int]] = []
     gate_lists: list[list[int]] = []
+    batched: list[bool] = []  # block has an input-dependent angle (one matrix per sample)
     last_block = [-1] * program.num_qubits
     for index, gate in enumerate(program.gates):
+        roots = {root(q) for q in gate.qubits}
+        joins = len(roots) > 1 and min(size[r] for r in roots) > 1  # two registers entangle
+        for q in gate.qubits[1:]:
+            a, b = root(gate.qubits[0]), root(q)
+            if a != b:
+                parent[b] = a
+                size[a] += size[b]
+        component = root(gate.qubits[0])
+        per_sample = gate.angle >= 0 and bool(depends[gate.angle])
         first = max(last_block[q] for q in gate.qubits)
-        best, best_growth = -1, max_qubits + 1
+        best, best_growth = -1, 3 * program.num_qubits
         for candidate in range(max(first, 0), len(qubit_sets)):
-            growth = len(set(gate.qubits) - qubit_sets[candidate])
-            if len(qubit_sets[candidate]) + growth <= max_qubits and growth <= best_growth:
+            members = qubit_sets[candidate]
+            if any(root(q) != component for q in members):
+                continue
+            acts = gate.qubits if per_sample or batched[candidate] else active_qubits(gate)
+            active = len(active_sets[candidate] | set(acts))
+            total = len(members | set(gate.qubits))
+            if active > max_qubits or total - active > max_controls:
+                continue
+            # Per-sample blocks stay small: no control qubits, no joins of two registers.
+            if (per_sample or batched[candidate]) and total > active:
+                continue
+            if batched[candidate] and joins:
+                continue
+            growth = 2 * (active - len(active_sets[candidate])) + total - len(members)
+            if growth <= best_growth:
                 best, best_growth = candidate, growth
         if best < 0:
             qubit_sets.append(set())
+            active_sets.append(set())
             gate_lists.append([])
+            batched.append(False)
             best = len(qubit_sets) - 1
         qubit_sets[best].update(gate.qubits)
+        per_sample = per_sample or batched[best]  # a per-sample block has no controls
+        active_sets[best].update(gate.qubits if per_sample else active_qubits(gate))
         gate_lists[best].append(index)
+        batched[best] = batched[best] or per_sample
         for q in gate.qubits:
             last_block[q] = best
-    return tuple(
-        Block(tuple(sorted(qs)), tuple(gs)) for qs, gs in zip(qubit_sets, gate_lists, strict=True)
-    )
+    _absorb_forward(qubit_sets, active_sets, gate_lists, batched, max_qubits)
+    blocks = [
+        Block(tuple(sorted(qs)), tuple(gs), tuple(sorted(qs - act)))
+        for qs, act, gs in zip(qubit_sets, active_sets, gate_lists, strict=True)
+    ]
+    return tuple(blocks[i] for i in _small_registers_first(blocks, program.num_qubits))
+
+
+def _absorb_forward(
+    qubit_sets: list[set[int]],
+    active_sets: list[set[int]],
+    gate_lists: list[list[int]],
+    batched: list[bool],
+    max_qubits: int,
+) -> None:
+    """Prepend each block to the next block touching its qubits when that one contains them.
+
+    No block in between touches the moved gates' qubits, so the move only commutes gates on
+    disjoint qubits. This removes the small blocks the component rule leaves at the start of
+    each register. A block with input-dependent angles is not moved into a weight-only one
+    (that would turn one matrix for the batch into one per sample).
+    """
+    i = 0
+    while i < len(qubit_sets):
+        j = next((j for j in range(i + 1, len(qubit_sets)) if qubit_sets[i] & qubit_sets[j]), -1)
+        if (
+            j > 0
+            and qubit_sets[i] <= qubit_sets[j]
+            and len(active_sets[i] | active_sets[j]) <= max_qubits
+            and (batched[j] or not batched[i])
+        ):
+            qubit_sets.pop(i)
+            active, gates, dependent = active_sets.pop(i), gate_lists.pop(i), batched.pop(i)
+            active_sets[j - 1] |= active
+            gate_lists[j - 1] = gates + gate_lists[j - 1]
+            batched[j - 1] = dependent or batched[j - 1]
+            continue
+        i += 1
+
+
+def _small_registers_first(blocks: list[Block], num_qubits: int) -> list[int]:
+    """A dependency-respecting order of ``blocks`` that runs blocks on small registers first.
+
+    Blocks sharing a qubit keep their relative order; among the blocks ready to run, the one
+    whose register (the union of the registers of its qubits, given the blocks run so far) is
+    smallest goes first, so an independent register (an encoder on the data qubits) finishes
+    before a block entangles it with another and they run as one larger state.
+    """
+    parent = list(range(num_qubits))
+    size = [1] * num_qubits
+
+    def root(q: int) -> int:
+        while parent[q] != q:
+            q = parent[q]
+        return q
+
+    before = [
+        {i for i in range(j) if set(blocks[i].qubits) & set(blocks[j].qubits)}
+        for j in range(len(blocks))
+    ]
+    done: set[int] = set()
+    order: list[int] = []
+    while len(order) < len(blocks):
+        ready = [j for j in range(len(blocks)) if j not in done and before[j] <= done]
+        j = min(ready, key=lambda j: (sum(size[r] for r in {root(q) for q in blocks[j].qubits}), j))
+        first = root(blocks[j].qubits[0])
+        for q in blocks[j].qubits[1:]:
+            other = root(q)
+            if other != first:
+                parent[other] = first
+                size[first] += size[other]
+        order.append(j)
+        done.add(j)
+    return order
 
 
 def plan_execution(program: GateProgram, max_qubits: int) -> ExecutionPlan:
-    """Fuse a program and lay out the state for each block.
+    """Fuse a program and lay out the registers and state axes for each block.
 
     Args:
         program: The gate program.
@@ -111,17 +284,34 @@ def plan_execution(program: GateProgram, max_qubits: int) -> ExecutionPlan:
         The execution plan.
     """
     n = program.num_qubits
-    order = list(range(n - 1, -1, -1))  # axis i holds qubit order[i]; Qiskit: qubit 0 last
+    owner: dict[int, int] = {}  # qubit -> step whose output register holds it
+    orders: dict[int, list[int]] = {}  # live register (step index) -> axis order
     steps = []
-    for block in fuse_gates(program, min(max_qubits, n)):
-        members = set(block.qubits)
-        k = len(members)
-        if set(order[n - k :]) == members:
+    for s, block in enumerate(fuse_gates(program, min(max_qubits, n))):
+        members, controls = set(block.qubits), set(block.controls)
+        active = members - controls
+        k, c = len(active), len(controls)
+        merge = tuple(dict.fromkeys(owner[q] for q in block.qubits if q in owner))
+        fresh = [q for q in sorted(members, reverse=True) if q not in owner]
+        if not merge:  # a new register: controls, then active qubits, each in Qiskit order
+            order = [q for q in fresh if q in controls] + [q for q in fresh if q in active]
             permute = None
         else:
-            new_order = [q for q in order if q not in members] + [q for q in order if q in members]
-            permute = tuple(order.index(q) for q in new_order)
-            order = new_order
-        local = tuple(reversed(order[n - k :]))
-        steps.append(Step(block, local, permute))
-    return ExecutionPlan(n, tuple(steps), tuple(order))
+            order = [q for r in merge for q in orders.pop(r)] + fresh
+            if set(order[:c]) == controls and set(order[len(order) - k :]) == active:
+                permute = None
+            else:
+                new_order = [q for q in order if q in controls]
+                new_order += [q for q in order if q not in members]
+                new_order += [q for q in order if q in active]
+                permute = tuple(order.index(q) for q in new_order)
+                order = new_order
+        local = tuple(reversed(order[len(order) - k :]))
+        for q in order:
+            owner[q] = s
+        orders[s] = order
+        steps.append(Step(block, local, permute, tuple(order[:c]), merge, len(fresh), tuple(order)))
+    final_merge = tuple(orders)
+    untouched = [q for q in range(n - 1, -1, -1) if q not in owner]
+    final_order = tuple(q for r in final_merge for q in orders[r]) + tuple(untouched)
+    return ExecutionPlan(n, tuple(steps), final_order, final_merge, len(untouched))

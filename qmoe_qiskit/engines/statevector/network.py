@@ -10,7 +10,7 @@ from torch import nn
 
 from ...models import CompiledModel
 from ..devices import resolve_torch_device
-from .blocks import block_groups, build_group_matrices, signed_permutation
+from .blocks import block_groups, branch_gates, build_group_matrices, signed_permutation
 from .fusion import ExecutionPlan, plan_execution
 from .lowering import GateProgram, lower_circuit
 from .observables import ObservableTable, layout_to_canonical, observable_table
@@ -18,6 +18,10 @@ from .observables import ObservableTable, layout_to_canonical, observable_table
 __all__ = ["TorchStatevectorNetwork", "default_block_qubits"]
 
 _REAL = {torch.complex128: torch.float64, torch.complex64: torch.float32}
+
+#: Per-sample blocks are built layered when ``batch * layers * 8**k`` (their multiply-adds)
+#: stays below this many per gate of the gate-by-gate build (measured on 2 CPU cores).
+LAYERED_WORK_PER_GATE = 16384
 
 # exp(-i theta P / 2) = cos(theta/2) I - i sin(theta/2) P: the matrix multiplying sin(theta/2).
 _SINE_PART = {
@@ -28,6 +32,7 @@ _SINE_PART = {
 _CONSTANT = {
     "h": ((1 / math.sqrt(2), 1 / math.sqrt(2)), (1 / math.sqrt(2), -1 / math.sqrt(2))),
     "x": ((0, 1), (1, 0)),
+    "z": ((1, 0), (0, -1)),
 }
 
 
@@ -39,6 +44,17 @@ def default_block_qubits(num_qubits: int) -> int:
     fewer blocks mean fewer passes over the larger state.
     """
     return min(4 if num_qubits < 12 else 5, num_qubits)
+
+
+def _product(states: list[torch.Tensor], fresh: int) -> torch.Tensor:
+    """Tensor product of register states ``(1 or batch, 2**m)`` (first most significant), then
+    ``fresh`` qubits in ``|0>`` (least significant)."""
+    out = states[0]
+    for other in states[1:]:
+        out = (out[:, :, None] * other[:, None, :]).reshape(-1, out.shape[1] * other.shape[1])
+    if fresh:
+        out = nn.functional.pad(out[:, :, None], (0, 2**fresh - 1)).reshape(out.shape[0], -1)
+    return out
 
 
 class TorchStatevectorNetwork(nn.Module):
@@ -117,20 +133,31 @@ class TorchStatevectorNetwork(nn.Module):
             self.register_buffer(f"_runs_{g}", torch.as_tensor(group.runs))
             self.register_buffer(f"_sources_{g}", torch.as_tensor(group.sources))
             self.register_buffer(f"_signs_{g}", torch.as_tensor(group.signs, dtype=self.dtype))
-        # Blocks with input-dependent angles are built per sample, gate by gate.
+        # Blocks with input-dependent angles are built per sample: layered like the weight-only
+        # ones (few operations, more arithmetic) for small batches, gate by gate otherwise.
         grouped = {s for group in self.groups for s in group.steps}
         self._per_sample = tuple(s for s in range(len(self.plan.steps)) if s not in grouped)
+        self.sample_groups = block_groups(program, self.plan, self._per_sample)
+        for g, group in enumerate(self.sample_groups):
+            self.register_buffer(f"_sruns_{g}", torch.as_tensor(group.runs))
+            self.register_buffer(f"_ssources_{g}", torch.as_tensor(group.sources))
+            self.register_buffer(f"_ssigns_{g}", torch.as_tensor(group.signs, dtype=self.dtype))
+        # Per sample, the layered build's multiply-adds and the gate-by-gate build's operations.
+        self._layered_work = sum(
+            g.runs.shape[0] * g.runs.shape[1] * 8**g.width for g in self.sample_groups
+        )
+        self._gate_ops = sum(len(self.plan.steps[s].block.gates) for s in self._per_sample)
         # slot[angle] = (is_batched, column in its group)
         self._slot = {int(a): (True, i) for i, a in enumerate(batched)}
         self._slot.update({int(a): (False, i) for i, a in enumerate(shared)})
         # Per-sample steps: row sources (cx) or signs (cz) of each two-qubit gate.
         self._two_qubit: dict[tuple[int, int, str, int], str] = {}
+        self._branches = {s: branch_gates(program, self.plan.steps[s]) for s in self._per_sample}
         for s in self._per_sample:
             step = self.plan.steps[s]
             k = len(step.local)
             position = {q: j for j, q in enumerate(step.local)}
-            for gate_index in step.block.gates:
-                gate = program.gates[gate_index]
+            for gate in (g for branch in self._branches[s] for g in branch):
                 if len(gate.qubits) != 2:
                     continue
                 a, b = (position[q] for q in gate.qubits)
@@ -174,14 +201,22 @@ class TorchStatevectorNetwork(nn.Module):
             mats.append(cos * self._eye2 + sin * sine)
         return mats[0], mats[1]
 
-    def _block_matrix(self, step, batched: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
-        """The block's matrix, ``(1 or batch, 2**k, 2**k)``, built by applying its gates."""
+    def _block_matrix(self, s: int, batched: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+        """Step ``s``'s matrices, ``(1 or batch, 2**c, 2**k, 2**k)``, built by applying gates."""
+        step = self.plan.steps[s]
+        branches = [self._branch_matrix(step, g, batched, shared) for g in self._branches[s]]
+        if len(branches) == 1:
+            return branches[0][:, None]
+        rows = max(b.shape[0] for b in branches)
+        return torch.stack([b.expand(rows, -1, -1) for b in branches], 1)
+
+    def _branch_matrix(self, step, gates, batched: torch.Tensor, shared: torch.Tensor):
+        """One control value's matrix, ``(1 or batch, 2**k, 2**k)``, built gate by gate."""
         k = len(step.local)
         dim = 2**k
         position = {q: j for j, q in enumerate(step.local)}
         matrix = torch.eye(dim, dtype=self.dtype, device=self.device)[None]
-        for gate_index in step.block.gates:
-            gate = self.program.gates[gate_index]
+        for gate in gates:
             if len(gate.qubits) == 2:
                 a, b = (position[q] for q in gate.qubits)
                 index = getattr(self, self._two_qubit[(k, a, b, gate.name)])
@@ -200,24 +235,37 @@ class TorchStatevectorNetwork(nn.Module):
             matrix = torch.matmul(g[:, None], view).reshape(-1, dim, dim)
         return matrix
 
-    def _block_matrices(self, batched: torch.Tensor, shared: torch.Tensor) -> list[torch.Tensor]:
-        """Every step's matrix, ``(1 or batch, 2**k, 2**k)``, in plan order."""
-        fixed = torch.stack([self._eye2, self._const_h, self._const_x])
-        table = torch.cat([fixed, shared])[None]
-        matrices: list[torch.Tensor | None] = [None] * len(self.plan.steps)
-        for g, group in enumerate(self.groups):
+    def _build_groups(self, groups, prefix: str, table: torch.Tensor, matrices: list) -> None:
+        """Build ``groups`` from the factor ``table`` into ``matrices`` (a list by plan step)."""
+        for g, group in enumerate(groups):
             built = build_group_matrices(
                 table,
-                getattr(self, f"_runs_{g}"),
-                getattr(self, f"_sources_{g}"),
-                getattr(self, f"_signs_{g}"),
+                getattr(self, f"_{prefix}runs_{g}"),
+                getattr(self, f"_{prefix}sources_{g}"),
+                getattr(self, f"_{prefix}signs_{g}"),
             )
-            for i, step in enumerate(group.steps):
-                matrices[step] = built[:, i]
-        if self._per_sample:  # unbind once: one backward node instead of one per gate
-            columns = (batched.unbind(1), shared.unbind(0))
-            for step in self._per_sample:
-                matrices[step] = self._block_matrix(self.plan.steps[step], *columns)
+            start = 0
+            for step in dict.fromkeys(group.steps):
+                count = 2 ** len(self.plan.steps[step].controls)
+                matrices[step] = built[:, start : start + count]
+                start += count
+
+    def _block_matrices(self, batched: torch.Tensor, shared: torch.Tensor) -> list[torch.Tensor]:
+        """Every step's matrices, ``(1 or batch, 2**c, 2**k, 2**k)``, in plan order."""
+        fixed = torch.stack([self._eye2, self._const_h, self._const_x, self._const_z])
+        table = torch.cat([fixed, shared])[None]
+        matrices: list[torch.Tensor | None] = [None] * len(self.plan.steps)
+        self._build_groups(self.groups, "", table, matrices)
+        if not self._per_sample:
+            return matrices
+        rows = batched.shape[0]
+        if rows * self._layered_work < LAYERED_WORK_PER_GATE * self._gate_ops:
+            table = torch.cat([table.expand(rows, -1, -1, -1), batched], 1)
+            self._build_groups(self.sample_groups, "s", table, matrices)
+            return matrices
+        columns = (batched.unbind(1), shared.unbind(0))  # one backward node, not one per gate
+        for step in self._per_sample:
+            matrices[step] = self._block_matrix(step, *columns)
         return matrices
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -255,28 +303,28 @@ class TorchStatevectorNetwork(nn.Module):
         batch, n = x.shape[0], self.plan.num_qubits
         batched, shared = self._gate_matrices(x, weight.to(torch.float64))
         matrices = self._block_matrices(batched, shared)
-        state = None
-        for step, matrix in zip(self.plan.steps, matrices, strict=True):
-            k = len(step.local)
-            if state is None:
-                # |0...0>: the block's first column on the all-zero rest.
-                first = matrix[..., 0].expand(batch, 2**k)
-                state = torch.zeros(batch, 2 ** (n - k), 2**k, dtype=self.dtype, device=x.device)
-                state = torch.cat([first[:, None], state[:, 1:]], dim=1)
+        registers: dict[int, torch.Tensor] = {}  # step -> (1 or batch, 2**m) register state
+        for s, (step, matrix) in enumerate(zip(self.plan.steps, matrices, strict=True)):
+            k, c = len(step.local), len(step.controls)
+            if step.starts:  # M |0...0>: the first column of control value 0's matrix
+                first = matrix[:, 0, :, 0]
+                registers[s] = nn.functional.pad(first, (0, (2**c - 1) * 2**k)) if c else first
                 continue
+            state = _product([registers.pop(r) for r in step.merge], step.fresh)
+            rows, m = state.shape[0], len(step.order)
             if step.permute is not None:
-                shape = (batch,) + (2,) * n
                 axes = (0,) + tuple(p + 1 for p in step.permute)
-                state = state.reshape(shape).permute(axes)
-            state = state.reshape(batch, 2 ** (n - k), 2**k)
-            if matrix.shape[0] == 1:
-                state = state @ matrix[0].T
-            else:
-                state = torch.matmul(state, matrix.transpose(1, 2))
-        if state is None:
-            state = torch.zeros(batch, 2**n, dtype=self.dtype, device=x.device)
-            state[:, 0] = 1
-        return state.reshape(batch, 2**n)
+                state = state.reshape((rows,) + (2,) * m).permute(axes)
+            if matrix.shape[0] == 1 and c == 0:  # one product for the whole batch
+                state = state.reshape(rows, 2 ** (m - k), 2**k) @ matrix[0, 0].T
+            else:  # (rows, 2**c, rest, 2**k) by (1 or rows, 2**c, 2**k, 2**k)
+                state = state.reshape(rows, 2**c, 2 ** (m - k - c), 2**k)
+                state = torch.matmul(state, matrix.transpose(-1, -2))
+            registers[s] = state.reshape(state.shape[0], 2**m)
+        final = [registers.pop(r) for r in self.plan.final_merge]
+        if not final:
+            final = [torch.ones(1, 1, dtype=self.dtype, device=x.device)]
+        return _product(final, self.plan.final_fresh).expand(batch, 2**n)
 
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
         total = None

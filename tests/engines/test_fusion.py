@@ -1,0 +1,129 @@
+"""Fusion plans of the torch statevector engine: registers, control qubits, per-sample builds.
+
+Every structural claim is checked against an independent dense computation (Qiskit
+``Operator`` of the block's gates, ``Statevector`` of the bound circuit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from qiskit.circuit import QuantumCircuit
+from qiskit.quantum_info import Operator
+
+from qmoe_qiskit import compile_model, load_spec
+from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, lower_circuit
+from qmoe_qiskit.engines.statevector import network as network_module
+from qmoe_qiskit.engines.statevector.blocks import branch_gates
+from qmoe_qiskit.engines.statevector.fusion import MAX_CONTROLS, plan_execution
+
+from .test_statevector import TOL, random_spec, statevector_outputs
+
+
+def qmoe_model(num_qubits: int):
+    """The engine benchmark's QMoE (2 routing qubits, 4 experts) on ``num_qubits`` qubits."""
+    base = load_spec("qmoe-mnist4-rxry")
+    spec = dataclasses.replace(
+        base,
+        experts=dataclasses.replace(base.experts, data_qubits=num_qubits - 2),
+        readout=dataclasses.replace(base.readout, head="none"),
+    )
+    return compile_model(spec)
+
+
+def dense(gates, qubits, angles: np.ndarray) -> np.ndarray:
+    """Unitary of ``gates`` on ``qubits`` (qubit ``qubits[j]`` is bit ``j``) via Qiskit."""
+    position = {q: j for j, q in enumerate(qubits)}
+    circuit = QuantumCircuit(len(qubits))
+    for gate in gates:
+        wires = [position[q] for q in gate.qubits]
+        args = [angles[gate.angle]] if gate.angle >= 0 else []
+        getattr(circuit, gate.name)(*args, *wires)
+    return Operator(circuit).data
+
+
+def test_expert_blocks_are_block_diagonal_in_their_controls():
+    model = qmoe_model(8)
+    program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+    plan = plan_execution(program, 4)
+    angles = np.random.default_rng(0).uniform(0, 2 * np.pi, program.num_angles)
+    controlled = [step for step in plan.steps if step.controls]
+    experts = [step for step in controlled if set(step.controls) >= {0, 1}]  # routing qubits
+    assert len(experts) >= 3
+    for step in controlled:
+        c, k = len(step.controls), len(step.local)
+        qubits = step.local + tuple(reversed(step.controls))  # controls most significant
+        full = dense([program.gates[g] for g in step.block.gates], qubits, angles)
+        for value, gates in enumerate(branch_gates(program, step)):
+            rows = slice(value * 2**k, (value + 1) * 2**k)
+            np.testing.assert_allclose(
+                full[rows, rows], dense(gates, step.local, angles), atol=1e-12
+            )
+            off = np.delete(full[rows], np.arange(rows.start, rows.stop), axis=1)
+            assert np.abs(off).max() < 1e-12
+        assert c <= MAX_CONTROLS and k <= 4
+
+
+def test_encoders_run_as_separate_registers_until_the_experts():
+    model = qmoe_model(10)
+    program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+    plan = plan_execution(program, 4)
+    depends = program.input_dependent()
+
+    def per_sample(step):
+        return any(
+            depends[program.gates[g].angle] for g in step.block.gates if program.gates[g].angle >= 0
+        )
+
+    starts = [s for s, step in enumerate(plan.steps) if step.starts]
+    assert [set(plan.steps[s].order) for s in starts[:2]] == [{0, 1}, {2, 3, 4, 5}]
+    joins = [s for s, step in enumerate(plan.steps) if len(step.merge) > 1]
+    assert len(joins) == 1  # routing and data registers entangle once, in the expert stage
+    first_join = joins[0]
+    assert not per_sample(plan.steps[first_join])
+    assert all(len(plan.steps[s].order) <= 8 for s in range(first_join))  # data register alone
+    assert not any(per_sample(step) and step.controls for step in plan.steps)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_blocks_respect_active_and_control_limits(seed):
+    model = compile_model(random_spec(seed))
+    program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+    for width in (2, 3, 4):
+        plan = plan_execution(program, width)
+        assert sorted(g for step in plan.steps for g in step.block.gates) == list(
+            range(len(program.gates))
+        )
+        for step in plan.steps:
+            assert len(step.local) <= width and len(step.controls) <= MAX_CONTROLS
+
+
+@pytest.mark.parametrize("layered", [True, False])
+@pytest.mark.parametrize("seed", [0, 4, 9])
+def test_both_per_sample_builds_match_statevector(monkeypatch, layered, seed):
+    monkeypatch.setattr(network_module, "LAYERED_WORK_PER_GATE", 10**12 if layered else 0)
+    model = compile_model(random_spec(seed))
+    rng = np.random.default_rng(seed)
+    w = model.initial_weights(seed)
+    x = rng.uniform(0, np.pi, (3, model.num_inputs))
+    net = TorchStatevectorNetwork(model, w)
+    assert net._per_sample  # the encoder makes per-sample blocks
+    out = net(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(out, statevector_outputs(model, x, w), atol=TOL, rtol=0)
+
+
+def test_layered_and_gate_by_gate_gradients_agree(monkeypatch):
+    model = qmoe_model(6)
+    x = torch.tensor(np.random.default_rng(1).uniform(0, np.pi, (4, model.num_inputs)))
+    grads = []
+    for work in (10**12, 0):
+        monkeypatch.setattr(network_module, "LAYERED_WORK_PER_GATE", work)
+        net = TorchStatevectorNetwork(model, model.initial_weights(1))
+        xi = x.clone().requires_grad_(True)
+        net(xi).square().sum().backward()
+        grads.append((net.weight.grad.numpy(), xi.grad.numpy()))
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-10)
