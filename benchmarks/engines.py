@@ -42,6 +42,9 @@ from torch import nn
 from qmoe_qiskit import compile_model, load_spec
 from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, lower_circuit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import add_threads, apply_threads  # noqa: E402
+
 LOGIT_SCALE = 5.0
 #: Untimed steps before the timed ones (allocator and thread-pool warm-up).
 WARMUP = 2
@@ -225,6 +228,87 @@ def measure_case(num_qubits: int, batch: int, engine: str, repeats: int, budget:
     }
 
 
+def state_traffic(num_qubits: int, batch: int, dtype: torch.dtype) -> dict:
+    """Bytes of state the torch engine's block products read and write in one training step.
+
+    Per block applied to a register state of ``S`` bytes: the forward product reads and writes
+    it (``2 S``); the backward reads the output gradient and writes the input gradient
+    (``2 S``) and, for the block's matrix gradient, reads the saved input state and the output
+    gradient (``2 S``): ``6 S`` in all. A block that starts a register from ``|0>`` makes no
+    product. Layout copies, tensor products of registers and the observables are not counted:
+    this is what a step cannot do without.
+    """
+    net = TorchStatevectorNetwork(model_for(num_qubits), dtype=dtype)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    sizes = [batch * 2 ** len(step.order) * itemsize for step in net.plan.steps if not step.starts]
+    return {"bytes": 6 * sum(sizes), "largest_state_bytes": max(sizes, default=0)}
+
+
+def copy_bandwidth(nbytes: int, repeats: int = 7) -> float:
+    """Bytes per second a torch copy of ``nbytes`` moves (read plus written), median."""
+    count = max(nbytes // 8, 1)
+    source, target = torch.rand(count, dtype=torch.float64), torch.empty(count, dtype=torch.float64)
+    target.copy_(source)  # first touch
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        target.copy_(source)
+        times.append(time.perf_counter() - start)
+    return 2 * count * 8 / float(np.median(times))
+
+
+def product_seconds(num_qubits: int, batch: int, dtype: torch.dtype, repeats: int = 5) -> float:
+    """Seconds the block products alone take at this machine's matrix-product speed.
+
+    Each block applied to a register is timed as one plain ``(rows, 2**k) @ (2**k, 2**k)``
+    product of the same size and dtype (median of ``repeats``); a training step makes three per
+    block (forward, input gradient, matrix gradient). The engine's time divided by this says
+    how much goes to everything else: layout copies, matrix builds, autograd bookkeeping.
+    """
+    net = TorchStatevectorNetwork(model_for(num_qubits), dtype=dtype)
+    cache: dict[tuple[int, int], float] = {}
+    total = 0.0
+    for step in net.plan.steps:
+        if step.starts:
+            continue
+        m, k = len(step.order), len(step.local)
+        key = (batch * 2 ** (m - k), 2**k)
+        if key not in cache:
+            a, b = torch.randn(*key, dtype=dtype), torch.randn(key[1], key[1], dtype=dtype)
+            a @ b
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                a @ b
+                times.append(time.perf_counter() - start)
+            cache[key] = float(np.median(times))
+        total += 3 * cache[key]
+    return total
+
+
+def add_bounds(results: list[dict]) -> None:
+    """Add the memory-traffic bound to every torch-engine record (see :func:`state_traffic`)."""
+    bandwidth: dict[int, float] = {}
+    for r in results:
+        if r.get("engine") not in ("torch-c128", "torch-c64") or "seconds" not in r:
+            continue
+        dtype = torch.complex128 if r["engine"] == "torch-c128" else torch.complex64
+        traffic = state_traffic(r["num_qubits"], r["batch"], dtype)
+        size = traffic["largest_state_bytes"]
+        if size not in bandwidth:
+            bandwidth[size] = copy_bandwidth(size)
+        bound = traffic["bytes"] / bandwidth[size]
+        products = product_seconds(r["num_qubits"], r["batch"], dtype)
+        r.update(
+            traffic_bytes=traffic["bytes"],
+            copy_bandwidth_gb_s=bandwidth[size] / 1e9,
+            bound_seconds=bound,
+            times_bound=r["seconds"] / bound,
+            block_product_seconds=products,
+            times_block_products=r["seconds"] / products,
+        )
+
+
 def run_case(args: argparse.Namespace, num_qubits: int, batch: int, engine: str) -> dict:
     """:func:`measure_case` in a fresh process, so no engine inherits another's threads/heap."""
     command = [
@@ -270,6 +354,7 @@ def run(args: argparse.Namespace) -> dict:
                 results.append(record)
                 print(json.dumps(record), flush=True)
     add_ratios(results)
+    add_bounds(results)
     memory = [measure_memory(n, b, d) for n, b, d in args.memory]
     return {
         "benchmark": "engines",
@@ -357,7 +442,7 @@ def main() -> None:
         ],
     )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    add_threads(parser)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per measurement")
     parser.add_argument(
         "--single-batch",
@@ -375,8 +460,7 @@ def main() -> None:
         "--case", nargs=3, metavar=("N", "B", "ENGINE"), help=argparse.SUPPRESS
     )  # internal: measure one case in this process and print it as JSON
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args.threads = apply_threads(args)  # the --case children get the same count
     if args.case:
         n, b, engine = args.case
         print(json.dumps(measure_case(int(n), int(b), engine, args.repeats, args.budget)))

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_json  # noqa: E402
+from _common import add_threads, apply_threads, machine, write_json  # noqa: E402
 
 from qmoe_qiskit import train  # noqa: E402
 from qmoe_qiskit.spec import spec_from_dict  # noqa: E402
@@ -42,8 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--seeds", type=int, default=5)
+    add_threads(parser)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    apply_threads(args)
     spec = spec_from_dict(MINIMAL)
     rows = []
     for setting in ("family defaults", "generic defaults"):

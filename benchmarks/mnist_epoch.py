@@ -27,7 +27,7 @@ from qmoe_qiskit.data import load_dataset
 from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import add_threads, apply_threads, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
@@ -110,11 +110,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=0, help="default: the spec's")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="complex128")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    add_threads(parser)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     result = run(args)
     text = json.dumps(result, indent=2)
     print(text)

@@ -26,7 +26,7 @@ import torch
 from qiskit.circuit import ParameterVector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_json  # noqa: E402
+from _common import add_threads, apply_threads, machine, write_json  # noqa: E402
 
 from qmoe_qiskit.engines import probability_factory  # noqa: E402
 from qmoe_qiskit.engines.statevector.probabilities import TorchProbabilities  # noqa: E402
@@ -66,8 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--max-qubits", type=int, default=17, help="skip wider cases")
+    add_threads(parser)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    apply_threads(args)
     rows = []
     for qubits, depth in CASES:
         if qubits > args.max_qubits:

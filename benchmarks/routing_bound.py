@@ -19,10 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_json  # noqa: E402
+from _common import add_threads, apply_threads, machine, write_json  # noqa: E402
 
 from qmoe_qiskit import compile_model, load_dataset, load_spec  # noqa: E402
 from qmoe_qiskit.training.routing import routing_information_bound  # noqa: E402
@@ -41,8 +39,9 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--test-limit", type=int, default=1000)
     parser.add_argument("--out", required=True)
+    add_threads(parser)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    apply_threads(args)
     rows = []
     for task, (name, classes) in TASKS.items():
         data = load_dataset(name, classes, args.data_dir, train_limit=1, test_limit=args.test_limit)

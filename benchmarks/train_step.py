@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, qmoe_spec, write_json  # noqa: E402
+from _common import add_threads, apply_threads, machine, qmoe_spec, write_json  # noqa: E402
 
 from qmoe_qiskit import compile_model  # noqa: E402
 from qmoe_qiskit.engines.aer import build_torch_network  # noqa: E402
@@ -55,7 +55,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--out", required=True)
+    add_threads(parser)
     args = parser.parse_args(argv)
+    apply_threads(args)
     records, comparisons = [], []
     rng = np.random.default_rng(0)
     for qubits in args.qubits:

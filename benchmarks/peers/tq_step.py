@@ -26,6 +26,8 @@ short after ``--budget`` seconds. Prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import sys
 import time
@@ -202,9 +204,18 @@ def main() -> None:
     parser.add_argument("--comp-method", choices=["bmm", "einsum"], default="bmm")
     parser.add_argument("--check", action="store_true", help="correctness check only")
     parser.add_argument("--atol", type=float, default=1e-4)
+    parser.add_argument(
+        "--retain-freed-memory",
+        action="store_true",
+        help="glibc keeps freed memory for reuse (what the project's engine does by default)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.retain_freed_memory:  # as qmoe_qiskit.engines.statevector.retain_freed_memory
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallopt(-4, 0)  # M_MMAP_MAX: large allocations from the heap
+        libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD: never return freed memory
     circuit = json.loads(args.circuit.read_text())
     if args.check:
         record = check(circuit, args.comp_method, args.atol)
@@ -233,6 +244,7 @@ def main() -> None:
                 "torchquantum": tq.__version__,
                 "torch": torch.__version__,
                 "comp_method": args.comp_method,
+                "allocator": "retain" if args.retain_freed_memory else "glibc default",
                 "torchvision": torchvision.__version__,
             }
         ),

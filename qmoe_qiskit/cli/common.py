@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from ..training import LoadedRun, load_run
 
 __all__ = [
     "CommandError",
+    "add_threads_option",
+    "available_cores",
     "HelpFormatter",
     "classes_list",
     "is_run_dir",
@@ -23,6 +26,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "run_readout",
+    "set_threads",
 ]
 
 
@@ -127,3 +131,31 @@ def run_readout(run: LoadedRun, start: int, stop: int) -> Callable[[np.ndarray],
         return run.model.readout(expectations, rows, run.weights)
 
     return readout
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def add_threads_option(parser: argparse.ArgumentParser, default_text: str) -> None:
+    """``--threads N``: torch's intra-op threads (more threads than free cores can be 10-25x
+    slower, so the count is always set explicitly)."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help=f"torch threads (default: {default_text})",
+    )
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's thread count to ``threads`` (default: :func:`available_cores`); returns it."""
+    import torch
+
+    count = threads or available_cores()
+    torch.set_num_threads(count)
+    return count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter, positive_int
+    from .common import HelpFormatter, add_threads_option, positive_int
 
     parser = sub.add_parser(
         "sweep",
@@ -25,6 +25,9 @@ def register(sub) -> None:
     parser.add_argument(
         "--sequential", action="store_true", help="run in this process, one run after another"
     )
+    add_threads_option(
+        parser, "per run: the cores available with --sequential, 1 per Ray worker (CPU)"
+    )
     parser.set_defaults(func=run)
 
     report = sub.add_parser(
@@ -39,15 +42,23 @@ def run(args) -> int:
     import importlib.util
 
     from ..experiments.sweep import load_sweep, run_sweep
-    from .common import CommandError, parse_vars
+    from .common import CommandError, available_cores, parse_vars
 
     sweep = load_sweep(args.sweep, parse_vars(args.var))
     has_ray = importlib.util.find_spec("ray") is not None
     if (args.address or args.workers) and not has_ray:
         raise CommandError("--address and --workers need Ray: pip install 'qmoe-qiskit[ray]'")
     executor = "ray" if has_ray and not args.sequential else "sequential"
-    print(f"sweep {sweep.path}: {len(sweep.runs)} runs, {executor}")
-    run_sweep(sweep, args.out, executor=executor, address=args.address, workers=args.workers)
+    threads = args.threads or (1 if executor == "ray" else available_cores())
+    print(f"sweep {sweep.path}: {len(sweep.runs)} runs, {executor}, {threads} torch thread(s) each")
+    run_sweep(
+        sweep,
+        args.out,
+        executor=executor,
+        address=args.address,
+        workers=args.workers,
+        threads=threads,
+    )
     return 0
 
 

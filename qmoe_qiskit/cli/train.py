@@ -8,6 +8,7 @@ def register(sub) -> None:
     from ..engines import ENGINES
     from .common import (
         HelpFormatter,
+        add_threads_option,
         classes_list,
         non_negative_int,
         positive_float,
@@ -101,6 +102,7 @@ def register(sub) -> None:
         "--patience and --memory-gb may differ from the saved settings (default: off)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(parser, "the cores available to this process")
     parser.set_defaults(func=run, interrupt_hint=_resume_hint)
 
 
@@ -138,7 +140,9 @@ def run(args) -> int:
     from ..spec import load_spec
     from ..training import RunConfig, train
     from ..training.runs import RUN_CONFIG, read_config
+    from .common import set_threads
 
+    set_threads(args.threads)
     given = {name: getattr(args, name) for name in SETTINGS}
     out = Path(args.out).expanduser()
     if args.resume and (out / RUN_CONFIG).is_file():

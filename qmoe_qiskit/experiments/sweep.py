@@ -248,10 +248,11 @@ def _summary(run: SweepRun, metrics: dict[str, Any], seconds: float) -> dict[str
     }
 
 
-def run_one(run: SweepRun, out: str) -> dict[str, Any]:
+def run_one(run: SweepRun, out: str, threads: int = 1) -> dict[str, Any]:
     """Train one run of a sweep (or finish it, or read it back if it is done).
 
-    Uses one torch thread whatever the caller uses, so runs are reproducible anywhere.
+    Uses ``threads`` torch threads whatever the caller uses (restored afterwards): a Ray worker
+    runs each task with one, as its CPU request is one.
 
     Returns:
         The run's summary for ``results.json``.
@@ -263,8 +264,8 @@ def run_one(run: SweepRun, out: str) -> dict[str, Any]:
         if "test_accuracy" in metrics:  # finished before: its compute is its epochs' time
             seconds = sum(row.get("seconds", 0.0) for row in metrics.get("epochs", []))
             return {**_summary(run, metrics, seconds), "kept": True}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     started = time.perf_counter()
     try:
         resume = (directory / RUN_CONFIG).is_file()
@@ -277,7 +278,7 @@ def run_one(run: SweepRun, out: str) -> dict[str, Any]:
             log=lambda _: None,
         )
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
     return _summary(run, metrics, time.perf_counter() - started)
 
 
@@ -322,6 +323,7 @@ def run_sweep(
     executor: str = "sequential",
     address: str | None = None,
     workers: int | None = None,
+    threads: int = 1,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run every run of ``sweep`` into ``out``, skipping finished ones.
@@ -332,6 +334,8 @@ def run_sweep(
         executor: ``"sequential"`` (this process) or ``"ray"`` (one task per run).
         address: Ray: join this cluster (default: start a local one).
         workers: Ray, local cluster: CPUs it may use (default: all).
+        threads: Torch threads per run; a Ray task asks for as many CPUs, so runs never
+            oversubscribe the cores.
         log: One line per finished run.
 
     Returns:
@@ -357,9 +361,9 @@ def run_sweep(
     try:
         if executor == "sequential":
             for run in sweep.runs:
-                done(run_one(run, str(out)))
+                done(run_one(run, str(out), threads))
         elif executor == "ray":
-            _run_on_ray(sweep, out, address, workers, done)
+            _run_on_ray(sweep, out, address, workers, threads, done)
         else:
             raise JobFileError(f"unknown executor {executor!r}: use sequential or ray")
     finally:
@@ -372,6 +376,7 @@ def _run_on_ray(
     out: Path,
     address: str | None,
     workers: int | None,
+    threads: int,
     done: Callable[[dict[str, Any]], None],
 ) -> None:
     try:
@@ -393,8 +398,8 @@ def _run_on_ray(
             os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", **options)
     try:
-        task = ray.remote(num_cpus=1, max_retries=3)(run_one)
-        pending = [task.remote(run, str(out)) for run in sweep.runs]
+        task = ray.remote(num_cpus=threads, max_retries=3)(run_one)
+        pending = [task.remote(run, str(out), threads) for run in sweep.runs]
         while pending:
             finished, pending = ray.wait(pending, num_returns=1)
             done(ray.get(finished[0]))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from qmoe_qiskit.cli import main
 
 
@@ -41,7 +43,12 @@ def test_train_then_evaluate(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", str(spec), "--data", "digits", "--classes", "3,8", "--epochs", "1"]
     args += ["--batch-size", "16", "--train-limit", "32", "--test-limit", "16", "--seed", "2"]
-    assert main(args + ["--out", str(out), "--quiet"]) == 0
+    before = torch.get_num_threads()
+    try:
+        assert main(args + ["--out", str(out), "--quiet", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1  # set explicitly, not left to torch
+    finally:
+        torch.set_num_threads(before)
     captured = capsys.readouterr()
     assert "engine aer on CPU" in captured.out and "test accuracy" in captured.out
     assert main(["evaluate", str(out), "--json"]) == 0

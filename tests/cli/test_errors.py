@@ -30,6 +30,7 @@ def one_line_error(capsys) -> str:
         ("--batch-size", "x", "--batch-size: expected a number"),
         ("--train-limit", "-3", "--train-limit: expected a number >= 0"),
         ("--memory-gb", "0", "--memory-gb: expected a number > 0"),
+        ("--threads", "0", "--threads: expected a number >= 1"),
     ],
 )
 def test_bad_train_option_creates_nothing(tmp_path, capsys, option, value, expected):

@@ -203,3 +203,26 @@ def test_grid_can_change_spec_fields(tmp_path):
     path.write_text('[[grid]]\nspec = "qmoe-digits4-pca8"\n"encoder.entangle" = "sideways"\n')
     with pytest.raises(JobFileError, match="encoder.entangle = 'sideways' is invalid"):
         load_sweep(path)
+
+
+def test_each_run_uses_the_threads_it_is_given_and_restores_the_callers(tmp_path, monkeypatch):
+    import qmoe_qiskit.experiments.sweep as sweep_module
+
+    seen = []
+
+    def fake_train(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return {"test_accuracy": 0.5, "epochs": []}
+
+    monkeypatch.setattr(sweep_module, "train", fake_train)
+    monkeypatch.setattr(sweep_module, "_summary", lambda run, metrics, seconds: metrics)
+    run = load_sweep(toy(tmp_path)).runs[0]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run_one(run, str(tmp_path / "a"), threads=1)
+        assert seen == [1] and torch.get_num_threads() == 2
+        run_one(run, str(tmp_path / "b"), threads=2)
+        assert seen == [1, 2]
+    finally:
+        torch.set_num_threads(before)

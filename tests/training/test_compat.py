@@ -26,9 +26,11 @@ def test_old_runs_evaluate_to_their_recorded_accuracy(name, engine):
     assert evaluate_run(OLD_RUNS / name, engine=engine)["test_accuracy"] == recorded
 
 
-def test_old_run_resumes_bit_identically(tmp_path):
+def test_old_run_resumes_to_the_same_weights(tmp_path):
     """Resumed here for a second epoch, the v0.1 run ends on the weights v0.1 itself reached
-    training 2 epochs in one go (same shuffles, same Adam state)."""
+    training 2 epochs in one go (same shuffles, same Adam state). Bit-identical until the torch
+    engine's fusion changed its summation order (independent registers, control qubits); a
+    wrong shuffle or Adam state would differ by far more than the 1e-12 allowed."""
     out = tmp_path / "run"
     shutil.copytree(OLD_RUNS / "v0.1-qmoe", out)
     before = load_run(out)
@@ -38,4 +40,4 @@ def test_old_run_resumes_bit_identically(tmp_path):
     after = load_run(out)
     assert after.epoch == 2
     reference = json.loads((OLD_RUNS / "v0.1-qmoe-2-epochs.json").read_text())["weights"]
-    np.testing.assert_array_equal(after.weights, np.asarray(reference))
+    np.testing.assert_allclose(after.weights, np.asarray(reference), rtol=0, atol=1e-12)

@@ -4,6 +4,7 @@ The Aer path (:mod:`qmoe_qiskit.engines.aer`) stays the reference; this engine r
 decomposed circuit, with the same weight order, at statevector speed on CPU or CUDA.
 """
 
+from .allocator import retain_freed_memory
 from .fusion import Block, ExecutionPlan, Step, fuse_gates, plan_execution
 from .lowering import EngineError, Gate, GateProgram, lower_circuit
 from .network import TorchStatevectorNetwork, default_block_qubits
@@ -23,4 +24,5 @@ __all__ = [
     "lower_circuit",
     "observable_table",
     "plan_execution",
+    "retain_freed_memory",
 ]

@@ -10,6 +10,7 @@ from torch import nn
 
 from ...models import CompiledModel
 from ..devices import resolve_torch_device
+from .allocator import retain_freed_memory
 from .blocks import block_groups, branch_gates, build_group_matrices, signed_permutation
 from .fusion import ExecutionPlan, plan_execution
 from .lowering import GateProgram, lower_circuit
@@ -71,7 +72,12 @@ class TorchStatevectorNetwork(nn.Module):
         weights: Initial weights (default: ``model.initial_weights(0)``).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
         dtype: ``torch.complex128`` (outputs float64) or ``torch.complex64`` (outputs float32).
-        block_qubits: Largest fused block width (default :func:`default_block_qubits`).
+        block_qubits: Largest number of active qubits per fused block (default
+            :func:`default_block_qubits`).
+        retain_memory: On CPU, call :func:`~.allocator.retain_freed_memory` (process-wide:
+            glibc keeps freed memory for reuse instead of page-faulting every new state
+            tensor; 1.8x faster steps at 14 qubits, batch 256, for 1.5x the peak memory).
+            Default: on for CPU devices.
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class TorchStatevectorNetwork(nn.Module):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.complex128,
         block_qubits: int | None = None,
+        retain_memory: bool | None = None,
     ) -> None:
         super().__init__()
         if dtype not in _REAL:
@@ -90,6 +97,8 @@ class TorchStatevectorNetwork(nn.Module):
         self.dtype = dtype
         self.real_dtype = _REAL[dtype]
         self.device = resolve_torch_device(device)
+        if retain_memory if retain_memory is not None else self.device.type == "cpu":
+            retain_freed_memory()
         self.program: GateProgram = lower_circuit(
             model.decomposed, model.input_params, model.weight_params
         )
