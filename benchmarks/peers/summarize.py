@@ -8,6 +8,7 @@ import statistics
 from collections import defaultdict
 
 ENGINES = ("torch-c128", "torch-c64", "torchquantum")
+BEFORE = ("before-c128", "before-c64")
 
 
 def main() -> None:
@@ -71,6 +72,29 @@ def main() -> None:
             f"| {fmt(ratio['torch-c128'], '.1f')} | {fmt(ratio['torch-c64'], '.1f')} "
             f"| {fmt(cpu_ratio, '.1f')} | {rss} | {counts} | {fmt(diff, '.1e')} |"
         )
+    if any(r["engine"] in BEFORE for r in records):
+        print(
+            "\nbefore (BASELINE checkout) and after (this checkout), same rounds; TorchQuantum's "
+            "step time divided by each\n"
+        )
+        print(
+            "| N | B | before c128 | after c128 | after speed-up | before c64 | after c64 "
+            "| after speed-up | tq / c128 before -> after | tq / c64 before -> after |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for (n, b), by in sorted(cases.items()):
+            med = {e: median(by.get(e, [])) for e in ENGINES + BEFORE}
+            tq = med["torchquantum"]
+            cells = []
+            for old, new in (("before-c128", "torch-c128"), ("before-c64", "torch-c64")):
+                gain = med[old] / med[new] if med[old] and med[new] else None
+                cells += [fmt(med[old]), fmt(med[new]), fmt(gain, ".2f")]
+            vs = [
+                f"{fmt(tq / med[o] if tq and med[o] else None, '.1f')} -> "
+                f"{fmt(tq / med[a] if tq and med[a] else None, '.1f')}"
+                for o, a in (("before-c128", "torch-c128"), ("before-c64", "torch-c64"))
+            ]
+            print(f"| {n} | {b} | " + " | ".join(cells + vs) + " |")
     errors = [r for r in records if "error" in r]
     for r in errors:
         print(f"\nERROR {r['engine']} N={r['num_qubits']} B={r['batch']}: {r['error']}")

@@ -184,6 +184,11 @@ class TorchStatevectorNetwork(nn.Module):
             weights = torch.as_tensor(self.table.weights, dtype=self.dtype)
             self.register_buffer("_obs_weights", weights)
             self.register_buffer("_obs_partners", torch.as_tensor(self.table.partners))
+            # Diagonal weights for the interleaved (re, im) view of the state.
+            diagonal = (
+                weights[0].real.repeat_interleave(2, 0) if self.table.masks[:1] == (0,) else None
+            )
+            self.register_buffer("_obs_diagonal", diagonal)
         # layout[canonical index] = flat index of that basis state in the final state layout.
         canonical = layout_to_canonical(self.plan.final_order)
         layout = np.empty_like(canonical)
@@ -338,9 +343,9 @@ class TorchStatevectorNetwork(nn.Module):
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
         total = None
         for i, mask in enumerate(self.table.masks):
-            if mask == 0:
-                probs = torch.view_as_real(state).square().sum(-1)
-                term = probs @ self._obs_weights[0].real
+            if mask == 0:  # sum_i w_i (re_i^2 + im_i^2): one square and one product
+                flat = torch.view_as_real(state).reshape(state.shape[0], -1)
+                term = flat.square() @ self._obs_diagonal
             else:
                 partner = state[:, self._obs_partners[i]]
                 term = ((partner.conj() * state) @ self._obs_weights[i]).real
