@@ -18,7 +18,12 @@ from qmoe_qiskit import compile_model, load_spec
 from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, lower_circuit
 from qmoe_qiskit.engines.statevector import network as network_module
 from qmoe_qiskit.engines.statevector.blocks import branch_gates
-from qmoe_qiskit.engines.statevector.fusion import MAX_CONTROLS, plan_execution
+from qmoe_qiskit.engines.statevector.fusion import (
+    MAX_CONTROLS,
+    choose_block_qubits,
+    plan_cost,
+    plan_execution,
+)
 
 from .test_statevector import TOL, random_spec, statevector_outputs
 
@@ -127,3 +132,17 @@ def test_layered_and_gate_by_gate_gradients_agree(monkeypatch):
         grads.append((net.weight.grad.numpy(), xi.grad.numpy()))
     for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-10)
+
+
+def test_default_width_is_the_cheapest_plan():
+    widths = {}
+    for n in (6, 10, 14):
+        model = qmoe_model(n)
+        program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+        chosen = choose_block_qubits(program)
+        costs = {w: plan_cost(plan_execution(program, w)) for w in (3, 4, 5)}
+        assert costs[chosen] == min(costs.values())
+        widths[n] = chosen
+        net = TorchStatevectorNetwork(model)
+        assert max(len(step.local) for step in net.plan.steps) == chosen
+    assert widths == {6: 4, 10: 3, 14: 5}  # the widths measured fastest (fusion docstring)

@@ -5,9 +5,9 @@ decomposed circuit, with the same weight order, at statevector speed on CPU or C
 """
 
 from .allocator import retain_freed_memory
-from .fusion import Block, ExecutionPlan, Step, fuse_gates, plan_execution
+from .fusion import Block, ExecutionPlan, Step, choose_block_qubits, fuse_gates, plan_execution
 from .lowering import EngineError, Gate, GateProgram, lower_circuit
-from .network import TorchStatevectorNetwork, default_block_qubits
+from .network import TorchStatevectorNetwork
 from .observables import ObservableTable, observable_table
 
 __all__ = [
@@ -19,7 +19,7 @@ __all__ = [
     "ObservableTable",
     "Step",
     "TorchStatevectorNetwork",
-    "default_block_qubits",
+    "choose_block_qubits",
     "fuse_gates",
     "lower_circuit",
     "observable_table",

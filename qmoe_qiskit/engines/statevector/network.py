@@ -12,11 +12,11 @@ from ...models import CompiledModel
 from ..devices import resolve_torch_device
 from .allocator import retain_freed_memory
 from .blocks import block_groups, branch_gates, build_group_matrices, signed_permutation
-from .fusion import ExecutionPlan, plan_execution
+from .fusion import ExecutionPlan, choose_block_qubits, plan_execution
 from .lowering import GateProgram, lower_circuit
 from .observables import ObservableTable, layout_to_canonical, observable_table
 
-__all__ = ["TorchStatevectorNetwork", "default_block_qubits"]
+__all__ = ["TorchStatevectorNetwork"]
 
 _REAL = {torch.complex128: torch.float64, torch.complex64: torch.float32}
 
@@ -35,16 +35,6 @@ _CONSTANT = {
     "x": ((0, 1), (1, 0)),
     "z": ((1, 0), (0, -1)),
 }
-
-
-def default_block_qubits(num_qubits: int) -> int:
-    """Block width used when none is given: 4 qubits up to 11, 5 from 12 (capped at the width).
-
-    Measured on 2 CPU cores (``benchmarks/engines.py`` model, batch 256): at 10 qubits 4-qubit
-    blocks beat 3 and 5; at 14 qubits 5-qubit blocks take half the time of 4-qubit ones, since
-    fewer blocks mean fewer passes over the larger state.
-    """
-    return min(4 if num_qubits < 12 else 5, num_qubits)
 
 
 def _product(states: list[torch.Tensor], fresh: int) -> torch.Tensor:
@@ -72,8 +62,8 @@ class TorchStatevectorNetwork(nn.Module):
         weights: Initial weights (default: ``model.initial_weights(0)``).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
         dtype: ``torch.complex128`` (outputs float64) or ``torch.complex64`` (outputs float32).
-        block_qubits: Largest number of active qubits per fused block (default
-            :func:`default_block_qubits`).
+        block_qubits: Largest number of active qubits per fused block (default: the width
+            whose plan does the least estimated work, :func:`~.fusion.choose_block_qubits`).
         retain_memory: On CPU, call :func:`~.allocator.retain_freed_memory` (process-wide:
             glibc keeps freed memory for reuse instead of page-faulting every new state
             tensor; 1.8x faster steps at 14 qubits, batch 256, for 1.5x the peak memory).
@@ -102,7 +92,7 @@ class TorchStatevectorNetwork(nn.Module):
         self.program: GateProgram = lower_circuit(
             model.decomposed, model.input_params, model.weight_params
         )
-        width = block_qubits or default_block_qubits(model.num_qubits)
+        width = block_qubits or choose_block_qubits(self.program)
         self.plan: ExecutionPlan = plan_execution(self.program, width)
         self.table: ObservableTable | None = (
             observable_table(model.observables, self.plan.final_order)
