@@ -17,9 +17,15 @@ step = forward, cross-entropy on ``5 * outputs``, backward, Adam step. Engines:
 * ``pennylane-lightning``: ``lightning.qubit``, adjoint differentiation;
 * ``torchquantum``: measured when it imports, otherwise the reason is recorded.
 
+Every torch-engine record also gets the memory-traffic bound of its step
+(:func:`state_traffic` bytes over the machine's measured copy bandwidth at the same size,
+``times_bound``) and the time its block products alone take as plain matrix products
+(:func:`product_seconds`, ``times_block_products``).
+
 Usage::
 
     python benchmarks/engines.py --out benchmarks/results/engines-cpu.json --plot engines.png
+    python benchmarks/engines.py --engines torch-c128 torch-c64 --threads 2 --out bound.json
 """
 
 from __future__ import annotations
