@@ -50,10 +50,9 @@ from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, lower_circu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_threads, apply_threads  # noqa: E402
+from peers.timing import time_steps  # noqa: E402  (the timer TorchQuantum's side uses too)
 
 LOGIT_SCALE = 5.0
-#: Untimed steps before the timed ones (allocator and thread-pool warm-up).
-WARMUP = 2
 
 
 def model_for(num_qubits: int):
@@ -145,32 +144,6 @@ def build(engine: str, model, weights: np.ndarray) -> nn.Module:
     raise ValueError(f"unknown engine {engine!r}")
 
 
-def time_steps(net: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, budget: float):
-    """Median wall and CPU seconds of a training step (``WARMUP`` untimed steps first)."""
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
-    walls, cpus = [], []
-    spent = 0.0
-    for i in range(repeats + WARMUP):
-        wall, cpu = time.perf_counter(), time.process_time()
-        optimizer.zero_grad()
-        out = net(x)
-        loss = nn.functional.cross_entropy(LOGIT_SCALE * out.to(torch.float64), y)
-        loss.backward()
-        optimizer.step()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        spent += wall
-        if i >= WARMUP or repeats == 0:
-            walls.append(wall)
-            cpus.append(cpu)
-        if spent > budget and walls:
-            break
-        if i == 0 and spent > budget:  # a single step blew the budget: keep it
-            walls.append(wall)
-            cpus.append(cpu)
-            break
-    return float(np.median(walls)), float(np.median(cpus)), len(walls)
-
-
 def measure_memory(num_qubits: int, batch: int, dtype: str) -> dict:
     """Peak RSS of one training step in a fresh process."""
     code = (
@@ -221,7 +194,7 @@ def measure_case(num_qubits: int, batch: int, engine: str, repeats: int, budget:
     net = build(engine, model, model.initial_weights(0))
     with torch.no_grad():
         check = net(x[:4]).to(torch.float64).numpy()
-    wall, cpu, count = time_steps(net, x, y, repeats, budget)
+    wall, cpu, count = time_steps(net, x, y, repeats, budget, LOGIT_SCALE)
     return {
         "engine": engine,
         "num_qubits": num_qubits,

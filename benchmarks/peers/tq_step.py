@@ -17,10 +17,11 @@ Qiskit qubit ``q`` is TorchQuantum wire ``q`` (TorchQuantum orders the state big
 per-qubit expectations do not depend on that). TorchQuantum simulates in complex64 only
 (``torchquantum.macro.C_DTYPE``).
 
-Timed exactly like ``benchmarks/engines.py`` ``time_steps``: Adam(lr=0.01) over the module's
-parameters; one step = zero_grad, forward, ``cross_entropy(5 * out.double(), y)``, backward,
-Adam step; 2 untimed warm-up steps, median wall and CPU seconds of ``--repeats`` steps, cut
-short after ``--budget`` seconds. Prints one JSON line.
+Timed by ``timing.time_steps``, the function ``benchmarks/engines.py`` uses too: Adam(lr=0.01)
+over the module's parameters; one step = zero_grad, forward,
+``cross_entropy(5 * out.double(), y)``, backward, Adam step; 2 untimed warm-up steps, median
+wall and CPU seconds of ``--repeats`` steps, cut short after ``--budget`` seconds. Prints one
+JSON line.
 """
 
 from __future__ import annotations
@@ -30,24 +31,24 @@ import ctypes
 import ctypes.util
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 HERE = Path(__file__).resolve().parent
 # FAKE torchvision (import-time only: torchquantum.dataset imports it); see tv_stub/.
 sys.path.insert(0, str(HERE / "tv_stub"))
+sys.path.insert(0, str(HERE))  # timing.py, shared with benchmarks/engines.py
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchquantum as tq  # noqa: E402
 import torchquantum.functional as tqf  # noqa: E402
 import torchvision  # noqa: E402
+from timing import time_steps  # noqa: E402  (benchmarks/peers/timing.py, shared)
 from torch import nn  # noqa: E402
 
 assert getattr(torchvision, "STUB", False), "expected the torchvision stub"
 
-WARMUP = 2  # as benchmarks/engines.py
 ROTATIONS = {"rx": tqf.rx, "ry": tqf.ry, "rz": tqf.rz}
 FIXED = {"h": tqf.hadamard, "x": tqf.paulix, "cx": tqf.cnot, "cz": tqf.cz}
 
@@ -131,32 +132,6 @@ class TQNetwork(tq.QuantumModule):
                 sum(c * tq.measurement.expval_joint_analytical(qdev, s) for c, s in terms)
             )
         return torch.stack(columns, dim=-1)
-
-
-def time_steps(net, x, y, repeats, budget, logit_scale):
-    """Copy of benchmarks/engines.py time_steps (median wall and CPU seconds)."""
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
-    walls, cpus = [], []
-    spent = 0.0
-    for i in range(repeats + WARMUP):
-        wall, cpu = time.perf_counter(), time.process_time()
-        optimizer.zero_grad()
-        out = net(x)
-        loss = nn.functional.cross_entropy(logit_scale * out.to(torch.float64), y)
-        loss.backward()
-        optimizer.step()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        spent += wall
-        if i >= WARMUP or repeats == 0:
-            walls.append(wall)
-            cpus.append(cpu)
-        if spent > budget and walls:
-            break
-        if i == 0 and spent > budget:  # a single step blew the budget: keep it
-            walls.append(wall)
-            cpus.append(cpu)
-            break
-    return float(np.median(walls)), float(np.median(cpus)), len(walls)
 
 
 def check(circuit: dict, comp_method: str, atol: float) -> dict:
