@@ -288,6 +288,21 @@ def add_bounds(results: list[dict]) -> None:
         )
 
 
+def print_bounds(results: list[dict]) -> None:
+    """Our step time against the memory-traffic bound and the plain block products, a table."""
+    rows = [r for r in results if "times_bound" in r]
+    if not rows:
+        return
+    print("\n| engine | N | B | s/step | bound s | x bound | products s | x products |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['engine']} | {r['num_qubits']} | {r['batch']} | {r['seconds']:.4f} "
+            f"| {r['bound_seconds']:.4f} | {r['times_bound']:.1f} "
+            f"| {r['block_product_seconds']:.4f} | {r['times_block_products']:.1f} |"
+        )
+
+
 def run_case(args: argparse.Namespace, num_qubits: int, batch: int, engine: str) -> dict:
     """:func:`measure_case` in a fresh process, so no engine inherits another's threads/heap."""
     command = [
@@ -448,6 +463,7 @@ def main() -> None:
     data = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print_bounds(data["results"])
     if args.plot is not None:
         plot(data, args.plot)
 
