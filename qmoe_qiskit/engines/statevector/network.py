@@ -54,8 +54,10 @@ class TorchStatevectorNetwork(nn.Module):
     Drop-in for :func:`qmoe_qiskit.engines.aer.build_torch_network`: ``weight`` is the flat weight
     vector in ``model.weight_params`` order, and ``forward`` maps inputs ``(batch, features)``
     to class expectations ``(batch, classes)``. The model's decomposed circuit is lowered to
-    gates with affine angle maps, fused into dense blocks of at most ``block_qubits`` qubits and
-    applied to the ``(batch, 2**n)`` state; inputs may require grad.
+    gates with affine angle maps, fused into blocks of at most ``block_qubits`` active qubits
+    (plus control qubits, one matrix per control value) and applied to independent registers
+    that are merged into the ``(batch, 2**n)`` state as gates entangle them; inputs may require
+    grad.
 
     Args:
         model: The compiled model.
