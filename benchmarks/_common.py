@@ -9,18 +9,13 @@ import platform
 from pathlib import Path
 
 from qmoe_qiskit import load_spec
-from qmoe_qiskit.cli.common import available_cores, set_threads
+from qmoe_qiskit.cli.common import add_threads_option, available_cores, set_threads
 
 
 def add_threads(parser) -> None:
-    """``--threads N``: torch threads of the measuring process (default: the cores available to
-    it). Always set explicitly: more threads than free cores was measured 10-25x slower."""
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help=f"torch threads (default: the cores available, here {available_cores()})",
-    )
+    """``--threads N`` as the CLI has it (more threads than free cores was measured 10-25x
+    slower, so every benchmark sets the count explicitly)."""
+    add_threads_option(parser, f"the cores available, here {available_cores()}")
 
 
 def apply_threads(args) -> int:

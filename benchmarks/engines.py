@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -39,6 +40,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +48,7 @@ import torch
 from torch import nn
 
 from qmoe_qiskit import compile_model, load_spec
-from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, lower_circuit
+from qmoe_qiskit.engines.statevector import ExecutionPlan, TorchStatevectorNetwork, lower_circuit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_threads, apply_threads  # noqa: E402
@@ -207,7 +209,13 @@ def measure_case(num_qubits: int, batch: int, engine: str, repeats: int, budget:
     }
 
 
-def state_traffic(num_qubits: int, batch: int, dtype: torch.dtype) -> dict:
+@functools.cache
+def engine_plan(num_qubits: int) -> ExecutionPlan:
+    """The execution plan the torch engine uses for the benchmark model (dtype-independent)."""
+    return TorchStatevectorNetwork(model_for(num_qubits)).plan
+
+
+def state_traffic(plan: ExecutionPlan, batch: int, dtype: torch.dtype) -> dict:
     """Bytes of state the torch engine's block products read and write in one training step.
 
     Per block applied to a register state of ``S`` bytes: the forward product reads and writes
@@ -217,26 +225,30 @@ def state_traffic(num_qubits: int, batch: int, dtype: torch.dtype) -> dict:
     product. Layout copies, tensor products of registers and the observables are not counted:
     this is what a step cannot do without.
     """
-    net = TorchStatevectorNetwork(model_for(num_qubits), dtype=dtype)
     itemsize = torch.empty((), dtype=dtype).element_size()
-    sizes = [batch * 2 ** len(step.order) * itemsize for step in net.plan.steps if not step.starts]
+    sizes = [batch * 2 ** len(step.order) * itemsize for step in plan.steps if not step.starts]
     return {"bytes": 6 * sum(sizes), "largest_state_bytes": max(sizes, default=0)}
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Median wall seconds of ``run()`` over ``repeats`` calls, after one untimed call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def copy_bandwidth(nbytes: int, repeats: int = 7) -> float:
     """Bytes per second a torch copy of ``nbytes`` moves (read plus written), median."""
     count = max(nbytes // 8, 1)
     source, target = torch.rand(count, dtype=torch.float64), torch.empty(count, dtype=torch.float64)
-    target.copy_(source)  # first touch
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        target.copy_(source)
-        times.append(time.perf_counter() - start)
-    return 2 * count * 8 / float(np.median(times))
+    return 2 * count * 8 / median_seconds(lambda: target.copy_(source), repeats)
 
 
-def product_seconds(num_qubits: int, batch: int, dtype: torch.dtype, repeats: int = 5) -> float:
+def product_seconds(plan: ExecutionPlan, batch: int, dtype: torch.dtype, repeats: int = 5) -> float:
     """Seconds the block products alone take at this machine's matrix-product speed.
 
     Each block applied to a register is timed as one plain ``(rows, 2**k) @ (2**k, 2**k)``
@@ -244,23 +256,16 @@ def product_seconds(num_qubits: int, batch: int, dtype: torch.dtype, repeats: in
     block (forward, input gradient, matrix gradient). The engine's time divided by this says
     how much goes to everything else: layout copies, matrix builds, autograd bookkeeping.
     """
-    net = TorchStatevectorNetwork(model_for(num_qubits), dtype=dtype)
     cache: dict[tuple[int, int], float] = {}
     total = 0.0
-    for step in net.plan.steps:
+    for step in plan.steps:
         if step.starts:
             continue
         m, k = len(step.order), len(step.local)
         key = (batch * 2 ** (m - k), 2**k)
         if key not in cache:
             a, b = torch.randn(*key, dtype=dtype), torch.randn(key[1], key[1], dtype=dtype)
-            a @ b
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                a @ b
-                times.append(time.perf_counter() - start)
-            cache[key] = float(np.median(times))
+            cache[key] = median_seconds(lambda a=a, b=b: a @ b, repeats)
         total += 3 * cache[key]
     return total
 
@@ -272,12 +277,13 @@ def add_bounds(results: list[dict]) -> None:
         if r.get("engine") not in ("torch-c128", "torch-c64") or "seconds" not in r:
             continue
         dtype = torch.complex128 if r["engine"] == "torch-c128" else torch.complex64
-        traffic = state_traffic(r["num_qubits"], r["batch"], dtype)
+        plan = engine_plan(r["num_qubits"])
+        traffic = state_traffic(plan, r["batch"], dtype)
         size = traffic["largest_state_bytes"]
         if size not in bandwidth:
             bandwidth[size] = copy_bandwidth(size)
         bound = traffic["bytes"] / bandwidth[size]
-        products = product_seconds(r["num_qubits"], r["batch"], dtype)
+        products = product_seconds(plan, r["batch"], dtype)
         r.update(
             traffic_bytes=traffic["bytes"],
             copy_bandwidth_gb_s=bandwidth[size] / 1e9,

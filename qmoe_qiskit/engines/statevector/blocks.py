@@ -20,8 +20,10 @@ and identity permutations:
 
 The operation count is independent of the number of gates, which is what makes small circuits
 fast; everything is differentiable by autograd. Blocks with input-dependent angles need one
-matrix per sample; built this way (one dense product per layer and sample) they cost more than
-applying their few gates one by one, so :func:`block_groups` leaves them to the caller.
+matrix per sample; built this way (dense products per layer and sample) they cost more
+arithmetic than applying their few gates one by one, so by default :func:`block_groups` leaves
+them to the caller, which groups them too (``steps=``) only where the batch is small enough for
+fewer operations to win.
 """
 
 from __future__ import annotations

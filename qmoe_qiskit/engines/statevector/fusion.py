@@ -107,6 +107,33 @@ class ExecutionPlan:
     final_fresh: int = 0
 
 
+class _Registers:
+    """Which qubits gates so far have entangled: a union-find of qubits with component sizes."""
+
+    def __init__(self, num_qubits: int) -> None:
+        self.parent = list(range(num_qubits))
+        self.size = [1] * num_qubits
+
+    def root(self, q: int) -> int:
+        while self.parent[q] != q:
+            self.parent[q] = self.parent[self.parent[q]]
+            q = self.parent[q]
+        return q
+
+    def sizes(self, qubits) -> list[int]:
+        """Sizes of the distinct registers holding ``qubits``."""
+        return [self.size[r] for r in {self.root(q) for q in qubits}]
+
+    def join(self, qubits) -> None:
+        """Entangle the registers of ``qubits`` into one."""
+        first = self.root(qubits[0])
+        for q in qubits[1:]:
+            other = self.root(q)
+            if other != first:
+                self.parent[other] = first
+                self.size[first] += self.size[other]
+
+
 #: Most control qubits a block may have besides its ``max_qubits`` active ones.
 MAX_CONTROLS = 3
 
@@ -141,15 +168,7 @@ def fuse_gates(
     """
     if max_qubits < 2:
         raise ValueError(f"max_qubits must be at least 2, got {max_qubits}")
-    parent = list(range(program.num_qubits))
-
-    def root(q: int) -> int:
-        while parent[q] != q:
-            parent[q] = parent[parent[q]]
-            q = parent[q]
-        return q
-
-    size = [1] * program.num_qubits
+    registers = _Registers(program.num_qubits)
     depends = program.input_dependent()
     qubit_sets: list[set[int]] = []
     active_sets: list[set[int]] = []
@@ -157,20 +176,16 @@ def fuse_gates(
     batched: list[bool] = []  # block has an input-dependent angle (one matrix per sample)
     last_block = [-1] * program.num_qubits
     for index, gate in enumerate(program.gates):
-        roots = {root(q) for q in gate.qubits}
-        joins = len(roots) > 1 and min(size[r] for r in roots) > 1  # two registers entangle
-        for q in gate.qubits[1:]:
-            a, b = root(gate.qubits[0]), root(q)
-            if a != b:
-                parent[b] = a
-                size[a] += size[b]
-        component = root(gate.qubits[0])
+        sizes = registers.sizes(gate.qubits)
+        joins = len(sizes) > 1 and min(sizes) > 1  # two registers entangle
+        registers.join(gate.qubits)
+        component = registers.root(gate.qubits[0])
         per_sample = gate.angle >= 0 and bool(depends[gate.angle])
         first = max(last_block[q] for q in gate.qubits)
         best, best_growth = -1, 3 * program.num_qubits
         for candidate in range(max(first, 0), len(qubit_sets)):
             members = qubit_sets[candidate]
-            if any(root(q) != component for q in members):
+            if any(registers.root(q) != component for q in members):
                 continue
             acts = gate.qubits if per_sample or batched[candidate] else active_qubits(gate)
             active = len(active_sets[candidate] | set(acts))
@@ -246,14 +261,7 @@ def _small_registers_first(blocks: list[Block], num_qubits: int) -> list[int]:
     smallest goes first, so an independent register (an encoder on the data qubits) finishes
     before a block entangles it with another and they run as one larger state.
     """
-    parent = list(range(num_qubits))
-    size = [1] * num_qubits
-
-    def root(q: int) -> int:
-        while parent[q] != q:
-            q = parent[q]
-        return q
-
+    registers = _Registers(num_qubits)
     before = [
         {i for i in range(j) if set(blocks[i].qubits) & set(blocks[j].qubits)}
         for j in range(len(blocks))
@@ -262,13 +270,8 @@ def _small_registers_first(blocks: list[Block], num_qubits: int) -> list[int]:
     order: list[int] = []
     while len(order) < len(blocks):
         ready = [j for j in range(len(blocks)) if j not in done and before[j] <= done]
-        j = min(ready, key=lambda j: (sum(size[r] for r in {root(q) for q in blocks[j].qubits}), j))
-        first = root(blocks[j].qubits[0])
-        for q in blocks[j].qubits[1:]:
-            other = root(q)
-            if other != first:
-                parent[other] = first
-                size[first] += size[other]
+        j = min(ready, key=lambda j: (sum(registers.sizes(blocks[j].qubits)), j))
+        registers.join(blocks[j].qubits)
         order.append(j)
         done.add(j)
     return order
@@ -279,7 +282,7 @@ def plan_execution(program: GateProgram, max_qubits: int) -> ExecutionPlan:
 
     Args:
         program: The gate program.
-        max_qubits: Largest block width, see :func:`fuse_gates`.
+        max_qubits: Largest number of active qubits per block, see :func:`fuse_gates`.
 
     Returns:
         The execution plan.
