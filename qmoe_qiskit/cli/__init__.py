@@ -25,6 +25,7 @@ COMMANDS = (
     "submit",
     "jobs",
     "export",
+    "convert",
 )
 
 

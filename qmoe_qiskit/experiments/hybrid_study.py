@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from ..errors import TrainingError
+from ..files import write_json
 from ..models import compile_model
 from ..spec import load_spec
-from ..training.runs import write_json
 from .hybrid_noise import FAKE_BACKENDS
 from .hybrid_protocol import (
     MODELS,

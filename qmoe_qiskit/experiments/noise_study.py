@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import JobFileError
+from ..files import write_json
 from ..hardware import noisy_accuracy
 from ..training import RunConfig, load_run, train
-from ..training.runs import METRICS, write_json
+from ..training.runs import METRICS
 
 __all__ = ["NoiseStudy", "run_noise_study", "write_report"]
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data.series import TASKS
 from ..errors import JobFileError
-from ..training.runs import write_json
+from ..files import write_json
 from .qt_study import PAPER_TABLE_II, collect, equivalent_configs, mean_std
 
 __all__ = ["write_report"]

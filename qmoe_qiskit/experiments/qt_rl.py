@@ -31,10 +31,11 @@ from torch import nn
 
 from ..engines import probability_factory
 from ..errors import MissingExtraError
+from ..files import write_json
 from ..models.classical import count_parameters, mlp
 from ..models.diffqas import DiffQASSpace
 from ..models.quantum_train import QuantumTrain, qubits_for
-from ..training.runs import atomic_write, write_json
+from ..training.checkpoints import load_checkpoint, save_checkpoint
 
 __all__ = [
     "AGENTS",
@@ -231,7 +232,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
     lengths: list[int] = []
     updates, seconds = 0, 0.0
     if (folder / CHECKPOINT).is_file():
-        state = torch.load(folder / CHECKPOINT, weights_only=False)
+        state = load_checkpoint(folder / CHECKPOINT)
         actor.load_state_dict(state["actor"])
         critic.load_state_dict(state["critic"])
         optimizer.load_state_dict(state["optimizer"])
@@ -249,7 +250,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
             "optimizer": optimizer.state_dict(), "returns": returns, "lengths": lengths,
             "updates": updates, "seconds": seconds,
         }  # fmt: skip
-        atomic_write(folder / CHECKPOINT, lambda p: torch.save(state, p))
+        save_checkpoint(folder / CHECKPOINT, state)
 
     while len(returns) < run.episodes:
         started = time.perf_counter()
@@ -322,7 +323,7 @@ def in_progress(out: str | Path) -> list[dict]:
     for path in sorted((Path(out) / "runs").glob(f"*/{CHECKPOINT}")):
         if (path.parent / RESULT).is_file():
             continue
-        state = torch.load(path, weights_only=False)
+        state = load_checkpoint(path)
         if not isinstance(state, dict) or "returns" not in state:  # e.g. a series run
             continue
         name = path.parent.name

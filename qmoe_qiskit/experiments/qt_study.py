@@ -36,11 +36,12 @@ from ..circuits.diffqas import equivalent_candidates
 from ..data import load_idx_dataset
 from ..data.series import SERIES, TASKS, load_series
 from ..engines import probability_factory
+from ..files import atomic_write, write_json
 from ..models.classical import LSTMRegressor, count_parameters, mlp
 from ..models.diffqas import DiffQASSpace
 from ..models.quantum_train import QuantumTrain, qubits_for
+from ..training.checkpoints import load_checkpoint, save_checkpoint
 from ..training.loop import FitOptions, FitState, fit, predict
-from ..training.runs import atomic_write, write_json
 from .qt_paper import PAPER_TABLE_II
 
 __all__ = [
@@ -277,7 +278,7 @@ def run_one(
     model = build_model(run, engine, device)
     state = None
     if (folder / CHECKPOINT).is_file():
-        state = torch.load(folder / CHECKPOINT, weights_only=False)
+        state = FitState(**load_checkpoint(folder / CHECKPOINT))
         torch.nn.utils.vector_to_parameters(
             torch.as_tensor(state.weights), [p for p in model.parameters()]
         )
@@ -289,7 +290,7 @@ def run_one(
             fit_state.history[-1]["train_accuracy_eval"] = _score(run, model, x_train, y_train)
         weights = model.generator.structural_weights().detach().numpy().tolist()
         fit_state.history[-1]["structural_weights"] = weights
-        atomic_write(folder / CHECKPOINT, lambda p: torch.save(fit_state, p))
+        save_checkpoint(folder / CHECKPOINT, fit_state)
 
     options = FitOptions(
         epochs=run.epochs,

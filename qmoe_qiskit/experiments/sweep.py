@@ -42,9 +42,10 @@ from typing import Any
 import torch
 
 from ..errors import JobFileError, QmoeError
+from ..files import write_json
 from ..spec import ModelSpec, load_spec, spec_from_dict, spec_to_dict
 from ..training import RunConfig, train
-from ..training.runs import METRICS, RUN_CONFIG, write_json
+from ..training.runs import METRICS, RUN_CONFIG
 
 __all__ = ["Sweep", "SweepRun", "load_sweep", "run_one", "run_sweep"]
 

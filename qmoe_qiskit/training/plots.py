@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import atomic_write
+from ..files import atomic_write
 
 __all__ = ["plot_curve"]
 

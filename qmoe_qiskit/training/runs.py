@@ -16,21 +16,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data import DATASETS, Dataset
 from ..engines import ENGINES, NOISY_ENGINES
 from ..errors import SpecError, TrainingError
 from ..models import Model, compile_model
 from ..spec import ModelSpec, TrainingSpec, load_spec
+from .checkpoints import load_checkpoint
 
 __all__ = [
     "CHANGEABLE",
@@ -41,9 +38,7 @@ __all__ = [
     "SPEC_FILE",
     "LoadedRun",
     "RunConfig",
-    "atomic_write",
     "load_run",
-    "write_json",
 ]
 
 CHECKPOINT = "checkpoint.pt"
@@ -238,23 +233,6 @@ class LoadedRun:
     epoch: int
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same directory, then rename over ``path``."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
-
-
 def read_config(path: Path) -> RunConfig:
     """The :class:`RunConfig` saved in a run directory's ``run.json``.
 
@@ -294,7 +272,9 @@ def load_run(path: str | Path) -> LoadedRun:
     except SpecError as exc:
         raise TrainingError(f"{path}: {exc}") from None
     config = read_config(path)
-    state = torch.load(path / CHECKPOINT, weights_only=False)
+    state = load_checkpoint(path / CHECKPOINT)
+    if "weights" not in state or "epoch" not in state:
+        raise TrainingError(f"{path / CHECKPOINT} cannot be read: it holds no weights")
     weights, epoch = state["weights"], state["epoch"]
     if config.patience and state.get("best_weights") is not None:
         weights, epoch = state["best_weights"], state["best_epoch"]

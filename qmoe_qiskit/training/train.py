@@ -13,8 +13,10 @@ import torch
 from ..data import Dataset
 from ..engines import build_network, describe_device
 from ..errors import TrainingError
+from ..files import atomic_write, write_json
 from ..models import CircuitNetworkFactory, Model, circuit_of, compile_model
 from ..spec import ModelSpec, load_spec, spec_to_toml
+from .checkpoints import load_checkpoint, save_checkpoint
 from .loop import FitOptions, FitResult, FitState, fit, predict
 from .plots import plot_curve
 from .routing import routing_probabilities, routing_stats
@@ -26,10 +28,8 @@ from .runs import (
     RUN_CONFIG,
     SPEC_FILE,
     RunConfig,
-    atomic_write,
     load_run,
     read_config,
-    write_json,
 )
 
 __all__ = ["accuracy", "evaluate_run", "fit_model", "split_validation", "train"]
@@ -182,7 +182,9 @@ def _check_noise_backend(model: Model, config: RunConfig) -> None:
         )
 
 
-def _state_from_checkpoint(checkpoint: dict[str, Any]) -> FitState:
+def _state_from_checkpoint(checkpoint: dict[str, Any], path: Path) -> FitState:
+    if "weights" not in checkpoint or "epoch" not in checkpoint:
+        raise TrainingError(f"{path} cannot be read: it holds no weights")
     fields = {f.name for f in dataclasses.fields(FitState)}
     values = {k: v for k, v in checkpoint.items() if k in fields}
     return FitState(**values)
@@ -269,7 +271,7 @@ def train(
         log(f"noise-aware: transpiled for {config.noise} (profile {config.noise_profile}), "
             "exact noisy expectations on Aer (density matrix)")  # fmt: skip
     if resume and (out / CHECKPOINT).is_file():
-        state = _state_from_checkpoint(torch.load(out / CHECKPOINT, weights_only=False))
+        state = _state_from_checkpoint(load_checkpoint(out / CHECKPOINT), out / CHECKPOINT)
         log(f"resuming {out} after epoch {state.epoch} of {config.epochs}")
     elif resume:
         log(f"{out} stopped before its first checkpoint: starting it again from scratch")
@@ -296,8 +298,7 @@ def train(
                 memory_gb=config.memory_gb,
             )
             row["routing_mi"] = routing_stats(probs, y_seen, model.num_classes).mutual_information
-        payload = dataclasses.asdict(fit_state)
-        atomic_write(out / CHECKPOINT, lambda p: torch.save(payload, p))
+        save_checkpoint(out / CHECKPOINT, fit_state)
         write_json(out / METRICS, {"epochs": fit_state.history})
 
     result = fit_model(

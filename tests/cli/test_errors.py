@@ -12,6 +12,7 @@ from qmoe_qiskit import QmoeError, build_network, compile_model
 from qmoe_qiskit.cli import main
 from qmoe_qiskit.errors import EngineError, TrainingError
 from qmoe_qiskit.training import RunConfig, train
+from qmoe_qiskit.training.checkpoints import load_checkpoint
 
 TINY = ["--data", "digits", "--train-limit", "16", "--test-limit", "4", "--engine", "torch"]
 
@@ -130,8 +131,8 @@ def test_run_stopped_before_its_first_checkpoint(tmp_path, capsys):
     assert main([*argv, "--out", str(out)]) == 2
     assert "is not empty: choose a new --out or pass --resume" in one_line_error(capsys)
     assert main([*argv, "--out", str(out), "--resume"]) == 0
-    a = torch.load(out / "checkpoint.pt", weights_only=False)["weights"]
-    b = torch.load(reference / "checkpoint.pt", weights_only=False)["weights"]
+    a = load_checkpoint(out / "checkpoint.pt")["weights"]
+    b = load_checkpoint(reference / "checkpoint.pt")["weights"]
     np.testing.assert_array_equal(a, b)
 
 

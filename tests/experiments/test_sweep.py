@@ -19,6 +19,7 @@ from qmoe_qiskit.cli import main
 from qmoe_qiskit.errors import JobFileError
 from qmoe_qiskit.experiments.sweep import load_sweep, run_one, run_sweep
 from qmoe_qiskit.experiments.sweep_report import write_sweep_report
+from qmoe_qiskit.training.checkpoints import load_checkpoint
 
 TOY = """
 description = "toy sweep"
@@ -53,7 +54,7 @@ def toy(tmp_path: Path) -> Path:
 
 
 def weights(out: Path, name: str) -> np.ndarray:
-    return torch.load(out / "runs" / name / "checkpoint.pt", weights_only=False)["weights"]
+    return load_checkpoint(out / "runs" / name / "checkpoint.pt")["weights"]
 
 
 def test_sweep_file_is_parsed_and_validated(tmp_path):
@@ -167,7 +168,7 @@ def test_a_killed_ray_worker_resumes_its_run(tmp_path):
         epoch = 0
         if checkpoint.is_file():
             try:
-                epoch = torch.load(checkpoint, weights_only=False)["epoch"]
+                epoch = load_checkpoint(checkpoint)["epoch"]
             except Exception:
                 epoch = 0
         if epoch >= 2:  # kill this sweep's worker only, not other sweeps' on the machine
@@ -181,7 +182,7 @@ def test_a_killed_ray_worker_resumes_its_run(tmp_path):
     reference = tmp_path / "reference"
     run_one(run, str(reference))  # uninterrupted, in this process
     np.testing.assert_array_equal(weights(out, run.name), weights(reference, run.name))
-    history = torch.load(checkpoint, weights_only=False)["history"]
+    history = load_checkpoint(checkpoint)["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
 
 

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from qmoe_qiskit.training.checkpoints import load_checkpoint
 
 QMOE = str(Path(sys.executable).with_name("qmoe"))
 ARGS = [
@@ -32,7 +33,7 @@ def _start(out: Path, *extra: str) -> subprocess.Popen:
 
 def _epoch(out: Path) -> int:
     try:
-        return int(torch.load(out / "checkpoint.pt", weights_only=False)["epoch"])
+        return int(load_checkpoint(out / "checkpoint.pt")["epoch"])
     except Exception:  # absent, or being replaced: the atomic write is under test
         return 0
 
@@ -72,8 +73,8 @@ def test_three_kills_then_resume_give_identical_weights(tmp_path):
     final = _start(out, "--resume")
     assert final.wait(timeout=300) == 0, final.stderr.read()
 
-    a = torch.load(out / "checkpoint.pt", weights_only=False)
-    b = torch.load(reference / "checkpoint.pt", weights_only=False)
+    a = load_checkpoint(out / "checkpoint.pt")
+    b = load_checkpoint(reference / "checkpoint.pt")
     assert a["epoch"] == b["epoch"] == 6
     np.testing.assert_array_equal(a["weights"], b["weights"])
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]

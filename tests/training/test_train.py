@@ -10,6 +10,7 @@ import torch
 
 from qmoe_qiskit.errors import TrainingError
 from qmoe_qiskit.training import RunConfig, evaluate_run, load_run, train
+from qmoe_qiskit.training.checkpoints import load_checkpoint
 from tests.conftest import make_spec
 
 TINY = make_spec(
@@ -61,7 +62,7 @@ def test_resume_reaches_the_uninterrupted_weights(tmp_path):
     resumed, reference = load_run(half), load_run(full)
     assert resumed.epoch == 2
     np.testing.assert_array_equal(resumed.weights, reference.weights)
-    state = torch.load(half / "checkpoint.pt", weights_only=False)
+    state = load_checkpoint(half / "checkpoint.pt")
     assert len(state["history"]) == 2
 
 
