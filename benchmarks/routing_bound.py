@@ -47,13 +47,15 @@ def main() -> None:
         data = load_dataset(name, classes, args.data_dir, train_limit=1, test_limit=args.test_limit)
         base = load_spec(f"qmoe-{task}-rxry")
         for entangle, scale in ENCODERS:
-            spec = dataclasses.replace(
-                base, encoder=dataclasses.replace(base.encoder, entangle=entangle, scale=scale)
+            spec = dataclasses.replace(  # the paper's router design: a fixed encoding
+                base,
+                encoder=dataclasses.replace(base.encoder, entangle=entangle, scale=scale),
+                routing=dataclasses.replace(base.routing, reupload=False, couplings=0, qubits=0),
             )
             started = time.perf_counter()
             chi = routing_information_bound(
                 compile_model(spec), data.x_test, data.y_test, len(classes)
-            )
+            ).holevo
             rows.append(
                 {
                     "task": task,

@@ -154,7 +154,10 @@ def test_paper_preset_families(task, ops):
     baseline = compile_model(f"baseline-{task}-{ops}")
     assert qmoe.spec.encoder == fair.spec.encoder == baseline.spec.encoder
     assert qmoe.spec.readout == fair.spec.readout == baseline.spec.readout
-    assert qmoe.spec.training == fair.spec.training == baseline.spec.training
+    # the same training, but for the routing loss (a baseline has no router to reward)
+    assert qmoe.spec.routing.reupload_mode == "trainable" and qmoe.spec.training.class_routing
+    routed = dataclasses.replace(qmoe.spec.training, class_routing=0.0)
+    assert routed == fair.spec.training == baseline.spec.training
     assert fair.summary()["num_qubits"] == qmoe.summary()["num_qubits"] == 6
     assert fair.num_weights == qmoe.num_weights
     assert baseline.summary()["num_qubits"] == 4 and baseline.num_weights < qmoe.num_weights

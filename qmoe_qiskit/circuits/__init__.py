@@ -1,7 +1,15 @@
 """Pure circuit builders: each returns a plain :class:`~qiskit.circuit.QuantumCircuit`."""
 
-from .ansatz import entangler_circuit, expert_circuit, routing_circuit, weights_per_layer
+from .ansatz import (
+    Reupload,
+    entangler_circuit,
+    expert_circuit,
+    layer_reupload,
+    routing_circuit,
+    weights_per_layer,
+)
 from .branches import branch_circuits, condition_bits, is_dynamic, shot_costs
+from .couplings import coupling_circuit, coupling_weights
 from .diffqas import (
     CANDIDATES,
     Candidate,
@@ -27,12 +35,14 @@ from .observables import (
     state_projector,
     zero_projector,
 )
+from .reupload import reupload_weights, trainable_reupload_circuit
 from .router import quantum_router_circuit, router_weights
 
 __all__ = [
     "CANDIDATES",
     "ROUTE_BITS",
     "Candidate",
+    "Reupload",
     "basis_projectors",
     "branch_circuits",
     "candidate_circuit",
@@ -42,6 +52,8 @@ __all__ = [
     "constant_candidates",
     "equivalent_candidates",
     "controlled_experts_circuit",
+    "coupling_circuit",
+    "coupling_weights",
     "diffqas_entangler",
     "encoder_circuit",
     "encoder_layers",
@@ -49,14 +61,17 @@ __all__ = [
     "expert_circuit",
     "expert_projectors",
     "is_dynamic",
+    "layer_reupload",
     "measured_experts_circuit",
     "multiplexed_experts_circuit",
     "multiplexed_rotation_circuit",
     "quantum_router_circuit",
+    "reupload_weights",
     "router_weights",
     "routing_circuit",
     "shot_costs",
     "staged_circuit",
+    "trainable_reupload_circuit",
     "state_projector",
     "weights_per_layer",
     "zero_projector",

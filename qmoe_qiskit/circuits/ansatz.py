@@ -8,9 +8,25 @@ from qiskit.circuit import ParameterExpression, QuantumCircuit
 
 from .diffqas import diffqas_entangler
 
-__all__ = ["entangler_circuit", "expert_circuit", "routing_circuit", "weights_per_layer"]
+__all__ = [
+    "entangler_circuit",
+    "expert_circuit",
+    "layer_reupload",
+    "routing_circuit",
+    "weights_per_layer",
+]
 
 Angle = ParameterExpression | float
+#: Data re-uploading before ansatz layers: one circuit before every layer, or one (or ``None``)
+#: per layer.
+Reupload = QuantumCircuit | Sequence[QuantumCircuit | None] | None
+
+
+def layer_reupload(reupload: Reupload, layer: int) -> QuantumCircuit | None:
+    """The re-uploading circuit that comes before layer ``layer`` (``None``: none)."""
+    if reupload is None or isinstance(reupload, QuantumCircuit):
+        return reupload
+    return reupload[layer] if layer < len(reupload) else None
 
 
 def weights_per_layer(num_qubits: int, operators: Sequence[str]) -> int:
@@ -51,25 +67,30 @@ def _rotation_layers(
     layers: int,
     entangler: QuantumCircuit | None,
     name: str,
-    reupload: QuantumCircuit | None = None,
+    reupload: Reupload = None,
+    extra_rotations: int = 0,
 ) -> QuantumCircuit:
     per_layer = weights_per_layer(num_qubits, operators)
-    if len(weights) != per_layer * layers:
+    if len(weights) != per_layer * layers + extra_rotations:
+        extra = f" + {extra_rotations} extra rotations" if extra_rotations else ""
         raise ValueError(
-            f"{name} takes {per_layer * layers} weights "
-            f"({layers} layers x {num_qubits} qubits x {len(operators)} operators), "
+            f"{name} takes {per_layer * layers + extra_rotations} weights "
+            f"({layers} layers x {num_qubits} qubits x {len(operators)} operators{extra}), "
             f"got {len(weights)}"
         )
     circuit = QuantumCircuit(num_qubits, name=name)
     index = 0
-    for _ in range(layers):
-        if reupload is not None:
-            circuit.compose(reupload, inplace=True)
+    for layer in range(layers + (1 if extra_rotations else 0)):
+        before = layer_reupload(reupload, layer) if layer < layers else None
+        if before is not None:
+            circuit.compose(before, inplace=True)
         for qubit in range(num_qubits):
             for gate in operators:
+                if index == len(weights):
+                    break
                 getattr(circuit, gate)(weights[index], qubit)
                 index += 1
-        if entangler is not None:
+        if entangler is not None and layer < layers:
             circuit.compose(entangler, inplace=True)
     return circuit
 
@@ -81,7 +102,8 @@ def expert_circuit(
     layers: int,
     entangler: str = "cnot-ring",
     name: str = "expert",
-    reupload: QuantumCircuit | None = None,
+    reupload: Reupload = None,
+    extra_rotations: int = 0,
 ) -> QuantumCircuit:
     """One expert PQC.
 
@@ -96,8 +118,10 @@ def expert_circuit(
         layers: Number of layers.
         entangler: See :func:`entangler_circuit`.
         name: Circuit name.
-        reupload: A fixed (input-driven) circuit applied before every layer: data
-            re-uploading.
+        reupload: An input-driven circuit applied before every layer, or one per layer (data
+            re-uploading).
+        extra_rotations: After the last layer, the first ``extra_rotations`` (qubit,
+            operator) rotations of one more layer (no entangler), weights last.
 
     Returns:
         The expert circuit on ``num_qubits`` qubits.
@@ -110,6 +134,7 @@ def expert_circuit(
         entangler_circuit(num_qubits, entangler),
         name,
         reupload,
+        extra_rotations,
     )
 
 
@@ -118,7 +143,7 @@ def routing_circuit(
     weights: Sequence[Angle],
     operators: Sequence[str],
     layers: int,
-    reupload: QuantumCircuit | None = None,
+    reupload: Reupload = None,
     entangler: str = "cnot-chain",
     hadamard: bool = False,
 ) -> QuantumCircuit:
@@ -131,8 +156,9 @@ def routing_circuit(
         weights: ``layers * num_qubits * len(operators)`` angles.
         operators: Gate names per qubit and layer.
         layers: Number of layers.
-        reupload: A fixed (input-driven) circuit on the routing register applied before every
-            layer, so the router sees its own encoding of the input (data re-uploading).
+        reupload: An input-driven circuit on the routing register applied before every
+            layer, or one per layer, so the router sees its own encoding of the input (data
+            re-uploading).
         entangler: The CNOT layer after each rotation layer (see :func:`entangler_circuit`).
         hadamard: A Hadamard on every routing qubit first (a DiffQAS-QT candidate's first
             axis).

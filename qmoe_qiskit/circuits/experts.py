@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from qiskit.circuit import ClassicalRegister, ParameterExpression, QuantumCircuit, QuantumRegister
 
-from .ansatz import entangler_circuit, expert_circuit, weights_per_layer
+from .ansatz import Reupload, entangler_circuit, expert_circuit, layer_reupload, weights_per_layer
 from .multiplexer import multiplexed_rotation_circuit
 
 __all__ = [
@@ -30,7 +30,7 @@ def controlled_experts_circuit(
     layers: int,
     entangler: str,
     encoding: str = "binary",
-    reupload: QuantumCircuit | None = None,
+    reupload: Reupload = None,
 ) -> QuantumCircuit:
     """Each expert as a controlled gate on its routing state.
 
@@ -86,7 +86,7 @@ def measured_experts_circuit(
     layers: int,
     entangler: str,
     encoding: str = "binary",
-    reupload: QuantumCircuit | None = None,
+    reupload: Reupload = None,
 ) -> QuantumCircuit:
     """The expert stage as a dynamic circuit: measure the routing register, run one expert.
 
@@ -152,7 +152,7 @@ def multiplexed_experts_circuit(
     operators: Sequence[str],
     layers: int,
     entangler: str,
-    reupload: QuantumCircuit | None = None,
+    reupload: Reupload = None,
 ) -> QuantumCircuit:
     """All experts at once as uniformly-controlled rotations with the shared entangler pulled out.
 
@@ -195,9 +195,10 @@ def multiplexed_experts_circuit(
     shared = entangler_circuit(num_data_qubits, entangler)
     data = list(range(num_route_qubits, num_route_qubits + num_data_qubits))
     index = 0
-    for _ in range(layers):
-        if reupload is not None:
-            circuit.compose(reupload, data, inplace=True)
+    for layer in range(layers):
+        before = layer_reupload(reupload, layer)
+        if before is not None:
+            circuit.compose(before, data, inplace=True)
         for qubit in data:
             for gate in operators:
                 angles = [weights[index] for weights in expert_weights] + [0.0] * (count - used)

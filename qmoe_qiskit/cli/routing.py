@@ -29,16 +29,18 @@ def register(sub) -> None:
     parser.add_argument(
         "--bound",
         action="store_true",
-        help="also compute the Holevo bound on I(class; expert) of the routing register after "
-        "the encoder (no routing ansatz can exceed it; about 7 ms per input)",
+        help="also report the ceiling on I(class; expert) that applies to this router design and "
+        "why (Holevo bound of the register the router reads after the encoder, or log2 experts "
+        "for a router that re-uploads the input; about 7 ms per input)",
     )
     parser.add_argument("--engine", choices=ENGINES, help="engine (default: torch)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..training import load_run
+    from ..training import load_run, predict_classes
     from ..training.routing import (
+        expert_specialisation,
         routing_information_bound,
         routing_probabilities,
         routing_stats,
@@ -53,32 +55,46 @@ def run(args) -> int:
     probs = routing_probabilities(loaded.model, loaded.weights, x, engine=args.engine or "torch")
     stats = routing_stats(probs, y, loaded.model.num_classes)
     names = [f"class {c} (label {label})" for c, label in enumerate(loaded.config.classes)]
+    predictions = predict_classes(loaded, x, engine=args.engine or "torch")
+    experts = expert_specialisation(probs, y, predictions, loaded.model.num_classes)
     bound = None
     if args.bound:
         bound = routing_information_bound(loaded.model, x, y, loaded.model.num_classes)
     if args.json:
-        extra = {"information_bound": bound} if args.bound else {}
-        print(
-            json.dumps({"run": str(loaded.path), "split": args.split, **stats.to_dict(), **extra})
-        )
+        extra = {"information_bound": bound.to_dict() if bound else None} if args.bound else {}
+        out = {"run": str(loaded.path), "split": args.split, **stats.to_dict(), **extra}
+        print(json.dumps({**out, "experts": experts}))
     else:
-        experts = stats.matrix.shape[1]
         print(f"{loaded.spec.name}: routing on the {args.split} split ({len(y)} inputs)")
-        header = "".join(f"  expert {k}" for k in range(experts))
+        header = "".join(f"  expert {k}" for k in range(stats.matrix.shape[1]))
         print(f"{'':22s}{header}  entropy")
         for name, row, entropy in zip(names, stats.matrix, stats.class_entropy, strict=True):
             cells = "".join(f"  {p:8.3f}" for p in row)
             print(f"{name:22s}{cells}  {entropy:6.3f} bits")
         print(f"I(class; expert)        {stats.mutual_information:.3f} bits")
-        if args.bound:
-            limit = "n/a (the router re-uploads the input)"
-            if bound is not None:
-                limit = f"{bound:.3f} bits"
-            print(f"Holevo bound            {limit}: the most any routing ansatz can reach")
+        if args.bound and bound is not None:
+            limited = "information-limited" if bound.information_limited else "not capped"
+            print(f"ceiling                 {bound.bits:.3f} bits ({limited} by the encoding): "
+                  f"{bound.reason}")  # fmt: skip
+            if bound.holevo is not None:
+                print(f"  Holevo ({bound.register})     {bound.holevo:.3f} bits; capacity "
+                      f"min(log2 experts, H(class)) {bound.capacity:.3f} bits")  # fmt: skip
         print(f"mean input entropy      {stats.mean_input_entropy:.3f} bits")
         print(f"top expert P > 0.5      {stats.top_fraction:.3f} of inputs")
         if stats.unrouted > 1e-9:
             print(f"no expert switched on   {stats.unrouted:.3f} (mean probability)")
+        print("per expert (inputs routed to their most likely expert):")
+        for row in experts:
+            if not row["inputs"]:
+                print(f"  expert {row['expert']}: no input")
+                continue
+            served = ", ".join(
+                f"{names[c].split(' ')[1]}: {share:.0%}"
+                for c, share in enumerate(row["classes"])
+                if share >= 0.05
+            )
+            print(f"  expert {row['expert']}: {row['share']:.0%} of inputs, classes {served}; "
+                  f"accuracy {row['accuracy']:.1%}")  # fmt: skip
     if args.output:
         _plot(stats, names, loaded.spec.name, Path(args.output).expanduser())
         if not args.json:

@@ -16,6 +16,7 @@ A sweep file::
     seed = [0, 1, 2]
     epochs = 5
     "encoder.entangle" = ["all", "within"]   # SECTION.FIELD keys change the spec itself
+    equal_budget = [false, true] # true: the equal-budget baseline of that (changed) QMoE
     label = "paper-protocol"     # optional: appended to the run names of this grid
 
 Each run trains into ``OUT/runs/NAME`` (a regular run directory: ``qmoe evaluate`` and
@@ -28,6 +29,7 @@ both give bit-identical weights.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -43,7 +45,14 @@ import torch
 
 from ..errors import JobFileError, QmoeError
 from ..files import write_json
-from ..spec import ModelSpec, load_spec, spec_from_dict, spec_to_dict
+from ..spec import (
+    ModelSpec,
+    equal_budget_baseline,
+    load_spec,
+    spec_from_dict,
+    spec_to_dict,
+    spec_to_toml,
+)
 from ..training import RunConfig, train
 from ..training.runs import METRICS, RUN_CONFIG
 
@@ -56,6 +65,9 @@ REPORTS = ("generic", "qmoe-tables")
 
 #: Per-epoch values a run's summary keeps for training curves.
 CURVE_KEYS = ("epoch", "train_loss", "train_accuracy", "val_accuracy", "test_accuracy")
+
+#: Run settings that weight routing losses: dropped for an equal-budget baseline (no router).
+ROUTING_LOSSES = ("balance", "specialise", "class_routing")
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -70,23 +82,30 @@ class SweepRun:
         settings: :class:`~qmoe_qiskit.training.RunConfig` overrides.
         changes: Spec field overrides, ``"section.field" -> value`` (e.g.
             ``"routing.reupload" -> True``).
+        equal_budget: Train the equal-budget baseline of the (changed) QMoE spec instead
+            (:func:`~qmoe_qiskit.spec.equal_budget_baseline`), so a grid compares every
+            router design with its own fair baseline.
     """
 
     name: str
     spec: str
     settings: Mapping[str, Any] = field(default_factory=dict)
     changes: Mapping[str, Any] = field(default_factory=dict)
+    equal_budget: bool = False
 
     def model_spec(self) -> ModelSpec:
-        """The run's spec: the file or preset with :attr:`changes` applied (validated)."""
+        """The run's spec: the file or preset with :attr:`changes` applied (validated), or
+        its equal-budget baseline."""
         spec = load_spec(self.spec)
-        if not self.changes:
-            return spec
-        values = spec_to_dict(spec)
-        for key, value in self.changes.items():
-            section, _, name = key.partition(".")
-            values.setdefault(section, {})[name] = value
-        return spec_from_dict(values)
+        if self.changes:
+            values = spec_to_dict(spec)
+            for key, value in self.changes.items():
+                section, _, name = key.partition(".")
+                values.setdefault(section, {})[name] = value
+            spec = spec_from_dict(values)
+        if self.equal_budget:
+            spec = equal_budget_baseline(spec, f"fair-baseline-of-{spec.name}")
+        return spec
 
 
 @dataclass(frozen=True)
@@ -193,7 +212,8 @@ def load_sweep(path: str | Path, variables: Mapping[str, str] | None = None) -> 
         if "spec" not in group:
             raise JobFileError(f"{path} grid {i}: every grid needs a spec (a preset or a file)")
         changes = {k for k in group if "." in k}
-        bad = sorted(set(group) - fields - {"spec"} - changes) + sorted(set(defaults) - fields)
+        bad = sorted(set(group) - fields - {"spec", "equal_budget"} - changes)
+        bad += sorted(set(defaults) - fields)
         if bad:
             raise JobFileError(f"{path} grid {i}: {bad[0]!r} is not a run setting")
         varying = [k for k, v in group.items() if isinstance(v, list) and len(v) > 1]
@@ -201,10 +221,18 @@ def load_sweep(path: str | Path, variables: Mapping[str, str] | None = None) -> 
             spec = str(row.pop("spec"))
             if spec.endswith(".toml") and not Path(spec).is_absolute():
                 spec = str((path.parent / spec).resolve())
-            name = _name(spec, {"spec": spec, **row}, varying or ["seed"])
+            fair = row.pop("equal_budget", False)
+            if not isinstance(fair, bool):
+                raise JobFileError(f"{path} grid {i}: equal_budget must be true or false")
+            name = _name(spec, {"spec": spec, **row}, [k for k in varying if k != "equal_budget"]
+                         or ["seed"])  # fmt: skip
             name = f"{name}-{label}" if label else name
+            name = f"fair-baseline-of-{name}" if fair else name
             overrides = {k: row.pop(k) for k in list(row) if "." in k}
-            runs.append(SweepRun(name, spec, {**defaults, **row}, overrides))
+            settings = {**defaults, **row}
+            if fair:  # routing losses have no router to act on
+                settings = {k: v for k, v in settings.items() if k not in ROUTING_LOSSES}
+            runs.append(SweepRun(name, spec, settings, overrides, fair))
     names = [run.name for run in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -222,10 +250,16 @@ def config_of(run: SweepRun) -> RunConfig:
     return RunConfig.from_spec(run.model_spec(), **dict(run.settings))
 
 
+def spec_digest(spec: ModelSpec) -> str:
+    """SHA-256 of the spec's TOML: a finished run is kept only for the very same spec."""
+    return hashlib.sha256(spec_to_toml(spec).encode()).hexdigest()
+
+
 def _summary(run: SweepRun, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
     from ..models import compile_model
 
-    model = compile_model(run.model_spec())
+    spec = run.model_spec()
+    model = compile_model(spec)
     summary = model.summary()
     last = metrics["epochs"][-1] if metrics.get("epochs") else {}
     return {
@@ -235,6 +269,7 @@ def _summary(run: SweepRun, metrics: dict[str, Any], seconds: float) -> dict[str
         "family": metrics.get("family"),
         "settings": dict(run.settings),
         "changes": dict(run.changes),
+        "spec_sha256": spec_digest(spec),
         "seed": metrics.get("seed"),
         "test_accuracy": metrics["test_accuracy"],
         "test_size": metrics.get("test_size"),
@@ -350,6 +385,7 @@ def run_sweep(
     out = Path(out).expanduser().resolve()
     (out / "runs").mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
+    recorded = _recorded(out, sweep)
     bar = tqdm(total=len(sweep.runs), desc="sweep", unit="run")
 
     def done(summary: dict[str, Any]) -> None:
@@ -359,12 +395,16 @@ def run_sweep(
         state = "kept" if summary.get("kept") else f"{summary['seconds']:.0f} s"
         log(f"{summary['name']}: test accuracy {summary['test_accuracy']:.4f} ({state})")
 
+    for run in sweep.runs:  # finished in an earlier session whose run directories are gone
+        if run.name in recorded:
+            done({**recorded[run.name], "kept": True})
+    todo = [run for run in sweep.runs if run.name not in recorded]
     try:
         if executor == "sequential":
-            for run in sweep.runs:
+            for run in todo:
                 done(run_one(run, str(out), threads))
         elif executor == "ray":
-            _run_on_ray(sweep, out, address, workers, threads, done)
+            _run_on_ray(todo, out, address, workers, threads, done)
         else:
             raise JobFileError(f"unknown executor {executor!r}: use sequential or ray")
     finally:
@@ -372,8 +412,34 @@ def run_sweep(
     return [results[r.name] for r in sweep.runs]
 
 
+def _recorded(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
+    """Runs that ``out/results.json`` records as finished with this sweep's exact spec,
+    settings and changes, and whose run directory holds no newer result: a results.json
+    committed by an earlier session resumes the sweep without training those runs again."""
+    path = out / "results.json"
+    if not path.is_file():
+        return {}
+    try:
+        rows = {r["name"]: r for r in json.loads(path.read_text()).get("runs", [])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    kept = {}
+    for run in sweep.runs:
+        row = rows.get(run.name)
+        if row is None or (out / "runs" / run.name).exists():
+            continue
+        same = (
+            row.get("spec_sha256") == spec_digest(run.model_spec())
+            and row.get("settings") == json.loads(json.dumps(dict(run.settings)))
+            and row.get("changes") == json.loads(json.dumps(dict(run.changes)))
+        )
+        if same and "test_accuracy" in row:
+            kept[run.name] = row
+    return kept
+
+
 def _run_on_ray(
-    sweep: Sweep,
+    runs: list[SweepRun],
     out: Path,
     address: str | None,
     workers: int | None,
@@ -400,7 +466,7 @@ def _run_on_ray(
             ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", **options)
     try:
         task = ray.remote(num_cpus=threads, max_retries=3)(run_one)
-        pending = [task.remote(run, str(out), threads) for run in sweep.runs]
+        pending = [task.remote(run, str(out), threads) for run in runs]
         while pending:
             finished, pending = ray.wait(pending, num_returns=1)
             done(ray.get(finished[0]))

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -77,6 +78,9 @@ class CompiledModel:
             classical register ``route_bits`` and only the chosen expert applied by
             feed-forward. Same parameters, same expectations of ``observables``; ``None`` when
             the execution is coherent.
+        weight_ranges: Group name -> ``(low, high)``: that group's initial weights are drawn
+            uniformly from this range instead of ``[-pi, pi)`` (trainable re-uploading's input
+            scales start near the encoder's scale).
     """
 
     spec: ModelSpec
@@ -90,6 +94,9 @@ class CompiledModel:
     weight_groups: Mapping[str, tuple[int, int]]
     router: CompiledModel | None = None
     dynamic_circuit: QuantumCircuit | None = None
+    weight_ranges: Mapping[str, tuple[float, float]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def execution_circuit(self) -> QuantumCircuit:
@@ -191,24 +198,41 @@ class CompiledModel:
             + f", rotations {spec.encoder.rotations}, "
             f"CNOT chains {chains[spec.encoder.entangle_mode]}"
         ]
-        again = ", re-uploading the input before every layer"
+
+        def again(part) -> str:
+            mode = part.reupload_mode
+            if mode == "none":
+                return ""
+            which = "the input" if mode == "fixed" else "the input through trained w * x + b"
+            layers = getattr(part, "reupload_layers", 0)
+            return f", re-uploading {which} before " + (
+                f"the first {layers} layers" if layers else "every layer"
+            )
+
         if spec.kind == "baseline":
+            extra = spec.experts.extra_rotations
             lines.append(
                 f"pqc: {spec.experts.layers} layers of {spec.experts.operators} + "
                 f"{spec.experts.entangler} on {spec.experts.data_qubits} qubits"
-                + (again if spec.experts.reupload else "")
+                + (f" + {extra} rotations" if extra else "")
+                + again(spec.experts)
             )
         else:
             construction = "multiplexed" if spec.multiplexed else "controlled"
+            routing = spec.routing
+            wider = len(self.route_qubits) - spec.num_select_qubits
             lines.append(
-                f"routing: {len(self.route_qubits)} qubits ({spec.routing.encoding}), "
-                f"{spec.routing.layers} layers of {spec.routing.operators}"
-                + (again if spec.routing.reupload else "")
+                f"routing: {len(self.route_qubits)} qubits ({routing.encoding}"
+                + (f", the first {spec.num_select_qubits} select" if wider else "")
+                + f"), {routing.layers} layers of {routing.operators}"
+                + (f", the first {routing.couplings} reading the data register through "
+                   "controlled RY couplings" if routing.couplings else "")  # fmt: skip
+                + again(routing)
             )
             lines.append(
                 f"experts: {spec.experts.count} x {spec.experts.layers} layers of "
                 f"{spec.experts.operators} on {spec.experts.data_qubits} qubits, {construction}"
-                + (again if spec.experts.reupload else "")
+                + again(spec.experts)
             )
             lines.append(f"aggregation: {spec.routing.aggregation}")
             if self.dynamic_circuit is not None:
@@ -220,8 +244,21 @@ class CompiledModel:
         return lines
 
     def initial_weights(self, seed: int) -> np.ndarray:
-        """Seeded initial weights, uniform in ``[-pi, pi)``."""
-        return np.random.default_rng(seed).uniform(-np.pi, np.pi, self.num_weights)
+        """Seeded initial weights, uniform in ``[-pi, pi)`` (:attr:`weight_ranges` apart)."""
+        weights = np.random.default_rng(seed).uniform(-np.pi, np.pi, self.num_weights)
+        if self.weight_ranges:
+            rng = np.random.default_rng([seed, 1])
+            for name, (low, high) in sorted(self.weight_ranges.items()):
+                start, stop = self.weight_groups[name]
+                weights[start:stop] = rng.uniform(low, high, stop - start)
+        return weights
+
+    @property
+    def router_span(self) -> tuple[int, int]:
+        """``(start, stop)`` of the router's weights: the ``route`` group and every
+        ``route.*`` group (re-uploading, couplings), which come first and together."""
+        spans = [v for k, v in self.weight_groups.items() if k == "route" or k.startswith("route.")]
+        return min(a for a, _ in spans), max(b for _, b in spans)
 
     def bind(self, inputs: ArrayLike, weights: ArrayLike) -> QuantumCircuit:
         """The circuit with one input vector and one weight vector bound."""
@@ -239,7 +276,7 @@ class CompiledModel:
         """
         if self.router is None:
             return None
-        start, stop = self.weight_groups["route"]
+        start, stop = self.router_span
         return circuit_network(self.router, np.asarray(weights, dtype=np.float64)[start:stop])
 
     def routed_network(

@@ -7,14 +7,19 @@ from types import MappingProxyType
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit, QuantumRegister
 
 from ..circuits import (
+    Reupload,
     class_observables,
     controlled_experts_circuit,
+    coupling_circuit,
+    coupling_weights,
     encoder_circuit,
     expert_circuit,
     expert_projectors,
+    layer_reupload,
     measured_experts_circuit,
     multiplexed_experts_circuit,
     routing_circuit,
+    trainable_reupload_circuit,
     weights_per_layer,
 )
 from ..errors import SpecError
@@ -69,12 +74,17 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         )
     operators = parse_operators("experts.operators", experts.operators)
     num_route = spec.num_route_qubits
+    num_select = spec.num_select_qubits
     num_data = experts.data_qubits
     n = num_route + num_data
+    select = list(range(num_select))
+    data_qubits = list(range(num_route, n))
     x = ParameterVector("x", spec.encoder.features)
     scale = float(spec.encoder.scale)
     angles = list(x) if scale == 1.0 else [scale * xi for xi in x]
     per_expert = weights_per_layer(num_data, operators) * experts.layers
+    per_expert += experts.extra_rotations
+    ranges: dict[str, tuple[float, float]] = {}
 
     regs = [QuantumRegister(num_route, "route")] if num_route else []
     regs.append(QuantumRegister(num_data, "data"))
@@ -103,10 +113,38 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         """All features again on a register of ``width`` qubits (data re-uploading)."""
         return encoder_circuit(width, angles, rotations, entangle)
 
-    expert_reupload = reencode(num_data) if experts.reupload else None
+    def reupload(mode: str, width: int, features: int, layers: int, prefix: str) -> Reupload:
+        """The re-uploading circuits before ``layers`` ansatz layers: one fixed circuit, or
+        trainable ones (groups ``{prefix}.scale`` and ``{prefix}.offset``, layer-major)."""
+        if mode == "none":
+            return None
+        if mode == "fixed":
+            return reencode(width)
+        inputs = list(x)[: features or len(x)]
+        scales = group(f"{prefix}.scale", layers * len(inputs))
+        offsets = group(f"{prefix}.offset", layers * len(inputs))
+        ranges[f"{prefix}.scale"] = (0.0, 2 * scale)
+        f = len(inputs)
+        return [
+            trainable_reupload_circuit(
+                width, inputs, scales[i * f : (i + 1) * f], offsets[i * f : (i + 1) * f], rotations
+            )
+            for i in range(layers)
+        ]
+
+    def expert_reupload() -> Reupload:
+        return reupload(
+            experts.reupload_mode,
+            num_data,
+            experts.features,
+            experts.reupload_layers or experts.layers,
+            "experts",
+        )
+
     if spec.kind == "baseline":
         stage("encoder", encoder_circuit(num_data, angles, rotations, entangle))
         stage("routing")
+        again = expert_reupload()
         pqc = group("pqc", per_expert)
         body = expert_circuit(
             num_data,
@@ -114,7 +152,8 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
             operators,
             experts.layers,
             experts.entangler,
-            reupload=expert_reupload,
+            reupload=again,
+            extra_rotations=experts.extra_rotations,
         )
         experts_stage = stage("experts")
         if experts.hadamard:
@@ -122,33 +161,60 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         experts_stage.compose(body, inplace=True)
         stage("aggregation")
     else:
-        route_ops = parse_operators("routing.operators", spec.routing.operators)
+        routing = spec.routing
+        route_ops = parse_operators("routing.operators", routing.operators)
         registers = [range(num_route), range(num_route, n)] if mode == "within" else None
         stage("encoder", encoder_circuit(n, angles, rotations, entangle, groups=registers))
-        route_w = group("route", weights_per_layer(num_route, route_ops) * spec.routing.layers)
-        body = routing_circuit(
-            num_route,
-            route_w,
-            route_ops,
-            spec.routing.layers,
-            reupload=reencode(num_route) if spec.routing.reupload else None,
-            entangler=spec.routing.entangler,
-            hadamard=spec.routing.hadamard,
+        route_again = reupload(
+            routing.reupload_mode, num_route, routing.features, routing.layers, "route"
         )
-        stage("routing", body, list(range(num_route)))
-        expert_w = [group(f"expert{k}", per_expert) for k in range(experts.count)]
-        # the expert stage's builders share these arguments (multiplexed, controlled, measured)
-        shape = (num_route, num_data, expert_w, operators, experts.layers, experts.entangler)
-        if spec.multiplexed:
-            body = multiplexed_experts_circuit(*shape, reupload=expert_reupload)
+        per_coupling = coupling_weights(num_route, num_data)
+        couple_w = (
+            group("route.couplings", routing.couplings * per_coupling) if routing.couplings else []
+        )
+        per_route = weights_per_layer(num_route, route_ops)
+        route_w = group("route", per_route * routing.layers)
+        if routing.couplings:
+            body = QuantumCircuit(n, name="routing")
+            if routing.hadamard:
+                body.h(range(num_route))
+            for layer in range(routing.layers):
+                before = layer_reupload(route_again, layer)
+                if before is not None:
+                    body.compose(before, range(num_route), inplace=True)
+                if layer < routing.couplings:
+                    couple = couple_w[layer * per_coupling : (layer + 1) * per_coupling]
+                    body.compose(coupling_circuit(num_route, num_data, couple), inplace=True)
+                rotations_l = route_w[layer * per_route : (layer + 1) * per_route]
+                one = routing_circuit(
+                    num_route, rotations_l, route_ops, 1, entangler=routing.entangler
+                )
+                body.compose(one, range(num_route), inplace=True)
+            stage("routing", body, list(range(n)))
         else:
-            body = controlled_experts_circuit(
-                *shape, spec.routing.encoding, reupload=expert_reupload
+            body = routing_circuit(
+                num_route,
+                route_w,
+                route_ops,
+                routing.layers,
+                reupload=route_again,
+                entangler=routing.entangler,
+                hadamard=routing.hadamard,
             )
+            stage("routing", body, list(range(num_route)))
+        again = expert_reupload()
+        expert_w = [group(f"expert{k}", per_expert) for k in range(experts.count)]
+        # the expert stage's builders share these arguments (multiplexed, controlled, measured);
+        # they act on the selecting routing qubits and the data register
+        shape = (num_select, num_data, expert_w, operators, experts.layers, experts.entangler)
+        if spec.multiplexed:
+            body = multiplexed_experts_circuit(*shape, reupload=again)
+        else:
+            body = controlled_experts_circuit(*shape, routing.encoding, reupload=again)
         experts_stage = stage("experts")
         if experts.hadamard:
             experts_stage.h(range(num_route, n))
-        experts_stage.compose(body, inplace=True)
+        experts_stage.compose(body, select + data_qubits, inplace=True)
         aggregation = stage("aggregation")
         if spec.routing.aggregation == "interfere":
             aggregation.h(range(num_route))
@@ -158,31 +224,34 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         circuit.compose(part, inplace=True)
     dynamic = None
     if spec.kind == "qmoe" and spec.routing.execution == "measured":
-        body = measured_experts_circuit(*shape, spec.routing.encoding, reupload=expert_reupload)
+        body = measured_experts_circuit(*shape, spec.routing.encoding, reupload=again)
         dynamic = QuantumCircuit(*regs, *body.cregs, name=f"{spec.name}-measured")
         dynamic.compose(stages["encoder"], inplace=True)
         dynamic.compose(stages["routing"], inplace=True)
         if experts.hadamard:
             dynamic.h(range(num_route, n))
-        dynamic.compose(body, range(n), range(num_route), inplace=True)
+        dynamic.compose(body, select + data_qubits, range(num_select), inplace=True)
     router = None
     if spec.kind == "qmoe":
         front = {name: stages[name] for name in ("encoder", "routing")}
         route_circuit = front["encoder"].compose(front["routing"])
         route_circuit.name = f"{spec.name}-router"
-        start, stop = groups["route"]
+        spans = [v for k, v in groups.items() if k == "route" or k.startswith("route.")]
+        start, stop = min(a for a, _ in spans), max(b for _, b in spans)
+        router_groups = {
+            k: (a - start, b - start) for k, (a, b) in groups.items() if start <= a and b <= stop
+        }
         router = CompiledModel(
             spec=spec,
             circuit=route_circuit,
             input_params=tuple(x),
             weight_params=tuple(weights[start:stop]),
-            observables=expert_projectors(
-                n, list(range(num_route)), experts.count, spec.routing.encoding
-            ),
+            observables=expert_projectors(n, select, experts.count, spec.routing.encoding),
             route_qubits=tuple(range(num_route)),
             data_qubits=tuple(range(num_route, n)),
             stages=MappingProxyType(front),
-            weight_groups=MappingProxyType({"route": (0, stop - start)}),
+            weight_groups=MappingProxyType(router_groups),
+            weight_ranges=MappingProxyType({k: v for k, v in ranges.items() if k in router_groups}),
         )
     model = CompiledModel(
         spec=spec,
@@ -201,6 +270,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         weight_groups=MappingProxyType(groups),
         router=router,
         dynamic_circuit=dynamic,
+        weight_ranges=MappingProxyType(ranges),
     )
     if spec.readout.head == "none":
         return model

@@ -5,6 +5,7 @@ field with its dotted path (``experts.operators``) and says what is allowed.
 """
 
 from ..errors import SpecError
+from .budget import equal_budget_baseline, reupload_weight_count, spec_weight_count
 from .io import UNUSED_FIELDS, load_spec, spec_from_dict, spec_to_dict, spec_to_toml
 from .model import ModelSpec
 from .presets import available_presets, preset_description, preset_text
@@ -15,24 +16,25 @@ from .sections import (
     ENTANGLERS,
     EXECUTIONS,
     EXPERT_KINDS,
-    FAMILY_TRAINING,
     MAX_HYBRID_QUBITS,
     MODEL_KINDS,
     OPERATOR_SETS,
     ROUTER_KINDS,
     ROUTING_ENCODINGS,
     SEARCH_OPERATORS,
-    DataSpec,
     EncoderSpec,
     ExpertsSpec,
     ReadoutSpec,
     RoutingSpec,
-    TrainingSpec,
     parse_operators,
     parse_rotations,
 )
+from .settings import FAMILY_TRAINING, DataSpec, TrainingSpec
 
 __all__ = [
+    "equal_budget_baseline",
+    "reupload_weight_count",
+    "spec_weight_count",
     "AGGREGATIONS",
     "EXECUTIONS",
     "CONSTRUCTIONS",

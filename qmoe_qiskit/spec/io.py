@@ -13,15 +13,13 @@ from ..errors import SpecError
 from .model import ModelSpec
 from .presets import preset_text
 from .sections import (
-    FAMILY_TRAINING,
-    DataSpec,
     EncoderSpec,
     ExpertsSpec,
     ReadoutSpec,
     RoutingSpec,
-    TrainingSpec,
     _fail,
 )
+from .settings import FAMILY_TRAINING, DataSpec, TrainingSpec
 
 __all__ = [
     "UNUSED_FIELDS",
@@ -77,6 +75,8 @@ def spec_from_dict(values: Mapping[str, Any]) -> ModelSpec:
     """
     if not isinstance(values, Mapping):
         raise SpecError("a spec must be a table of keys")
+    if "equal_budget_of" in values:
+        return _equal_budget(values)
     top_keys = {"name", "kind", "classes"}
     unknown = sorted(set(values) - top_keys - set(_SECTIONS))
     if unknown:
@@ -107,6 +107,24 @@ def spec_from_dict(values: Mapping[str, Any]) -> ModelSpec:
         raise SpecError(str(exc)) from exc
 
 
+def _equal_budget(values: Mapping[str, Any]) -> ModelSpec:
+    from .budget import equal_budget_baseline
+
+    extra = sorted(set(values) - {"name", "equal_budget_of"})
+    if extra:
+        raise SpecError(
+            f"{extra[0]} cannot be set beside equal_budget_of: the baseline takes everything "
+            "from the QMoE it is compared with (set it there)"
+        )
+    source = values["equal_budget_of"]
+    if not isinstance(source, str):
+        raise SpecError(f"equal_budget_of = {source!r} is invalid: expected a preset name or path")
+    name = values.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise SpecError(f"name = {name!r} is invalid: expected a non-empty string")
+    return equal_budget_baseline(load_spec(source), name)
+
+
 #: Fields each family leaves unused, per section (``"*"``: the whole section). They are left
 #: out of :func:`spec_to_dict`, so a saved ``spec.toml`` holds only what its family reads.
 UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -123,6 +141,9 @@ UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
             "entangler",
             "hadamard",
             "execution",
+            "features",
+            "couplings",
+            "qubits",
         ),
         "experts": (
             "data_qubits",
@@ -132,6 +153,9 @@ UNUSED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
             "construction",
             "reupload",
             "hadamard",
+            "features",
+            "reupload_layers",
+            "extra_rotations",
         ),
     },
 }

@@ -7,20 +7,18 @@ import math
 from dataclasses import dataclass, field
 
 from .sections import (
-    FAMILY_TRAINING,
     MAX_HYBRID_QUBITS,
     MODEL_KINDS,
     SEARCH_OPERATORS,
-    DataSpec,
     EncoderSpec,
     ExpertsSpec,
     ReadoutSpec,
     RoutingSpec,
-    TrainingSpec,
     _check_choice,
     _check_int,
     _fail,
 )
+from .settings import FAMILY_TRAINING, DataSpec, TrainingSpec
 
 __all__ = [
     "ModelSpec",
@@ -80,7 +78,17 @@ class ModelSpec:
             if self.routing.kind != "quantum":
                 return 0
             return max(1, math.ceil(math.log2(self.experts.count)))
-        if self.routing.encoding == "onehot":
+        if self.kind == "qmoe" and self.routing.qubits:
+            return self.routing.qubits
+        return self.num_select_qubits
+
+    @property
+    def num_select_qubits(self) -> int:
+        """Routing qubits that select the expert (the first ones of the routing register):
+        ``ceil(log2 count)`` for binary routing, ``count`` for one-hot; 0 without routing."""
+        if self.kind == "baseline" or (self.kind == "hybrid" and self.routing.kind != "quantum"):
+            return 0
+        if self.kind == "qmoe" and self.routing.encoding == "onehot":
             return self.experts.count
         return max(1, math.ceil(math.log2(self.experts.count)))
 
@@ -110,9 +118,9 @@ class ModelSpec:
             return False
         if self.experts.construction == "controlled":
             return False
-        every_state = self.experts.count == 2**self.num_route_qubits
+        every_state = self.experts.count == 2**self.num_select_qubits
         binary = self.routing.encoding == "binary"
-        return binary and (every_state or not self.experts.reupload)
+        return binary and (every_state or self.experts.reupload_mode == "none")
 
     def validate(self) -> None:
         """Check every field and their combinations.
@@ -185,6 +193,28 @@ class ModelSpec:
                 "a DiffQAS search is a mixture of circuits, not one circuit to run; train it, "
                 "then 'qmoe derive' a plain spec and set execution there",
             )
+        for path, used in (
+            ("routing.features", self.routing.features),
+            ("experts.features", self.experts.features),
+        ):
+            if used > self.encoder.features:
+                raise _fail(
+                    path, used, f"at most encoder.features ({self.encoder.features}); 0 = all"
+                )
+        if self.kind == "qmoe" and self.experts.extra_rotations:
+            raise _fail(
+                "experts.extra_rotations",
+                self.experts.extra_rotations,
+                "extra rotations are for a baseline's PQC (equal-budget matching); use 0",
+            )
+        if self.kind == "qmoe" and self.routing.qubits:
+            if self.routing.qubits < self.num_select_qubits:
+                raise _fail(
+                    "routing.qubits",
+                    self.routing.qubits,
+                    f"{self.experts.count} experts with {self.routing.encoding} routing need at "
+                    f"least {self.num_select_qubits} routing qubits (0 = that many)",
+                )
         if self.kind == "baseline" and self.experts.count != 1:
             raise _fail("experts.count", self.experts.count, "a baseline has exactly 1 expert")
         if self.kind == "qmoe":

@@ -12,23 +12,21 @@ __all__ = [
     "EXECUTIONS",
     "CONSTRUCTIONS",
     "DATASETS",
-    "DataSpec",
     "ENTANGLERS",
     "ENTANGLE_MODES",
     "EXPERT_KINDS",
     "EncoderSpec",
     "ExpertsSpec",
-    "FAMILY_TRAINING",
     "MAX_HYBRID_QUBITS",
     "MODEL_KINDS",
     "OPERATOR_SETS",
     "SEARCH_OPERATORS",
     "READOUT_HEADS",
+    "REUPLOAD_MODES",
     "ReadoutSpec",
     "ROUTER_KINDS",
     "ROUTING_ENCODINGS",
     "RoutingSpec",
-    "TrainingSpec",
     "parse_operators",
     "parse_rotations",
 ]
@@ -70,6 +68,10 @@ ENTANGLERS = ("cnot-ring", "cnot-chain", "diffqas-ent", "diffqas-cyc")
 
 
 CONSTRUCTIONS = ("auto", "multiplexed", "controlled")
+#: Data re-uploading modes (see :class:`RoutingSpec` and :class:`ExpertsSpec`): ``"none"``;
+#: ``"fixed"`` (``true``): the encoder's angles again; ``"trainable"``: angles ``w * x + b``
+#: with trained ``w, b`` per feature and layer.
+REUPLOAD_MODES = ("none", "fixed", "trainable")
 #: Encoder entangling patterns (see :class:`EncoderSpec`).
 ENTANGLE_MODES = ("all", "within", "none")
 
@@ -101,6 +103,22 @@ def _check_bool(path: str, value: Any) -> None:
 def _check_choice(path: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise _fail(path, value, "allowed values are " + ", ".join(repr(c) for c in choices))
+
+
+def _reupload_mode(value: bool | str) -> str:
+    if isinstance(value, bool):
+        return "fixed" if value else "none"
+    return value
+
+
+def _check_reupload(path: str, value: bool | str, features: int, path_features: str) -> None:
+    if not isinstance(value, bool) and value not in REUPLOAD_MODES:
+        raise _fail(
+            path,
+            value,
+            "expected true, false, or one of " + ", ".join(repr(m) for m in REUPLOAD_MODES),
+        )
+    _check_int(path_features, features, 0, 4096)
 
 
 def parse_rotations(rotations: str) -> tuple[str, ...]:
@@ -203,8 +221,21 @@ class RoutingSpec:
             ``qmoe`` only.
         hidden: Width of each hidden layer of an ``"mlp"`` router.
         reupload: Data re-uploading in the routing ansatz (``qmoe``): before every routing
-            layer the input is encoded again on the routing register alone (the encoder's
-            rotations, all features), so the router sees its own encoding of the input.
+            layer the input is encoded again on the routing register alone, so the router sees
+            its own encoding of the input. ``"fixed"`` (or ``true``): the encoder's rotations
+            and angles, all features; ``"trainable"``: feature ``i`` drives rotation
+            ``rotations[(i // r) % len]`` on routing qubit ``i % r`` with angle
+            ``w[l, i] * x[i] + b[l, i]``, ``w, b`` trained per routing layer ``l`` (data
+            re-uploading classifier, Perez-Salinas et al. 2020); ``"none"`` (or ``false``).
+        features: The features a trainable re-upload reads: the first ``features`` inputs
+            (0: all). Each costs 2 weights per routing layer.
+        couplings: The first ``couplings`` routing layers begin by reading the data register:
+            a trainable controlled RY from every data qubit to every routing qubit
+            (``r x d`` weights per layer). 0: the router sees the routing register only.
+        qubits: Width of the routing register (0: the least the encoding needs,
+            ``ceil(log2 count)`` binary or ``count`` one-hot). A wider register gets its share
+            of the encoder's features and of any re-upload on its extra qubits; the experts are
+            selected by its first qubits, the others are the router's workspace.
         entangler: The CNOT layer after each routing layer (``qmoe``): ``"cnot-chain"`` or a
             DiffQAS-QT entangler (``"diffqas-ent"``, ``"diffqas-cyc"``; ``"cnot-ring"`` too).
         hadamard: A Hadamard on every routing qubit before the routing ansatz (``qmoe``).
@@ -225,10 +256,18 @@ class RoutingSpec:
     operators: str = "rx+ry"
     aggregation: str = "none"
     hidden: int = 16
-    reupload: bool = False
+    reupload: bool | str = False
     entangler: str = "cnot-chain"
     hadamard: bool = False
     execution: str = "coherent"
+    features: int = 0
+    couplings: int = 0
+    qubits: int = 0
+
+    @property
+    def reupload_mode(self) -> str:
+        """``"none"``, ``"fixed"`` or ``"trainable"``."""
+        return _reupload_mode(self.reupload)
 
     def validate(self) -> None:
         _check_choice("routing.kind", self.kind, ROUTER_KINDS)
@@ -240,7 +279,9 @@ class RoutingSpec:
         _check_choice("routing.entangler", self.entangler, ENTANGLERS)
         _check_bool("routing.hadamard", self.hadamard)
         _check_choice("routing.aggregation", self.aggregation, AGGREGATIONS)
-        _check_bool("routing.reupload", self.reupload)
+        _check_reupload("routing.reupload", self.reupload, self.features, "routing.features")
+        _check_int("routing.couplings", self.couplings, 0, self.layers)
+        _check_int("routing.qubits", self.qubits, 0, 16)
         _check_choice("routing.execution", self.execution, EXECUTIONS)
         if self.execution == "measured" and self.aggregation != "none":
             raise _fail(
@@ -267,8 +308,15 @@ class ExpertsSpec:
             ``"controlled"`` (each expert controlled on its routing state) or ``"auto"``
             (multiplexed when the routing is binary, unless the experts re-upload the input and
             some routing states have no expert).
-        reupload: Data re-uploading in the experts: before every expert layer the input is
-            encoded again on the data register (the encoder's rotations, all features).
+        reupload: Data re-uploading in the experts (a baseline's PQC): before every expert
+            layer the input is encoded again on the data register: ``"fixed"`` (``true``) the
+            encoder's rotations and angles, ``"trainable"`` angles ``w * x + b`` trained per
+            layer (as in :class:`RoutingSpec`; in a ``qmoe`` the experts share them).
+        features: The features a trainable re-upload reads (0: all).
+        reupload_layers: Re-upload before the first ``reupload_layers`` layers only (0: all).
+        extra_rotations: After the last layer, this many more trainable rotations: the first
+            ``extra_rotations`` (qubit, operator) rotations of one more layer, no entangler
+            (lets an equal-budget baseline match a weight count exactly).
         hadamard: A Hadamard on every data qubit before the experts (the first axis of the
             DiffQAS-QT candidates).
 
@@ -285,8 +333,16 @@ class ExpertsSpec:
     layers: int = 2
     entangler: str = "cnot-ring"
     construction: str = "auto"
-    reupload: bool = False
+    reupload: bool | str = False
     hadamard: bool = False
+    features: int = 0
+    reupload_layers: int = 0
+    extra_rotations: int = 0
+
+    @property
+    def reupload_mode(self) -> str:
+        """``"none"``, ``"fixed"`` or ``"trainable"``."""
+        return _reupload_mode(self.reupload)
 
     def validate(self) -> None:
         _check_choice("experts.kind", self.kind, EXPERT_KINDS)
@@ -298,7 +354,9 @@ class ExpertsSpec:
         _check_int("experts.layers", self.layers, 1, 64)
         _check_choice("experts.entangler", self.entangler, ENTANGLERS)
         _check_choice("experts.construction", self.construction, CONSTRUCTIONS)
-        _check_bool("experts.reupload", self.reupload)
+        _check_reupload("experts.reupload", self.reupload, self.features, "experts.features")
+        _check_int("experts.reupload_layers", self.reupload_layers, 0, self.layers)
+        _check_int("experts.extra_rotations", self.extra_rotations, 0, 4096)
 
 
 @dataclass(frozen=True)
@@ -316,126 +374,3 @@ class ReadoutSpec:
 
     def validate(self) -> None:
         _check_choice("readout.head", self.head, READOUT_HEADS)
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    """Training defaults; every one can be overridden on the command line.
-
-    Attributes:
-        epochs: Passes over the training set.
-        batch_size: Mini-batch size.
-        lr: Adam learning rate.
-        seed: Seed for weight initialisation, data split and shuffling.
-        logit_scale: Model outputs are multiplied by this before the softmax cross-entropy (a
-            fixed temperature; it does not change predictions).
-        val_fraction: Fraction of the training split held out (stratified) as a validation
-            split, scored every epoch (0 = none).
-        patience: Early stopping after this many epochs without a lower validation loss,
-            keeping the best epoch's weights (0 = off; needs ``val_fraction``).
-        balance: Weight of a Switch-Transformer load-balancing term ``K sum_k (mean_x
-            P(k|x))^2`` (1 when the batch uses every expert equally, up to ``K``); 0 = off.
-        specialise: Weight of the mean per-input routing entropy ``mean_x H(P(.|x))`` in
-            bits (0 when every input picks one expert); with ``balance`` it rewards routing
-            that is confident per input and spread over the experts, which is what makes
-            experts specialise; 0 = off.
-        class_routing: Weight of minus the batch's mutual information ``I(class; expert)`` in
-            bits (from the labels and ``P(k|x)``): rewards routing that sends different classes
-            to different experts; 0 = off.
-        memory_gb: Working-memory budget of one Aer simulator call, in GB: larger batches of
-            circuit evaluations (forward and parameter-shift gradient) are split into calls that
-            fit it. Does not change any result; the statevector engine ignores it. 1 GB was
-            both leaner and, in most cases, faster than 4 GB or no budget
-            (``benchmarks/aer_memory.py``).
-
-    A spec without a ``[training]`` table (or with some keys missing) gets its family's
-    validated defaults: :data:`FAMILY_TRAINING`.
-    """
-
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 2e-3
-    seed: int = 0
-    logit_scale: float = 5.0
-    val_fraction: float = 0.0
-    patience: int = 0
-    balance: float = 0.0
-    specialise: float = 0.0
-    class_routing: float = 0.0
-    memory_gb: float = 1.0
-
-    def validate(self) -> None:
-        _check_int("training.epochs", self.epochs, 1, 100_000)
-        _check_int("training.batch_size", self.batch_size, 1, 1_000_000)
-        for name in ("lr", "logit_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise _fail(f"training.{name}", value, "expected a positive number")
-        _check_int("training.seed", self.seed, 0)
-        value = self.val_fraction
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise _fail("training.val_fraction", value, "expected a number in [0, 1)")
-        _check_int("training.patience", self.patience, 0)
-        for name in ("balance", "specialise", "class_routing"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise _fail(f"training.{name}", value, "expected a number >= 0")
-        value = self.memory_gb
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise _fail("training.memory_gb", value, "expected a positive number of GB")
-        if self.patience and not self.val_fraction:
-            raise _fail(
-                "training.patience",
-                self.patience,
-                "early stopping needs a validation split: set training.val_fraction too",
-            )
-
-
-#: Validated training defaults per model family (what a spec gets for keys it leaves out).
-#: ``qmoe``/``baseline``: the QMoE paper's Adam 2e-3 over a few epochs; ``hybrid``: the
-#: hybrid study's protocol (lr 0.01, logit scale 1, early stopping on a 20 % validation split),
-#: which reaches 98.9 % on Two Moons where the generic defaults give 91.5 %.
-FAMILY_TRAINING: dict[str, dict[str, Any]] = {
-    "qmoe": {},
-    "baseline": {},
-    "hybrid": {
-        "epochs": 100,
-        "batch_size": 32,
-        "lr": 0.01,
-        "logit_scale": 1.0,
-        "val_fraction": 0.2,
-        "patience": 15,
-    },
-}
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """Default data for ``qmoe train`` (overridden by ``--data`` and friends).
-
-    Attributes:
-        name: ``"digits"``, ``"moons"``, ``"mnist"`` or ``"fashion-mnist"``.
-        classes: Class labels to keep, in order; label ``classes[i]`` becomes class ``i``
-            (default: ``0 .. classes-1`` of the model).
-        train_limit: Keep at most this many training samples (0 = all), class-balanced.
-        test_limit: Keep at most this many test samples (0 = all), class-balanced.
-        pca: Reduce the features to this many principal components fitted on the training
-            split, then rescale to ``[0, pi]`` with the training range (0 = no PCA); see
-            :func:`qmoe_qiskit.data.features.reduce_pca`.
-    """
-
-    name: str = "digits"
-    classes: tuple[int, ...] = ()
-    train_limit: int = 0
-    test_limit: int = 0
-    pca: int = 0
-
-    def validate(self) -> None:
-        _check_choice("data.name", self.name, DATASETS)
-        if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in self.classes):
-            raise _fail("data.classes", list(self.classes), "expected non-negative integers")
-        if len(set(self.classes)) != len(self.classes):
-            raise _fail("data.classes", list(self.classes), "classes must be distinct")
-        _check_int("data.train_limit", self.train_limit, 0)
-        _check_int("data.test_limit", self.test_limit, 0)
-        _check_int("data.pca", self.pca, 0, 4096)

@@ -3,7 +3,14 @@
 
 from .loop import FitOptions, FitResult, FitState, fit, flat_weights, predict
 from .runs import LoadedRun, RunConfig, load_run
-from .train import accuracy, evaluate_run, fit_model, split_validation, train
+from .train import (
+    accuracy,
+    evaluate_run,
+    fit_model,
+    predict_classes,
+    split_validation,
+    train,
+)
 
 __all__ = [
     "FitOptions",
@@ -18,6 +25,7 @@ __all__ = [
     "flat_weights",
     "load_run",
     "predict",
+    "predict_classes",
     "split_validation",
     "train",
 ]

@@ -12,11 +12,13 @@ the quantum or classical router), ``P(k|x)`` is the probability that input ``x``
   class, up to ``min(log2 C, log2 K)`` when every class has its own expert;
 - the fraction of inputs whose most likely expert has ``P > 0.5``.
 
-How much routing *can* depend on the class is bounded before any training: the routing ansatz
-acts on the routing register alone after the encoder, and the experts do not change that
-register's distribution, so ``I(class; expert)`` can never exceed the Holevo information
-``chi = S(sum_c p_c rho_c) - sum_c p_c S(rho_c)`` of the class-mean states ``rho_c`` of the
-routing register right after the encoder (:func:`routing_information_bound`).
+How much routing *can* depend on the class is bounded before any training, by a ceiling that
+depends on the router's design (:func:`routing_information_bound`): when the routing ansatz acts
+on the routing register alone after the encoder (the paper's design), ``I(class; expert)`` can
+never exceed the Holevo information ``chi = S(sum_c p_c rho_c) - sum_c p_c S(rho_c)`` of the
+class-mean states ``rho_c`` of the routing register right after the encoder; a router that
+reads the data register is capped by both registers' Holevo information; a router that
+re-uploads the input only by ``min(log2 K, H(class))``.
 
 Rows of ``P`` that sum to less than 1 (routing states that switch no expert on) are normalised
 over the experts for the entropies and the mutual information; the missing mass is reported.
@@ -24,6 +26,7 @@ over the experts for the entropies and the mutual information; the missing mass 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,7 +37,9 @@ from ..errors import NoRouterError, TrainingError
 from ..models import Model, circuit_of
 
 __all__ = [
+    "RoutingBound",
     "RoutingStats",
+    "expert_specialisation",
     "routing_information_bound",
     "routing_probabilities",
     "routing_stats",
@@ -156,41 +161,86 @@ def _von_neumann_bits(rho: np.ndarray) -> float:
     return float(-(values * np.log2(values)).sum())
 
 
-def routing_information_bound(
-    model: Model, x: np.ndarray, labels: np.ndarray, num_classes: int
-) -> float | None:
-    """Holevo bound on ``I(class; expert)`` for any routing ansatz, from the encoder alone.
+def expert_specialisation(
+    probs: np.ndarray, labels: np.ndarray, predictions: np.ndarray, num_classes: int
+) -> list[dict[str, object]]:
+    """Per expert: the classes it serves and the model's accuracy on the inputs routed to it.
 
-    For every input the encoder stage is simulated (``Statevector``) and the routing register's
-    reduced state ``rho(x)`` is taken; ``rho_c`` is its mean over class ``c``. Whatever unitary
-    the routing ansatz applies to the routing register, the expert probabilities are a
-    measurement of it, so ``I(class; expert) <= chi = S(sum_c p_c rho_c) - sum_c p_c S(rho_c)``.
+    An input is routed to its most likely expert (``argmax_k P(k|x)``, what a measured-routing
+    shot does most often).
 
     Args:
-        model: A ``qmoe`` model.
-        x: Inputs ``(rows, features)``.
-        labels: Their classes ``0..num_classes-1``.
+        probs: ``(rows, experts)`` routing probabilities.
+        labels: ``(rows,)`` true classes.
+        predictions: ``(rows,)`` the model's predicted classes.
         num_classes: Number of classes.
 
     Returns:
-        ``chi`` in bits, or ``None`` when the bound does not apply (no routing register, or a
-        router that re-uploads the input between its trainable layers).
+        One dict per expert: ``expert``, ``inputs`` (routed to it), ``share`` (of all inputs),
+        ``classes`` (fraction of its inputs per class), ``top_class``, ``top_class_share``
+        and ``accuracy`` (``None`` when no input is routed to it).
     """
+    probs, labels = np.asarray(probs), np.asarray(labels, dtype=np.int64)
+    predictions = np.asarray(predictions, dtype=np.int64)
+    top = probs.argmax(axis=1)
+    rows = []
+    for k in range(probs.shape[1]):
+        mine = top == k
+        count = int(mine.sum())
+        classes = np.bincount(labels[mine], minlength=num_classes) / max(count, 1)
+        rows.append(
+            {
+                "expert": k,
+                "inputs": count,
+                "share": count / max(len(labels), 1),
+                "classes": classes.tolist(),
+                "top_class": int(classes.argmax()) if count else None,
+                "top_class_share": float(classes.max()) if count else None,
+                "accuracy": float(np.mean(predictions[mine] == labels[mine])) if count else None,
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class RoutingBound:
+    """The most ``I(class; expert)`` a router of this design can reach on a labelled set.
+
+    Attributes:
+        bits: The ceiling, ``min(holevo, capacity)`` where a Holevo bound applies.
+        holevo: The Holevo information of :attr:`register` after the encoder, or ``None`` when
+            no fixed-encoding bound applies (the router re-uploads the input).
+        capacity: ``min(log2 experts, H(class))``: no router can carry more.
+        register: Which register the Holevo bound is taken over: ``"routing"`` (the routing
+            register alone), ``"all"`` (routing and data), or ``""``.
+        reason: Why this bound holds for this design, one sentence.
+    """
+
+    bits: float
+    holevo: float | None
+    capacity: float
+    register: str
+    reason: str
+
+    @property
+    def information_limited(self) -> bool:
+        """Whether a fixed encoding caps routing below what the experts and classes allow."""
+        return self.holevo is not None and self.holevo < self.capacity - 1e-9
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready values."""
+        return {**asdict(self), "information_limited": self.information_limited}
+
+
+def _holevo_bits(encoder, inputs, qubits: list[int], x, labels, num_classes) -> float:
     from qiskit.quantum_info import Statevector
 
-    if model.spec.kind != "qmoe" or model.spec.routing.reupload:
-        return None
-    program = circuit_of(model)
-    route = list(program.route_qubits)
-    if not route or route != list(range(len(route))) or "encoder" not in program.stages:
-        return None
-    dim = 2 ** len(route)
-    encoder = program.stages["encoder"]
+    dim = 2 ** len(qubits)
     sums = np.zeros((num_classes, dim, dim), dtype=complex)
     counts = np.zeros(num_classes)
     for row, label in zip(np.asarray(x, dtype=float), np.asarray(labels), strict=True):
-        bound = encoder.assign_parameters(dict(zip(program.input_params, row, strict=True)))
-        psi = Statevector(bound).data.reshape(-1, dim)  # rows: other qubits; columns: routing
+        bound = encoder.assign_parameters(dict(zip(inputs, row, strict=True)))
+        psi = Statevector(bound).data.reshape(-1, dim)  # rows: other qubits; columns: these
         sums[int(label)] += psi.T @ psi.conj()
         counts[int(label)] += 1
     present = counts > 0
@@ -200,3 +250,69 @@ def routing_information_bound(
     return _von_neumann_bits(total) - float(
         sum(pc * _von_neumann_bits(rho) for pc, rho in zip(p, means, strict=True))
     )
+
+
+def routing_information_bound(
+    model: Model, x: np.ndarray, labels: np.ndarray, num_classes: int
+) -> RoutingBound | None:
+    """The ceiling on ``I(class; expert)`` that applies to this model's router design.
+
+    The experts are selected by measuring (or controlling on) the first routing qubits, so
+    ``I(class; expert)`` is the classical information of a measurement; by Holevo's theorem it
+    never exceeds the Holevo information ``chi = S(sum_c p_c rho_c) - sum_c p_c S(rho_c)`` of
+    any register that the measurement is a (unitary, then partial) function of, where
+    ``rho_c`` is that register's mean state over class ``c``. Which register depends on the
+    design:
+
+    - routing ansatz on the routing register only (the paper's, a wider register): the
+      routing register right after the encoder (all its qubits, extra ones included);
+    - couplings that read the data register: routing and data register after the encoder
+      (the couplings and the ansatz are one trainable unitary on both);
+    - re-uploading (fixed or trainable) between routing layers: none, since the routing
+      register is not a fixed encoding followed by a trainable unitary; only the capacity
+      ``min(log2 K, H(class))`` holds.
+
+    Every design is also capped by that capacity. Each ``rho(x)`` is simulated with
+    ``Statevector`` on the encoder stage.
+
+    Args:
+        model: A ``qmoe`` model.
+        x: Inputs ``(rows, features)``.
+        labels: Their classes ``0..num_classes-1``.
+        num_classes: Number of classes.
+
+    Returns:
+        The :class:`RoutingBound`, or ``None`` for a model without a routing register.
+    """
+    spec = model.spec
+    if spec.kind != "qmoe":
+        return None
+    program = circuit_of(model)
+    route = list(program.route_qubits)
+    if not route or route != list(range(len(route))) or "encoder" not in program.stages:
+        return None
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
+    capacity = min(math.log2(spec.experts.count), float(_entropy(counts / counts.sum())))
+    routing = spec.routing
+    if routing.reupload_mode != "none":
+        reason = (
+            f"the router re-uploads the input ({routing.reupload_mode}) between its trainable "
+            "layers, so no fixed encoding caps it: only min(log2 experts, H(class)) applies"
+        )
+        return RoutingBound(capacity, None, capacity, "", reason)
+    if routing.couplings:
+        qubits, register = list(range(program.num_qubits)), "all"
+        reason = (
+            "the router reads the data register through trainable couplings: encoder, then one "
+            "trainable unitary on routing and data register, then the experts' selection, so "
+            "Holevo's bound of both registers after the encoder applies"
+        )
+    else:
+        qubits, register = route, "routing"
+        reason = (
+            f"the routing ansatz acts on the {len(route)}-qubit routing register alone after a "
+            "fixed encoder, so Holevo's bound of that register after the encoder applies"
+        )
+    encoder = program.stages["encoder"]
+    chi = _holevo_bits(encoder, program.input_params, qubits, x, labels, num_classes)
+    return RoutingBound(min(chi, capacity), chi, capacity, register, reason)

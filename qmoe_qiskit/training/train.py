@@ -27,12 +27,20 @@ from .runs import (
     METRICS,
     RUN_CONFIG,
     SPEC_FILE,
+    LoadedRun,
     RunConfig,
     load_run,
     read_config,
 )
 
-__all__ = ["accuracy", "evaluate_run", "fit_model", "split_validation", "train"]
+__all__ = [
+    "accuracy",
+    "evaluate_run",
+    "fit_model",
+    "predict_classes",
+    "split_validation",
+    "train",
+]
 
 
 def accuracy(
@@ -349,6 +357,20 @@ def train(
     )
     log(f"test accuracy {test_acc:.4f} on {len(data.y_test)} held-out samples")
     return metrics
+
+
+def predict_classes(
+    run: LoadedRun, x: np.ndarray, *, engine: str | None = None, device: str | None = None
+) -> np.ndarray:
+    """A loaded run's predicted class (``0..classes-1``) for every row of ``x``."""
+    network = build_network(
+        run.model,
+        run.weights,
+        engine=engine or run.config.engine,
+        device=device or run.config.device,
+        memory_gb=run.config.memory_gb,
+    )
+    return predict(network, np.asarray(x)).argmax(axis=1)
 
 
 def evaluate_run(

@@ -24,7 +24,9 @@ TOL = 1e-6
 
 
 def random_spec(seed: int, *, max_qubits: int = 7):
-    """A seeded random small spec: operators, encoding, 2-6 experts, aggregation, kind."""
+    """A seeded random small spec: operators, encoding, 2-6 experts, aggregation, kind, and the
+    router options (trainable re-uploading, couplings to the data register, a wider register)
+    and the baseline's (trainable re-uploading, extra rotations)."""
     rng = np.random.default_rng(seed)
     base = load_spec("qmoe-digits4")
     kind = "baseline" if rng.random() < 0.15 else "qmoe"
@@ -34,24 +36,38 @@ def random_spec(seed: int, *, max_qubits: int = 7):
         data_qubits = int(rng.integers(2, 4))
         route = 0 if kind == "baseline" else (count if encoding == "onehot" else 0)
         route = route or (0 if kind == "baseline" else max(1, int(np.ceil(np.log2(count)))))
-        if route + data_qubits <= max_qubits:
+        wider = kind == "qmoe" and rng.random() < 0.3
+        if route + wider + data_qubits <= max_qubits:
             break
+    features = int(rng.integers(4, 17))
+    operators = str(rng.choice(OPERATOR_SETS))
+    layers = int(rng.integers(1, 3))
+    trainable = rng.random() < 0.35
     experts = dataclasses.replace(
         base.experts,
         count=count,
         data_qubits=data_qubits,
-        operators=str(rng.choice(OPERATOR_SETS)),
-        layers=int(rng.integers(1, 3)),
+        operators=operators,
+        layers=layers,
         entangler=str(rng.choice(["cnot-ring", "cnot-chain"])),
+        reupload="trainable" if kind == "baseline" and trainable else False,
+        features=int(rng.integers(0, features + 1)) if kind == "baseline" and trainable else 0,
+        extra_rotations=int(rng.integers(0, 4)) if kind == "baseline" else 0,
     )
+    routing_layers = int(rng.integers(1, 3))
+    aggregation = str(rng.choice(["none", "interfere"]))
     routing = dataclasses.replace(
         base.routing,
         encoding=encoding,
-        layers=int(rng.integers(1, 3)),
+        layers=routing_layers,
         operators=str(rng.choice(OPERATOR_SETS)),
-        aggregation=str(rng.choice(["none", "interfere"])),
+        aggregation=aggregation,
+        reupload="trainable" if kind == "qmoe" and trainable else False,
+        features=int(rng.integers(0, features + 1)) if trainable else 0,
+        couplings=int(rng.integers(0, routing_layers + 1)) if rng.random() < 0.4 else 0,
+        qubits=route + 1 if wider else 0,
     )
-    encoder = dataclasses.replace(base.encoder, features=int(rng.integers(4, 17)))
+    encoder = dataclasses.replace(base.encoder, features=features)
     data = dataclasses.replace(base.data, classes=(0, 1))
     return dataclasses.replace(
         base,
@@ -114,6 +130,10 @@ def test_random_specs_cover_the_space():
     assert {s.experts.operators for s in specs} == set(OPERATOR_SETS)
     counts = {s.experts.count for s in specs if s.kind == "qmoe"}
     assert min(counts) == 2 and max(counts) >= 5
+    qmoes = [s for s in specs if s.kind == "qmoe"]
+    assert any(s.routing.reupload_mode == "trainable" for s in qmoes)
+    assert any(s.routing.couplings for s in qmoes)
+    assert any(s.num_route_qubits > s.num_select_qubits for s in qmoes)
 
 
 @pytest.mark.parametrize("block_qubits", [2, 3, 4, 5, 6])
@@ -223,10 +243,15 @@ def test_single_input_and_weight_shape():
 
 def test_lowering_rejects_non_affine_angles_and_unknown_gates():
     a, b = Parameter("a"), Parameter("b")
+    for angle in (a * a, b * b, a * b * b):  # only input x weight products are allowed
+        circuit = QuantumCircuit(1)
+        circuit.rx(angle, 0)
+        with pytest.raises(EngineError, match="not affine"):
+            lower_circuit(circuit, [a], [b])
     circuit = QuantumCircuit(1)
     circuit.rx(a * b, 0)
     with pytest.raises(EngineError, match="not affine"):
-        lower_circuit(circuit, [a], [b])
+        lower_circuit(circuit, [a, b], [])  # both inputs
     circuit = QuantumCircuit(1)
     circuit.rx(a.sin(), 0)
     with pytest.raises(EngineError, match="not affine"):
@@ -245,6 +270,23 @@ def test_lowering_reads_affine_coefficients():
     np.testing.assert_allclose(program.input_map, [[0.25]])
     np.testing.assert_allclose(program.weight_map, [[-0.75]])
     np.testing.assert_allclose(program.offset, [0.5])
+
+
+def test_lowering_reads_input_times_weight_products():
+    a, b, c = Parameter("a"), Parameter("b"), Parameter("c")
+    circuit = QuantumCircuit(1)
+    circuit.ry(2 * a * b + a - c + 0.5, 0)
+    circuit.rz(c, 0)
+    program = lower_circuit(circuit, [a], [b, c])
+    np.testing.assert_allclose(program.input_map, [[1.0], [0.0]])
+    np.testing.assert_allclose(program.weight_map, [[0.0, -1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(program.offset, [0.5, 0.0])
+    np.testing.assert_array_equal(program.products, [[0, 0, 0]])
+    np.testing.assert_allclose(program.product_coeffs, [2.0])
+    np.testing.assert_array_equal(program.input_dependent(), [True, False])
+    x, w = np.array([[0.3], [-1.2]]), np.array([0.7, 0.2])
+    expected = [[2 * xa * 0.7 + xa - 0.2 + 0.5, 0.2] for xa in (0.3, -1.2)]
+    np.testing.assert_allclose(program.angles(x, w), expected)
 
 
 def test_device_resolution():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from qmoe_qiskit import compile_model
 from qmoe_qiskit.cli import main
 from qmoe_qiskit.errors import JobFileError
 from qmoe_qiskit.experiments.sweep import load_sweep, run_one, run_sweep
@@ -227,3 +229,52 @@ def test_each_run_uses_the_threads_it_is_given_and_restores_the_callers(tmp_path
         assert seen == [1, 2]
     finally:
         torch.set_num_threads(before)
+
+
+def test_equal_budget_grids_train_each_designs_own_baseline(tmp_path):
+    path = tmp_path / "fair.toml"
+    path.write_text(
+        """
+[defaults]
+engine = "torch"
+device = "cpu"
+test_limit = 8
+train_limit = 24
+epochs = 1
+
+[[grid]]
+spec = "qmoe-digits4-pca8"
+"routing.reupload" = "trainable"
+class_routing = 0.5
+equal_budget = [false, true]
+"""
+    )
+    sweep = load_sweep(path)
+    qmoe, fair = sweep.runs
+    assert fair.name == f"fair-baseline-of-{qmoe.name}" and fair.equal_budget
+    assert "class_routing" not in fair.settings and qmoe.settings["class_routing"] == 0.5
+    a, b = compile_model(qmoe.model_spec()), compile_model(fair.model_spec())
+    assert fair.model_spec().kind == "baseline" and a.num_weights == b.num_weights
+    summary = run_one(fair, str(tmp_path / "out"))
+    assert summary["num_weights"] == a.num_weights and summary["routing"] is None
+    path.write_text(path.read_text().replace("[false, true]", '"yes"'))
+    with pytest.raises(JobFileError, match="equal_budget must be true or false"):
+        load_sweep(path)
+
+
+def test_a_recorded_results_json_resumes_a_sweep_without_its_run_directories(tmp_path):
+    """A results.json committed by an earlier session keeps its finished runs (same spec,
+    settings and changes); a changed setting trains again."""
+    path = toy(tmp_path)
+    out = tmp_path / "out"
+    first = run_sweep(load_sweep(path), out, log=lambda _: None)
+    shutil.rmtree(out / "runs")  # a new machine: only the committed results.json is left
+    again = run_sweep(load_sweep(path), out, log=lambda _: None)
+    assert all(row.get("kept") for row in again)
+    assert [r["test_accuracy"] for r in again] == [r["test_accuracy"] for r in first]
+    assert not any((out / "runs").iterdir())  # nothing was trained
+    changed = run_sweep(load_sweep(path, {"epochs": "2"}), out, log=lambda _: None)
+    assert sum(1 for row in changed if row.get("kept")) == 2  # the hybrid runs (epochs = 3)
+    assert {p.name for p in (out / "runs").iterdir()} == {
+        r.name for r in load_sweep(path).runs if r.spec == "qmoe-digits4-pca8"
+    }

@@ -11,6 +11,7 @@ from qiskit.quantum_info import DensityMatrix, Statevector, entropy, partial_tra
 from qmoe_qiskit import compile_model
 from qmoe_qiskit.cli import main
 from qmoe_qiskit.errors import NoRouterError
+from qmoe_qiskit.models import circuit_of
 from qmoe_qiskit.spec import spec_from_dict
 from qmoe_qiskit.training.routing import (
     routing_information_bound,
@@ -114,27 +115,60 @@ def test_information_bound_is_holevo_and_bounds_every_router(rng):
     labels = np.arange(12) % 2
     x[:, 3] = 0.0  # the routing qubit is RX(x[0]) RX(x[3]) |0>:
     x[:, 0] = np.where(labels == 0, 0.0, np.pi)  # |0> for class 0, |1> for class 1
-    assert routing_information_bound(model, x, labels, 2) == pytest.approx(1.0, abs=1e-12)
+    bound = routing_information_bound(model, x, labels, 2)
+    assert bound.holevo == pytest.approx(1.0, abs=1e-12) and bound.register == "routing"
+    assert bound.bits == pytest.approx(1.0, abs=1e-12) and not bound.information_limited
     x[:, 0] = rng.uniform(0, np.pi, 12)  # now partly informative
     bound = routing_information_bound(model, x, labels, 2)
-    assert bound == pytest.approx(_holevo(model, x, labels), abs=1e-10)
+    assert bound.holevo == pytest.approx(_holevo(model, x, labels), abs=1e-10)
+    assert bound.information_limited and bound.bits == bound.holevo
     for seed in range(5):  # no routing ansatz exceeds it
         weights = np.random.default_rng(seed).uniform(-np.pi, np.pi, model.num_weights)
         stats = routing_stats(routing_probabilities(model, weights, x), labels, 2)
-        assert stats.mutual_information <= bound + 1e-12
+        assert stats.mutual_information <= bound.bits + 1e-12
     # the paper's encoder mixes the registers; the bound still holds (mixed states)
     paper = compile_model("paper-qmoe-mnist4-rxry")
     x = rng.uniform(0, np.pi, (8, 64))
     labels = np.arange(8) % 4
     bound = routing_information_bound(paper, x, labels, 4)
-    assert bound == pytest.approx(_holevo(paper, x, labels), abs=1e-10)
-    reupload = spec_from_dict(
-        {
-            **_as_dict(specialised_spec()),
-            "routing": {"layers": 1, "operators": "rx", "reupload": True},
-        }
-    )
-    assert routing_information_bound(compile_model(reupload), x[:, :5], labels, 4) is None
+    assert bound.holevo == pytest.approx(_holevo(paper, x, labels), abs=1e-10)
+    for reupload in (True, "trainable"):  # re-uploading routers: only the capacity applies
+        spec = spec_from_dict(
+            {
+                **_as_dict(specialised_spec()),
+                "routing": {"layers": 1, "operators": "rx", "reupload": reupload},
+            }
+        )
+        bound = routing_information_bound(compile_model(spec), x[:, :5], labels, 4)
+        assert bound.holevo is None and bound.register == ""
+        assert bound.bits == bound.capacity == pytest.approx(1.0)  # 2 experts, 4 classes
+
+
+def test_coupled_router_bound_is_the_holevo_of_both_registers(rng):
+    """A router that reads the data register is capped by the Holevo information of the
+    whole register after the encoder, which no coupled router exceeds."""
+    values = _as_dict(specialised_spec())
+    values["routing"] = {"layers": 2, "operators": "rx+ry", "couplings": 2}
+    model = compile_model(spec_from_dict(values))
+    x = rng.uniform(0, np.pi, (10, model.num_inputs))
+    labels = np.arange(10) % 2
+    bound = routing_information_bound(model, x, labels, 2)
+    assert bound.register == "all" and "couplings" in bound.reason
+    encoder = circuit_of(model).stages["encoder"]
+    states = [
+        Statevector(encoder.assign_parameters(dict(zip(model.input_params, row, strict=True))))
+        for row in x
+    ]
+    pure = [s.to_operator().data for s in states]
+    means = [np.mean([p for p, y in zip(pure, labels, strict=True) if y == c], axis=0)
+             for c in (0, 1)]  # fmt: skip
+    total = (means[0] + means[1]) / 2
+    chi = entropy(DensityMatrix(total)) - sum(entropy(DensityMatrix(m)) for m in means) / 2
+    assert bound.holevo == pytest.approx(chi, abs=1e-10)
+    for seed in range(4):
+        weights = np.random.default_rng(seed).uniform(-np.pi, np.pi, model.num_weights)
+        stats = routing_stats(routing_probabilities(model, weights, x), labels, 2)
+        assert stats.mutual_information <= bound.bits + 1e-12
 
 
 def _as_dict(spec):
@@ -185,7 +219,25 @@ def test_cli_routing_and_per_epoch_information(tmp_path, capsys):
     assert (tmp_path / "routing.png").stat().st_size > 10_000
     assert main(["routing", str(run), "--bound"]) == 0
     text = capsys.readouterr().out
-    assert "I(class; expert)" in text and "Holevo bound" in text
+    assert "I(class; expert)" in text and "Holevo (routing)" in text and "ceiling" in text
+    assert "per expert" in text and "accuracy" in text
     assert main(["routing", str(run), "--bound", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["mutual_information"] <= out["information_bound"] + 1e-12
+    bound = out["information_bound"]
+    assert out["mutual_information"] <= bound["bits"] + 1e-12
+    assert bound["register"] == "routing" and bound["capacity"] == pytest.approx(2.0)
+    # per expert: the inputs routed to it, their classes, and the model's accuracy on them
+    experts = out["experts"]
+    assert sum(e["inputs"] for e in experts) == 16
+    from qmoe_qiskit.training import load_run, predict_classes
+
+    loaded = load_run(run)
+    x, y = loaded.config.load_data().x_test, loaded.config.load_data().y_test
+    probs = routing_probabilities(loaded.model, loaded.weights, x)
+    correct = predict_classes(loaded, x) == y
+    for e in experts:
+        mine = probs.argmax(axis=1) == e["expert"]
+        assert e["inputs"] == mine.sum()
+        if mine.any():
+            assert e["accuracy"] == pytest.approx(correct[mine].mean())
+            np.testing.assert_allclose(e["classes"], np.bincount(y[mine], minlength=4) / mine.sum())

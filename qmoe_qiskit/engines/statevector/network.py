@@ -123,6 +123,13 @@ class TorchStatevectorNetwork(nn.Module):
         self.register_buffer("_in_off", torch.as_tensor(program.offset[batched], dtype=rdt))
         self.register_buffer("_sh_wmap", torch.as_tensor(program.weight_map[shared], dtype=rdt))
         self.register_buffer("_sh_off", torch.as_tensor(program.offset[shared], dtype=rdt))
+        # Input x weight products (trainable re-uploading), by column of the batched angles.
+        column = {int(a): i for i, a in enumerate(batched)}
+        rows, inputs, wcols = program.products.T
+        self.register_buffer("_pr_col", torch.as_tensor([column[int(a)] for a in rows]).long())
+        self.register_buffer("_pr_in", torch.as_tensor(inputs).long())
+        self.register_buffer("_pr_w", torch.as_tensor(wcols).long())
+        self.register_buffer("_pr_c", torch.as_tensor(program.product_coeffs, dtype=rdt))
         self.register_buffer("_in_sine", sine[batched])
         self.register_buffer("_sh_sine", sine[shared])
         self.register_buffer("_eye2", torch.eye(2, dtype=self.dtype))
@@ -197,7 +204,11 @@ class TorchStatevectorNetwork(nn.Module):
 
     def _gate_matrices(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotation matrices: ``(batch, batched angles, 2, 2)`` and ``(shared angles, 2, 2)``."""
-        half_in = 0.5 * (x @ self._in_map.T + (self._in_wmap @ w + self._in_off))
+        angle_in = x @ self._in_map.T + (self._in_wmap @ w + self._in_off)
+        if len(self._pr_c):
+            terms = x[:, self._pr_in] * (self._pr_c * w[self._pr_w])
+            angle_in = angle_in.index_add(1, self._pr_col, terms)
+        half_in = 0.5 * angle_in
         half_sh = 0.5 * (self._sh_wmap @ w + self._sh_off)
         mats = []
         for half, sine in ((half_in, self._in_sine), (half_sh, self._sh_sine)):
