@@ -52,7 +52,8 @@ def test_family_training_defaults_fill_missing_keys():
     assert spec.training.lr == 0.01 and spec.training.logit_scale == 1.0
     partial = spec_from_dict({**minimal, "training": {"lr": 0.05}})
     assert partial.training.lr == 0.05 and partial.training.patience == 15
-    assert spec_from_dict({"name": "q"}).training == TrainingSpec()
+    assert spec_from_dict({"name": "q"}).training == TrainingSpec(lr=0.03, class_routing=1.0)
+    assert spec_from_dict({"name": "b", "kind": "baseline"}).training == TrainingSpec(lr=0.03)
     assert ModelSpec(name="h", kind="hybrid", classes=2, **_hybrid_parts()).training.lr == 0.01
 
 
@@ -109,3 +110,38 @@ def test_minimal_hybrid_spec_trains_with_the_study_protocol(tmp_path):
     assert 1 <= metrics["best_epoch"] <= len(rows)
     assert metrics["test_accuracy"] > 0.75
     assert np.isfinite([r["val_loss"] for r in rows]).all()
+
+
+def test_a_minimal_qmoe_gets_the_validated_construction():
+    """Not the paper's: registers kept apart, scale 0.35, the trainable re-uploading router,
+    an affine head, Adam 0.03 and the class-routing loss (chosen on validation splits)."""
+    spec = spec_from_dict(
+        {"name": "m", "encoder": {"features": 64}, "routing": {"encoding": "binary"},
+         "experts": {"count": 5, "data_qubits": 4}}
+    )  # fmt: skip
+    assert spec.encoder.entangle_mode == "within" and spec.encoder.scale == 0.35
+    assert spec.routing.reupload_mode == "trainable" and spec.readout.head == "affine"
+    assert spec.training.lr == 0.03 and spec.training.class_routing == 1.0
+    assert spec_from_dict({"name": "b", "kind": "baseline"}).readout.head == "affine"
+    assert spec_from_dict(MINIMAL_HYBRID).readout.head == "none"  # linear experts score
+    paper = load_spec("paper-qmoe-mnist4-rxry")  # the paper's construction, explicitly
+    assert paper.encoder.entangle_mode == "all" and paper.encoder.scale == 1.0
+    assert paper.routing.reupload_mode == "none" and paper.readout.head == "none"
+    assert paper.training.lr == 0.002 and paper.training.class_routing == 0.0
+
+
+def test_saved_specs_of_earlier_versions_keep_their_meaning(tmp_path):
+    """A spec.toml written by 0.1 leaves out fields that did not exist then: loaded from a run
+    directory, they take 0.1's defaults, so the run's circuit is the one it was trained as."""
+    from qmoe_qiskit.spec import load_saved_spec
+    from tests.conftest import REPO
+
+    old = REPO / "tests" / "data" / "runs" / "v0.1-qmoe" / "spec.toml"
+    saved = load_saved_spec(old)
+    assert saved.encoder.entangle_mode == "all" and saved.encoder.scale == 1.0
+    assert saved.routing.reupload_mode == "none" and saved.readout.head == "none"
+    assert compile_model(saved).num_weights == 72
+    assert load_spec(old).routing.reupload_mode == "trainable"  # as a user's new spec file
+    again = tmp_path / "spec.toml"
+    again.write_text(spec_to_toml(saved))  # what this version writes lists every field
+    assert spec_to_toml(load_saved_spec(again)) == spec_to_toml(load_spec(again))

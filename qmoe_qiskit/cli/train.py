@@ -137,7 +137,7 @@ SETTINGS = (
 def run(args) -> int:
     from pathlib import Path
 
-    from ..spec import load_spec
+    from ..spec import load_saved_spec, load_spec
     from ..training import RunConfig, train
     from ..training.runs import RUN_CONFIG, read_config
     from .common import set_threads
@@ -150,7 +150,11 @@ def run(args) -> int:
         if given["engine"] is None and given["device"] is None:
             given.update(engine=base.engine, device=base.device)
         config = base.replace(**given)
-        spec = load_spec(args.spec)
+        own = Path(args.spec).expanduser()
+        if own.is_file() and own.resolve() == (out / "spec.toml").resolve():
+            spec = load_saved_spec(own)  # the run's own spec.toml, with its version's defaults
+        else:
+            spec = load_spec(args.spec)
     else:
         spec = load_spec(args.spec)
         given.setdefault("engine", None)

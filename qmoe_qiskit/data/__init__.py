@@ -2,6 +2,7 @@
 
 from .datasets import (
     DATASETS,
+    NATIVE_FEATURES,
     Dataset,
     load_dataset,
     load_digits,
@@ -13,6 +14,7 @@ from .features import load_reduced_dataset, reduce_pca
 
 __all__ = [
     "DATASETS",
+    "NATIVE_FEATURES",
     "Dataset",
     "load_dataset",
     "load_digits",

@@ -17,6 +17,7 @@ from ..errors import DataError
 
 __all__ = [
     "DATASETS",
+    "NATIVE_FEATURES",
     "Dataset",
     "load_dataset",
     "load_digits",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 DATASETS = ("digits", "moons", "mnist", "fashion-mnist")
+
+#: Features each data set's loader gives before any PCA (images are 8x8).
+NATIVE_FEATURES = {"digits": 64, "moons": 2, "mnist": 64, "fashion-mnist": 64}
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

@@ -70,6 +70,9 @@ MODELS = (
     ("qmoe", "QMoE"),
 )
 
+#: I(class; expert) targets in bits, by the number of classes of a task.
+MI_TARGETS = {4: 0.5, 2: 0.3}
+
 
 @dataclass(frozen=True)
 class RunKey:
@@ -182,37 +185,57 @@ def _targets(cells: dict[RunKey, list[dict[str, Any]]]) -> list[str]:
         "",
         "## Targets, per QMoE cell of Table I",
         "",
-        "I(class; expert) on the test split in bits (target >= 0.5); the QMoE's margin, in "
-        "points, over the paper's baseline (one 4-qubit PQC, same encoder, head and training), "
-        "over the equal-budget baseline (targets > 0), and over the paper's QMoE number (target "
-        ">= 0, and >= +5 on the 4-class tasks).",
+        "I(class; expert) on the test split in bits (target >= 0.5 on the 4-class tasks, >= 0.3 "
+        "on the 2-class ones); the QMoE's margin, in points, over the equal-budget baseline "
+        "(same qubits, trained weights, encoder, re-uploading and head; target: ahead in at least "
+        "12 of 16 cells and on the mean), over the paper's 4-qubit baseline, over the paper's "
+        "QMoE construction as run here, and over the paper's QMoE number.",
         "",
-        "| task | operators | I(class; expert) | vs baseline | vs equal-budget baseline | "
-        "vs paper's QMoE |",
-        "|---|---|---|---|---|---|",
+        "| task | operators | I(class; expert) | vs equal-budget baseline | vs baseline | "
+        "vs paper's construction | vs paper's number |",
+        "|---|---|---|---|---|---|---|",
     ]
-    found = False
+    margins: list[float] = []
+    mi_met = mi_cells = 0
     for task in TASKS:
         for ops in OPERATORS:
             qmoe = cells.get(RunKey("qmoe", task, ops, 4))
             if not qmoe:
                 continue
-            found = True
             mean = _stats(qmoe)[0]
             mi = _mi(qmoe)
+            if mi is not None:
+                mi_cells += 1
+                mi_met += mi >= MI_TARGETS[int(task[-1])]
 
             def margin(other: list[dict[str, Any]] | None, mean: float = mean) -> str:
                 return "—" if not other else f"{mean - _stats(other)[0]:+.2f}"
 
+            fair = cells.get(RunKey("fair-baseline", task, ops, 1))
+            if fair:
+                margins.append(mean - _stats(fair)[0])
             paper = PAPER_TABLE_I[("qmoe", ops)][task]
             lines.append(
                 f"| {TASK_TITLES[task]} | {OPERATOR_TITLES[ops]} | "
                 + ("—" if mi is None else f"{mi:.3f}")
-                + f" | {margin(cells.get(RunKey('baseline', task, ops, 1)))}"
-                f" | {margin(cells.get(RunKey('fair-baseline', task, ops, 1)))}"
+                + f" | {margin(fair)}"
+                f" | {margin(cells.get(RunKey('baseline', task, ops, 1)))}"
+                f" | {margin(cells.get(RunKey('paper-qmoe', task, ops, 4)))}"
                 f" | {mean - paper:+.2f} |"
             )
-    return lines if found else []
+    if not margins and not mi_cells:
+        return []
+    ahead = sum(1 for m in margins if m > 0)
+    lines += [
+        "",
+        f"The QMoE is ahead of its equal-budget baseline in {ahead} of {len(margins)} cells "
+        f"compared (target: 12 of 16), by {np.mean(margins):+.2f} points on the mean over them"
+        if margins
+        else "No equal-budget baseline cell yet.",
+        f"; I(class; expert) meets its target in {mi_met} of {mi_cells} cells.",
+    ]
+    lines[-2:] = ["".join(lines[-2:])]
+    return lines
 
 
 def _table_two(cells: dict[RunKey, list[dict[str, Any]]]) -> list[str]:
@@ -221,24 +244,37 @@ def _table_two(cells: dict[RunKey, list[dict[str, Any]]]) -> list[str]:
         return []
     lines = [
         "",
-        "## Table II: MNIST-4 QMoE by number of experts, test accuracy (%) [the paper's number]",
+        "## Table II: MNIST-4 by number of experts, test accuracy (%) [the paper's number]",
         "",
-        "| operators | " + " | ".join(f"{k} experts" for k in counts) + " | rises with experts |",
-        "|---|" + "---|" * (len(counts) + 1),
+        "Each equal-budget baseline matches the QMoE with that many experts.",
+        "",
+        "| model | operators | "
+        + " | ".join(f"{k} experts" for k in counts)
+        + " | rises with experts |",
+        "|---|---|" + "---|" * (len(counts) + 1),
     ]
-    for ops in OPERATORS:
-        row, means = [], []
-        for k in counts:
-            members = cells.get(RunKey("qmoe", "mnist4", ops, k))
-            row.append(_cell(members, PAPER_TABLE_II[ops].get(k)))
-            means.append(_stats(members)[0] if members else None)
-        known = [m for m in means if m is not None]
-        rises = (
-            "—"
-            if len(known) < len(means)
-            else ("yes" if all(a < b for a, b in zip(known, known[1:], strict=False)) else "no")
-        )
-        lines.append(f"| {OPERATOR_TITLES[ops]} | " + " | ".join(row) + f" | {rises} |")
+    rows = (("qmoe", "QMoE"), ("fair-baseline", "equal-budget baseline"),
+            ("paper-qmoe", "QMoE, paper's construction"))  # fmt: skip
+    for model, title in rows:
+        for ops in OPERATORS:
+            row, means = [], []
+            for k in counts:
+                key = RunKey(model, "mnist4", ops, k if model != "fair-baseline" or k != 4 else 1)
+                members = cells.get(key)
+                paper = PAPER_TABLE_II[ops].get(k) if model != "fair-baseline" else None
+                row.append(_cell(members, paper))
+                means.append(_stats(members)[0] if members else None)
+            if all(m is None for m in means):
+                continue
+            known = [m for m in means if m is not None]
+            rises = (
+                "—"
+                if len(known) < len(means)
+                else ("yes" if all(a < b for a, b in zip(known, known[1:], strict=False)) else "no")
+            )
+            lines.append(
+                f"| {title} | {OPERATOR_TITLES[ops]} | " + " | ".join(row) + f" | {rises} |"
+            )
     return lines
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import re
 import time
 import tomllib
@@ -55,6 +54,7 @@ from ..spec import (
 )
 from ..training import RunConfig, train
 from ..training.runs import METRICS, RUN_CONFIG
+from .sweep_ray import run_on_ray
 
 __all__ = ["Sweep", "SweepRun", "load_sweep", "run_one", "run_sweep"]
 
@@ -242,7 +242,8 @@ def load_sweep(path: str | Path, variables: Mapping[str, str] | None = None) -> 
             config_of(run).validate()
         except QmoeError as exc:
             raise JobFileError(f"{path}, run {run.name}: {exc}") from None
-    return Sweep(path, str(data.get("description", "")), tuple(runs), report)
+    description = _substitute(str(data.get("description", "")), values, f"{path} description")
+    return Sweep(path, description, tuple(runs), report)
 
 
 def config_of(run: SweepRun) -> RunConfig:
@@ -269,6 +270,7 @@ def _summary(run: SweepRun, metrics: dict[str, Any], seconds: float) -> dict[str
         "family": metrics.get("family"),
         "settings": dict(run.settings),
         "changes": dict(run.changes),
+        "equal_budget": run.equal_budget,
         "spec_sha256": spec_digest(spec),
         "seed": metrics.get("seed"),
         "test_accuracy": metrics["test_accuracy"],
@@ -404,7 +406,7 @@ def run_sweep(
             for run in todo:
                 done(run_one(run, str(out), threads))
         elif executor == "ray":
-            _run_on_ray(todo, out, address, workers, threads, done)
+            run_on_ray(run_one, todo, out, address, workers, threads, done)
         else:
             raise JobFileError(f"unknown executor {executor!r}: use sequential or ray")
     finally:
@@ -436,40 +438,3 @@ def _recorded(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
         if same and "test_accuracy" in row:
             kept[run.name] = row
     return kept
-
-
-def _run_on_ray(
-    runs: list[SweepRun],
-    out: Path,
-    address: str | None,
-    workers: int | None,
-    threads: int,
-    done: Callable[[dict[str, Any]], None],
-) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise JobFileError(
-            "Ray is not installed: pip install 'qmoe-qiskit[ray]', or pass --sequential"
-        ) from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address:
-            ray.init(address=address, **options)
-        else:
-            # Ray starts workers at niceness 15, so beside any other busy process a local sweep
-            # starves (measured: 4.5 % of a core beside two busy processes on 2 cores). A local
-            # sweep is the user's foreground work: run its workers at normal priority, as Ray's
-            # own job manager does for job drivers. An explicit RAY_worker_niceness wins.
-            os.environ.setdefault("RAY_worker_niceness", "0")
-            ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", **options)
-    try:
-        task = ray.remote(num_cpus=threads, max_retries=3)(run_one)
-        pending = [task.remote(run, str(out), threads) for run in runs]
-        while pending:
-            finished, pending = ray.wait(pending, num_returns=1)
-            done(ray.get(finished[0]))
-    finally:
-        if started_here:
-            ray.shutdown()

@@ -20,7 +20,8 @@ def group_results(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for run in runs:
         settings = {k: v for k, v in run["settings"].items() if k != "seed"}
         settings.update(run.get("changes", {}))
-        groups[(run["spec"], json.dumps(settings, sort_keys=True))].append(run)
+        spec = run.get("model") if run.get("equal_budget") else run["spec"]
+        groups[(spec, json.dumps(settings, sort_keys=True))].append(run)
     out = []
     for (spec, settings), members in groups.items():
         acc = np.array([m["test_accuracy"] for m in members])

@@ -7,7 +7,8 @@ by the backend name (:func:`open_backend`).
 - :mod:`.backends`: fake backends by name;
 - :mod:`.transpile`: profiles and :func:`transpile_model`; :mod:`.report`: resources, QPU time;
   :mod:`.isa`: ISA circuits as QPY;
-- :mod:`.noise`: noisy evaluation on Aer with a fake backend's noise model;
+- :mod:`.noise`: noisy evaluation on Aer with a fake backend's noise model (exact);
+  :mod:`.sampled`: the same from shots, static and dynamic circuits alike;
 - :mod:`.primitives`: qiskit-ibm-runtime's executor-based Estimator/Sampler, error-mitigation
   choices, pricing of a prepared PUB;
 - :mod:`.service`: the Runtime service and backends; :mod:`.submit`: evaluation jobs;
@@ -22,6 +23,7 @@ from .ledger import JobRecord, Ledger
 from .noise import NoisyEvaluation, noisy_accuracy
 from .redact import scrub
 from .report import ResourceReport, format_table, resource_report
+from .sampled import SampledEvaluation, sampled_accuracy
 from .service import BackendHandle, credentials_available, make_service, open_backend
 from .submit import PRIMITIVES, Submission, parameter_table, sha256_hex, submit_evaluation
 from .transpile import (
@@ -41,6 +43,7 @@ __all__ = [
     "Ledger",
     "NoisyEvaluation",
     "ResourceReport",
+    "SampledEvaluation",
     "Submission",
     "TranspileProfile",
     "TranspiledModel",
@@ -58,6 +61,7 @@ __all__ = [
     "noisy_accuracy",
     "open_backend",
     "parameter_table",
+    "sampled_accuracy",
     "recover_jobs",
     "refresh_status",
     "resource_report",

@@ -40,6 +40,7 @@ __all__ = [
     "noisy_expectations",
     "noisy_program",
     "readout_errors",
+    "restrict_noise",
     "restrict_to_active",
 ]
 
@@ -99,7 +100,7 @@ def restrict_to_active(
         return compact, mapped, None
     key = (id(noise_model), tuple(active))
     if key not in _RESTRICTED:
-        _RESTRICTED[key] = (noise_model, _restrict_noise(noise_model, index))
+        _RESTRICTED[key] = (noise_model, restrict_noise(noise_model, index))
     return compact, mapped, _RESTRICTED[key][1]
 
 
@@ -108,7 +109,7 @@ def restrict_to_active(
 _RESTRICTED: dict[tuple[int, tuple[int, ...]], tuple[Any, Any]] = {}
 
 
-def _restrict_noise(noise_model: Any, index: dict[int, int]) -> Any:
+def restrict_noise(noise_model: Any, index: dict[int, int]) -> Any:
     """A copy of ``noise_model`` with only the errors on qubits in ``index``, renumbered."""
     from qiskit_aer.noise import NoiseModel
 

@@ -6,7 +6,15 @@ field with its dotted path (``experts.operators``) and says what is allowed.
 
 from ..errors import SpecError
 from .budget import equal_budget_baseline, reupload_weight_count, spec_weight_count
-from .io import UNUSED_FIELDS, load_spec, spec_from_dict, spec_to_dict, spec_to_toml
+from .io import (
+    LEGACY_DEFAULTS,
+    UNUSED_FIELDS,
+    load_saved_spec,
+    load_spec,
+    spec_from_dict,
+    spec_to_dict,
+    spec_to_toml,
+)
 from .model import ModelSpec
 from .presets import available_presets, preset_description, preset_text
 from .sections import (
@@ -16,6 +24,7 @@ from .sections import (
     ENTANGLERS,
     EXECUTIONS,
     EXPERT_KINDS,
+    FAMILY_READOUT,
     MAX_HYBRID_QUBITS,
     MODEL_KINDS,
     OPERATOR_SETS,
@@ -32,6 +41,9 @@ from .sections import (
 from .settings import FAMILY_TRAINING, DataSpec, TrainingSpec
 
 __all__ = [
+    "LEGACY_DEFAULTS",
+    "load_saved_spec",
+    "FAMILY_READOUT",
     "equal_budget_baseline",
     "reupload_weight_count",
     "spec_weight_count",

@@ -211,6 +211,47 @@ def spec_to_toml(spec: ModelSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The defaults of qmoe-qiskit 0.1 where they differ from today's, for ``qmoe`` and
+#: ``baseline`` specs: a ``spec.toml`` saved in a run directory by an earlier version may leave
+#: these out (the field did not exist yet, or its section was not written), and means them.
+LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "encoder": {"entangle": True, "scale": 1.0},
+    "routing": {"reupload": False},
+    "readout": {"head": "none"},
+    "training": {"lr": 0.002, "class_routing": 0.0},
+}
+
+
+def load_saved_spec(path: str | Path) -> ModelSpec:
+    """Load the ``spec.toml`` a run directory holds, with the defaults of the version that
+    wrote it: fields it leaves out take :data:`LEGACY_DEFAULTS` (a file written by this
+    version lists every field, so nothing is filled in).
+
+    Raises:
+        SpecError: If the file is missing, not TOML, or any field is invalid.
+    """
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    if values.get("kind", "qmoe") in ("qmoe", "baseline") and "equal_budget_of" not in values:
+        for section, defaults in LEGACY_DEFAULTS.items():
+            if section == "routing" and values.get("kind") == "baseline":
+                continue
+            if section == "training" and values.get("kind") == "baseline":
+                defaults = {k: v for k, v in defaults.items() if k != "class_routing"}
+            given = values.get(section, {})
+            if isinstance(given, Mapping):
+                values[section] = {**defaults, **given}
+    try:
+        return spec_from_dict(values)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
 def load_spec(source: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
     """Load and validate a model spec.
 

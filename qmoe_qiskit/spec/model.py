@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 from .sections import (
+    FAMILY_READOUT,
     MAX_HYBRID_QUBITS,
     MODEL_KINDS,
     SEARCH_OPERATORS,
@@ -39,7 +40,8 @@ class ModelSpec:
         encoder: Input encoder.
         routing: Routing register (ignored by a baseline).
         experts: Experts (a baseline uses one).
-        readout: Classical head on the class expectations (``qmoe``/``baseline``).
+        readout: Classical head on the class expectations (``qmoe``/``baseline``; default: the
+            family's, :data:`FAMILY_READOUT`).
         training: Training defaults (default: the family's, :data:`FAMILY_TRAINING`).
         data: Default data set (``data.classes`` default: ``0 .. classes-1``).
     """
@@ -50,11 +52,14 @@ class ModelSpec:
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     routing: RoutingSpec = field(default_factory=RoutingSpec)
     experts: ExpertsSpec = field(default_factory=ExpertsSpec)
-    readout: ReadoutSpec = field(default_factory=ReadoutSpec)
+    readout: ReadoutSpec | None = None
     training: TrainingSpec | None = None
     data: DataSpec = field(default_factory=DataSpec)
 
     def __post_init__(self) -> None:
+        if self.readout is None:
+            head = FAMILY_READOUT.get(self.kind, "none") if isinstance(self.kind, str) else "none"
+            object.__setattr__(self, "readout", ReadoutSpec(head=head))
         if self.training is None:
             family = FAMILY_TRAINING.get(self.kind, {}) if isinstance(self.kind, str) else {}
             object.__setattr__(self, "training", TrainingSpec(**family))

@@ -21,6 +21,7 @@ __all__ = [
     "MODEL_KINDS",
     "OPERATOR_SETS",
     "SEARCH_OPERATORS",
+    "FAMILY_READOUT",
     "READOUT_HEADS",
     "REUPLOAD_MODES",
     "ReadoutSpec",
@@ -81,6 +82,9 @@ DATASETS = ("digits", "moons", "mnist", "fashion-mnist")
 
 #: Classical heads on the class expectations (see :class:`ReadoutSpec`).
 READOUT_HEADS = ("none", "scale", "affine")
+#: The head a spec without ``[readout]`` gets, per family (validated: an affine head lifts the
+#: QMoE on every Table I task; a hybrid model's linear experts give the class scores).
+FAMILY_READOUT = {"qmoe": "affine", "baseline": "affine", "hybrid": "none"}
 
 
 def _fail(path: str, value: Any, allowed: str) -> SpecError:
@@ -166,18 +170,20 @@ class EncoderSpec:
         entangle: CNOT chains between consecutive encoder layers: ``"all"`` (or ``true``) across
             every qubit, routing and data registers alike (the QMoE paper's encoder, which
             leaves the routing register strongly mixed); ``"within"``: one chain inside the
-            routing register and one inside the data register, keeping them apart; ``"none"``
+            routing register and one inside the data register, keeping them apart (the
+            default, chosen on a validation split); ``"none"``
             (or ``false``).
         scale: Each feature (in ``[0, pi]`` from the data loaders) is multiplied by this before
             it drives its rotation: 1 keeps the paper's ``[0, pi]`` angles; smaller values keep
             the many rotations each qubit receives (64 features on 6 qubits: 11 per qubit) from
-            wrapping around, so nearby inputs stay nearby states.
+            wrapping around, so nearby inputs stay nearby states (default 0.35, chosen on a
+            validation split).
     """
 
     features: int = 64
     rotations: str = "ryzxy"
-    entangle: bool | str = True
-    scale: float = 1.0
+    entangle: bool | str = "within"
+    scale: float = 0.35
 
     @property
     def entangle_mode(self) -> str:
@@ -226,7 +232,9 @@ class RoutingSpec:
             and angles, all features; ``"trainable"``: feature ``i`` drives rotation
             ``rotations[(i // r) % len]`` on routing qubit ``i % r`` with angle
             ``w[l, i] * x[i] + b[l, i]``, ``w, b`` trained per routing layer ``l`` (data
-            re-uploading classifier, Perez-Salinas et al. 2020); ``"none"`` (or ``false``).
+            re-uploading classifier, Perez-Salinas et al. 2020; the default, chosen on a
+            validation split: ``jobs/router-selection.toml``); ``"none"`` (or ``false``: the
+            paper's router, a fixed encoding then a trainable unitary).
         features: The features a trainable re-upload reads: the first ``features`` inputs
             (0: all). Each costs 2 weights per routing layer.
         couplings: The first ``couplings`` routing layers begin by reading the data register:
@@ -256,7 +264,7 @@ class RoutingSpec:
     operators: str = "rx+ry"
     aggregation: str = "none"
     hidden: int = 16
-    reupload: bool | str = False
+    reupload: bool | str = "trainable"
     entangler: str = "cnot-chain"
     hadamard: bool = False
     execution: str = "coherent"
@@ -368,6 +376,7 @@ class ReadoutSpec:
             ``"none"`` (scores are ``z``), ``"scale"`` (``s_c z_c + b_c``: a trainable output
             scale and offset per class, ``2 C`` weights) or ``"affine"`` (``A z + b``, ``C^2 + C``
             weights). Both start as the identity, so an untrained model scores as without a head.
+            A spec without ``[readout]`` gets its family's default (:data:`FAMILY_READOUT`).
     """
 
     head: str = "none"

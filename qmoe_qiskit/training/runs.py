@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ..data import DATASETS, Dataset
+from ..data import DATASETS, NATIVE_FEATURES, Dataset
 from ..engines import ENGINES, NOISY_ENGINES
 from ..errors import SpecError, TrainingError
 from ..models import Model, compile_model
-from ..spec import ModelSpec, TrainingSpec, load_spec
+from ..spec import ModelSpec, TrainingSpec, load_saved_spec
 from .checkpoints import load_checkpoint
 
 __all__ = [
@@ -118,7 +118,7 @@ class RunConfig:
             classes=tuple(spec.data.classes),
             train_limit=spec.data.train_limit,
             test_limit=spec.data.test_limit,
-            pca=spec.data.pca,
+            pca=spec.data.pca or _implied_pca(spec),
             epochs=spec.training.epochs,
             batch_size=spec.training.batch_size,
             lr=spec.training.lr,
@@ -233,6 +233,13 @@ class LoadedRun:
     epoch: int
 
 
+def _implied_pca(spec: ModelSpec) -> int:
+    """PCA components a spec implies: its encoder's width when that is below its data set's
+    native feature count (``data.pca = 0`` with ``encoder.features = 8`` on 8x8 images)."""
+    native = NATIVE_FEATURES.get(spec.data.name, 0)
+    return spec.encoder.features if spec.encoder.features < native else 0
+
+
 def read_config(path: Path) -> RunConfig:
     """The :class:`RunConfig` saved in a run directory's ``run.json``.
 
@@ -268,7 +275,7 @@ def load_run(path: str | Path) -> LoadedRun:
         if not (path / name).is_file():
             raise TrainingError(f"{path} is not a training run: {name} is missing")
     try:
-        spec = load_spec(path / SPEC_FILE)
+        spec = load_saved_spec(path / SPEC_FILE)
     except SpecError as exc:
         raise TrainingError(f"{path}: {exc}") from None
     config = read_config(path)

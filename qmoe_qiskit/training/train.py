@@ -15,7 +15,7 @@ from ..engines import build_network, describe_device
 from ..errors import TrainingError
 from ..files import atomic_write, write_json
 from ..models import CircuitNetworkFactory, Model, circuit_of, compile_model
-from ..spec import ModelSpec, load_spec, spec_to_toml
+from ..spec import ModelSpec, load_saved_spec, load_spec, spec_to_toml
 from .checkpoints import load_checkpoint, save_checkpoint
 from .loop import FitOptions, FitResult, FitState, fit, predict
 from .plots import plot_curve
@@ -201,7 +201,7 @@ def _state_from_checkpoint(checkpoint: dict[str, Any], path: Path) -> FitState:
 def _resume_settings(
     out: Path, spec: ModelSpec, config: RunConfig | None
 ) -> tuple[ModelSpec, RunConfig]:
-    saved_spec = load_spec(out / SPEC_FILE)
+    saved_spec = load_saved_spec(out / SPEC_FILE)
     saved = read_config(out)
     if spec_to_toml(spec) != spec_to_toml(saved_spec):
         raise TrainingError(

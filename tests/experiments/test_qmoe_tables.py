@@ -65,9 +65,11 @@ def test_tables_report_cells_margins_and_figures(tmp_path):
     assert "| baseline, equal qubits and weights | RX+RY | 66.00 ± 1.41 (n=2) | — |" in report
     assert "| QMoE | RX+RY | 80 / 6 |" in report
     # I = mean(0.8, 0.6); margins 71 - 51, 71 - 66, 71 - 62.92
-    assert "| MNIST-4 | RX+RY | 0.700 | +20.00 | +5.00 | +8.08 |" in report
-    assert "| RX+RY | 60.00 ± 0.00 (n=1) [54.38] | 65.00 ± 0.00 (n=1) [59.67] |" in report
-    assert report.split("| RX+RY | 60.00")[1].split("\n")[0].endswith("| yes |")
+    assert "| MNIST-4 | RX+RY | 0.700 | +5.00 | +20.00 | — | +8.08 |" in report
+    assert "ahead of its equal-budget baseline in 1 of 1 cells" in report
+    assert "meets its target in 1 of 1 cells" in report
+    assert "| QMoE | RX+RY | 60.00 ± 0.00 (n=1) [54.38] | 65.00 ± 0.00 (n=1) [59.67] |" in report
+    assert report.split("| QMoE | RX+RY | 60.00")[1].split("\n")[0].endswith("| yes |")
     for png in ("routing.png", "curves.png", "accuracy.png"):
         assert (tmp_path / "report" / png).stat().st_size > 5000, png
 
@@ -92,19 +94,24 @@ def test_every_sweep_under_jobs_loads_and_the_tables_cover_the_paper():
         if "[[grid]]" in path.read_text():
             sweeps[path.name] = load_sweep_file(path)
     table1 = {parse_run_key(r.spec) for r in sweeps["qmoe-table1.toml"].runs}
-    assert len(sweeps["qmoe-table1.toml"].runs) == 4 * 3 * 4 * 3  # tasks x models x ops x seeds
+    assert len(sweeps["qmoe-table1.toml"].runs) == 4 * 5 * 4 * 3  # tasks x models x ops x seeds
     for model, ops in PAPER_TABLE_I:
         for task in ("mnist4", "mnist2", "fashion4", "fashion2"):
-            assert RunKey(model, task, ops, 4 if model == "qmoe" else 1) in table1
+            experts = 4 if model == "qmoe" else 1
+            assert RunKey(model, task, ops, experts) in table1
+            assert RunKey(f"paper-{model}", task, ops, experts) in table1  # the construction
             assert RunKey("fair-baseline", task, ops, 1) in table1
     for run in sweeps["qmoe-table1.toml"].runs:  # the paper's protocol: 6,000 / 1,000 per class
         classes = 4 if parse_run_key(run.spec).task.endswith("4") else 2
         assert run.settings["train_limit"] == 6000 * classes
         assert run.settings["test_limit"] == 1000 * classes
     table2 = {parse_run_key(r.spec) for r in sweeps["qmoe-table2.toml"].runs}
-    assert {(k.operators, k.experts) for k in table2} == {
-        (ops, e) for ops in ("rx", "ry", "rxry", "rxryrz") for e in (2, 3, 4)
-    }
+    for model in ("qmoe", "paper-qmoe", "fair-baseline"):  # each count beside its own baseline
+        assert {(k.operators, k.experts) for k in table2 if k.model == model} == {
+            (ops, e if model != "fair-baseline" or e != 4 else 1)
+            for ops in ("rx", "ry", "rxry", "rxryrz")
+            for e in (2, 3, 4)
+        }
 
 
 def load_sweep_file(path):

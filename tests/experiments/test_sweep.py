@@ -257,6 +257,11 @@ equal_budget = [false, true]
     assert fair.model_spec().kind == "baseline" and a.num_weights == b.num_weights
     summary = run_one(fair, str(tmp_path / "out"))
     assert summary["num_weights"] == a.num_weights and summary["routing"] is None
+    assert summary["equal_budget"] and summary["model"] == fair.model_spec().name
+    from qmoe_qiskit.experiments.sweep_report import group_results
+
+    twin = {**summary, "equal_budget": False, "model": "qmoe-digits4-pca8"}
+    assert len(group_results([summary, twin])) == 2  # never merged with the QMoE it matches
     path.write_text(path.read_text().replace("[false, true]", '"yes"'))
     with pytest.raises(JobFileError, match="equal_budget must be true or false"):
         load_sweep(path)

@@ -22,6 +22,8 @@ SPEC = {
     "classes": 2,
     "encoder": {"features": 4, "entangle": "within"},
     "experts": {"count": 2, "data_qubits": 2, "operators": "diffqas", "layers": 2},
+    "routing": {"reupload": False},  # the candidates' circuits as the search space has them
+    "readout": {"head": "none"},  # scores are the circuits' expectations
 }
 
 

@@ -26,9 +26,10 @@ def specialised_spec(encoding: str = "binary", count: int = 2):
         {
             "name": "specialised",
             "classes": 2,
-            "encoder": {"features": 5, "rotations": "rx", "entangle": False},
-            "routing": {"encoding": encoding, "layers": 1, "operators": "rx"},
+            "encoder": {"features": 5, "rotations": "rx", "entangle": False, "scale": 1.0},
+            "routing": {"encoding": encoding, "layers": 1, "operators": "rx", "reupload": False},
             "experts": {"count": count, "data_qubits": 2, "operators": "ry", "layers": 1},
+            "readout": {"head": "none"},
         }
     )
 
@@ -148,7 +149,7 @@ def test_coupled_router_bound_is_the_holevo_of_both_registers(rng):
     """A router that reads the data register is capped by the Holevo information of the
     whole register after the encoder, which no coupled router exceeds."""
     values = _as_dict(specialised_spec())
-    values["routing"] = {"layers": 2, "operators": "rx+ry", "couplings": 2}
+    values["routing"] = {"layers": 2, "operators": "rx+ry", "couplings": 2, "reupload": False}
     model = compile_model(spec_from_dict(values))
     x = rng.uniform(0, np.pi, (10, model.num_inputs))
     labels = np.arange(10) % 2
