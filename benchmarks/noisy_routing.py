@@ -34,11 +34,21 @@ from qmoe_qiskit.hardware import sampled_accuracy  # noqa: E402
 
 def _forms(run):
     spec = run.spec
-    yield "QMoE, measured routing", compile_model(
-        dataclasses.replace(spec, routing=dataclasses.replace(spec.routing, execution="measured"))
+    yield (
+        "QMoE, measured routing",
+        compile_model(
+            dataclasses.replace(
+                spec, routing=dataclasses.replace(spec.routing, execution="measured")
+            )
+        ),
     )
-    yield "QMoE, coherent", compile_model(
-        dataclasses.replace(spec, routing=dataclasses.replace(spec.routing, execution="coherent"))
+    yield (
+        "QMoE, coherent",
+        compile_model(
+            dataclasses.replace(
+                spec, routing=dataclasses.replace(spec.routing, execution="coherent")
+            )
+        ),
     )
 
 

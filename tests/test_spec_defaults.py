@@ -145,3 +145,37 @@ def test_saved_specs_of_earlier_versions_keep_their_meaning(tmp_path):
     again = tmp_path / "spec.toml"
     again.write_text(spec_to_toml(saved))  # what this version writes lists every field
     assert spec_to_toml(load_saved_spec(again)) == spec_to_toml(load_spec(again))
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "message"),
+    [
+        ("training", "lr", float("nan"), "training.lr = nan is invalid"),
+        ("training", "lr", float("inf"), "training.lr = inf is invalid"),
+        ("training", "logit_scale", 1e308, "positive number up to 10000"),
+        ("training", "balance", float("nan"), "finite number >= 0"),
+        ("training", "class_routing", float("inf"), "finite number >= 0"),
+        ("training", "memory_gb", float("inf"), "positive, finite number of GB"),
+        ("training", "val_fraction", float("nan"), "in \\[0, 1\\)"),
+        ("encoder", "scale", float("nan"), "in \\(0, 100\\]"),
+    ],
+)
+def test_non_finite_numbers_are_refused_at_load(section, field, value, message):
+    """TOML has nan and inf literals: a spec file can hold them; none may reach training."""
+    import tomllib
+
+    literal = {float("nan"): "nan", float("inf"): "inf"}.get(value, repr(value))
+    if value != value:
+        literal = "nan"
+    text = f'name = "n"\n[{section}]\n{field} = {literal}\n'
+    with pytest.raises(SpecError, match=message):
+        spec_from_dict(tomllib.loads(text))
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", "bell\x07", "nul\x00"])
+def test_spec_names_with_control_characters_are_refused(name, tmp_path):
+    with pytest.raises(SpecError, match="without control characters"):
+        spec_from_dict({"name": name})
+    path = tmp_path / "spec.toml"  # so spec_to_toml never writes one into a run's spec.toml
+    path.write_text('name = "ok"\n')
+    assert load_spec(path).name == "ok"

@@ -225,8 +225,12 @@ class CompiledModel:
                 f"routing: {len(self.route_qubits)} qubits ({routing.encoding}"
                 + (f", the first {spec.num_select_qubits} select" if wider else "")
                 + f"), {routing.layers} layers of {routing.operators}"
-                + (f", the first {routing.couplings} reading the data register through "
-                   "controlled RY couplings" if routing.couplings else "")  # fmt: skip
+                + (
+                    f", the first {routing.couplings} reading the data register through "
+                    "controlled RY couplings"
+                    if routing.couplings
+                    else ""
+                )  # fmt: skip
                 + again(routing)
             )
             lines.append(

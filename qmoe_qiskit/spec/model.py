@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import unicodedata
 from dataclasses import dataclass, field
 
 from .sections import (
@@ -135,6 +136,8 @@ class ModelSpec:
         """
         if not isinstance(self.name, str) or not self.name.strip():
             raise _fail("name", self.name, "expected a non-empty string")
+        if any(unicodedata.category(c).startswith("C") for c in self.name):
+            raise _fail("name", self.name, "expected a name without control characters")
         _check_choice("kind", self.kind, MODEL_KINDS)
         _check_int("classes", self.classes, 2)
         parts = (self.encoder, self.routing, self.experts, self.readout, self.training, self.data)

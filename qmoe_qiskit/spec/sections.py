@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,11 @@ def _check_int(path: str, value: Any, low: int, high: int | None = None) -> None
     if value < low or (high is not None and value > high):
         bound = f">= {low}" if high is None else f"between {low} and {high}"
         raise _fail(path, value, f"expected an integer {bound}")
+
+
+def _finite(value: Any) -> bool:
+    """A real number (not a bool), neither NaN nor infinite."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _check_bool(path: str, value: Any) -> None:
@@ -196,7 +202,7 @@ class EncoderSpec:
         _check_int("encoder.features", self.features, 1, 4096)
         parse_rotations(self.rotations)
         value = self.scale
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+        if not _finite(value) or not 0 < value <= 100:
             raise _fail("encoder.scale", value, "expected a number in (0, 100]")
         if not isinstance(self.entangle, bool) and self.entangle not in ENTANGLE_MODES:
             raise _fail(

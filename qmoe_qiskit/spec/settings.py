@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .sections import DATASETS, _check_choice, _check_int, _fail
+from .sections import DATASETS, _check_choice, _check_int, _fail, _finite
 
 __all__ = ["FAMILY_TRAINING", "DataSpec", "TrainingSpec"]
 
@@ -60,22 +60,22 @@ class TrainingSpec:
     def validate(self) -> None:
         _check_int("training.epochs", self.epochs, 1, 100_000)
         _check_int("training.batch_size", self.batch_size, 1, 1_000_000)
-        for name in ("lr", "logit_scale"):
+        for name, high in (("lr", 100), ("logit_scale", 10_000)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise _fail(f"training.{name}", value, "expected a positive number")
+            if not _finite(value) or not 0 < value <= high:
+                raise _fail(f"training.{name}", value, f"expected a positive number up to {high}")
         _check_int("training.seed", self.seed, 0)
         value = self.val_fraction
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        if not _finite(value) or not 0 <= value < 1:
             raise _fail("training.val_fraction", value, "expected a number in [0, 1)")
         _check_int("training.patience", self.patience, 0)
         for name in ("balance", "specialise", "class_routing"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise _fail(f"training.{name}", value, "expected a number >= 0")
+            if not _finite(value) or value < 0:
+                raise _fail(f"training.{name}", value, "expected a finite number >= 0")
         value = self.memory_gb
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise _fail("training.memory_gb", value, "expected a positive number of GB")
+        if not _finite(value) or not value > 0:
+            raise _fail("training.memory_gb", value, "expected a positive, finite number of GB")
         if self.patience and not self.val_fraction:
             raise _fail(
                 "training.patience",
