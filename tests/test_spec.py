@@ -68,7 +68,7 @@ def test_presets_ship_with_the_package_and_round_trip(tmp_path):
         ("encoder", "features", -1, ["encoder.features"]),
         ("encoder", "entangle", "yes", ["encoder.entangle", "true, false, or one of 'all'"]),
         ("training", "lr", -0.1, ["training.lr", "positive"]),
-        ("training", "memory_gb", 0, ["training.memory_gb", "positive number of GB"]),
+        ("training", "memory_gb", 0, ["training.memory_gb", "positive, finite number of GB"]),
         ("experts", "construction", "magic", ["experts.construction", "'multiplexed'"]),
         ("routing", "execution", "sometimes", ["routing.execution", "'measured'"]),
     ],
