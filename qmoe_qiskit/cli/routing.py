@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..figures import subplots
+
 
 def register(sub) -> None:
     from ..engines import ENGINES
@@ -103,13 +105,9 @@ def run(args) -> int:
 
 
 def _plot(stats, names: list[str], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     classes, experts = stats.matrix.shape
-    fig, ax = plt.subplots(figsize=(1.2 * experts + 3, 0.6 * classes + 1.8))
+    fig, ax = subplots(figsize=(1.2 * experts + 3, 0.6 * classes + 1.8))
     image = ax.imshow(stats.matrix, vmin=0, vmax=1, cmap="viridis")
     for c in range(classes):
         for k in range(experts):
@@ -122,4 +120,3 @@ def _plot(stats, names: list[str], title: str, path: Path) -> None:
     fig.colorbar(image, ax=ax, label="mean P(expert | x)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..engines import build_network
+from ..figures import subplots
 from ..models import compile_model
 from ..spec import load_spec
 from .hybrid_protocol import (
@@ -44,19 +45,9 @@ def _runs(results: dict[str, Any], dataset: str, model: str) -> list[dict[str, A
     return [r for r in results["runs"] if r["dataset"] == dataset and r["model"] == model]
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_decision_boundaries(results, path: Path, data_dir: str | None = None) -> None:
     """Decision boundaries of A, B, C on Two Moons (first seed), test points overlaid."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    fig, axes = subplots(1, 3, figsize=(13, 4.2))
     grid = np.linspace(-0.15, np.pi + 0.15, 160)
     gx, gy = np.meshgrid(grid, grid)
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -80,12 +71,10 @@ def plot_decision_boundaries(results, path: Path, data_dir: str | None = None) -
         ax.set_yticks([])
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_router_map(results, path: Path, data_dir: str | None = None) -> None:
     """Model B's routing probability P(k|x) per expert on Two Moons (first seed)."""
-    plt = _plt()
     run = _runs(results, "moons", "B")[0]
     spec = load_spec(STUDY_DATASETS["moons"].format(router="quantum"))
     model = compile_model(spec)
@@ -97,7 +86,7 @@ def plot_router_map(results, path: Path, data_dir: str | None = None) -> None:
     with torch.no_grad():
         probs = network.routing(torch.as_tensor(points)).numpy()
     k = model.num_experts
-    fig, axes = plt.subplots(1, k, figsize=(3.3 * k, 3.2))
+    fig, axes = subplots(1, k, figsize=(3.3 * k, 3.2))
     for i, ax in enumerate(axes):
         image = ax.imshow(
             probs[:, i].reshape(gx.shape), origin="lower", extent=(0, np.pi, 0, np.pi),
@@ -110,14 +99,12 @@ def plot_router_map(results, path: Path, data_dir: str | None = None) -> None:
     fig.colorbar(image, ax=list(axes), shrink=0.8)
     fig.suptitle(f"Quantum router (model B, seed {run['seed']}) on Two Moons")
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_training_curves(results, path: Path) -> None:
     """Mean (± std over seeds) validation accuracy and training loss per epoch."""
-    plt = _plt()
     keys = [k for k in STUDY_DATASETS if any(r["dataset"] == k for r in results["runs"])]
-    fig, axes = plt.subplots(2, len(keys), figsize=(4.6 * len(keys), 6.5), squeeze=False)
+    fig, axes = subplots(2, len(keys), figsize=(4.6 * len(keys), 6.5), squeeze=False)
     for col, key in enumerate(keys):
         for letter, router in MODELS.items():
             runs = _runs(results, key, letter)
@@ -145,15 +132,13 @@ def plot_training_curves(results, path: Path) -> None:
         axes[0, col].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_noise(results, path: Path) -> None:
     """Model B's Two Moons test accuracy vs depolarizing error, with A and the paper."""
-    plt = _plt()
     noise = results["noise"]
     eps = results["settings"]["noise_eps"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = subplots(figsize=(6.4, 4.2))
     means = [_mean_std([n[f"eps={e:g}"] for n in noise]) for e in eps]
     ax.errorbar(
         eps, [m for m, _ in means], yerr=[s for _, s in means], fmt="o-", capsize=3,
@@ -174,7 +159,6 @@ def plot_noise(results, path: Path) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _mean_accuracy(results: dict[str, Any], key: str, letter: str) -> float | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import JobFileError
+from ..figures import subplots
 from ..files import write_json
 from ..hardware import noisy_accuracy
 from ..training import RunConfig, load_run, train
@@ -199,12 +200,8 @@ def write_report(study_dir: str | Path, output: str | Path | None = None) -> Pat
 
 
 def _plot(table: dict, trained: list[str], scored: list[str], out: Path) -> str:
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = subplots(figsize=(6, 3.5))
     width = 0.8 / len(trained)
     for i, t in enumerate(trained):
         stats = [_mean_std(table.get((t, s), [])) for s in scored]
@@ -218,5 +215,4 @@ def _plot(table: dict, trained: list[str], scored: list[str], out: Path) -> str:
     fig.tight_layout()
     name = "noise-aware.png"
     fig.savefig(out / name, dpi=120)
-    plt.close(fig)
     return name

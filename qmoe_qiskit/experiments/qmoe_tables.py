@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
+
+from ..figures import subplots
 
 __all__ = [
     "PAPER_TABLE_I",
@@ -287,17 +290,13 @@ def _best_qmoe(cells: dict[RunKey, list[dict[str, Any]]], task: str) -> dict[str
 
 
 def _figures(cells: dict[RunKey, list[dict[str, Any]]], out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     lines: list[str] = []
     best = {t: _best_qmoe(cells, t) for t in TASKS}
     shown = [t for t in TASKS if best[t] is not None and best[t].get("routing")]
     if shown:
-        fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.2), squeeze=False)
+        fig, axes = subplots(1, len(shown), figsize=(3.4 * len(shown), 3.2), squeeze=False)
         for ax, task in zip(axes[0], shown, strict=True):
             run = best[task]
             matrix = np.array(run["routing"]["matrix"])
@@ -313,7 +312,6 @@ def _figures(cells: dict[RunKey, list[dict[str, Any]]], out: Path) -> list[str]:
             ax.set_ylabel("class")
         fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="mean P(expert | class)")
         fig.savefig(out / "routing.png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
         lines += [
             "",
             "## Routing of the best QMoE of each task (test split)",
@@ -324,9 +322,10 @@ def _figures(cells: dict[RunKey, list[dict[str, Any]]], out: Path) -> list[str]:
         t for t in TASKS if any(k.task == t and v and v[0].get("curve") for k, v in cells.items())
     ]
     if curves:
-        fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
+        fig, axes = subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
         for ax, task in zip(axes[0], curves, strict=True):
-            for (model, title), color in zip(MODELS, plt.cm.tab10.colors, strict=False):
+            colors = matplotlib.colormaps["tab10"].colors
+            for (model, title), color in zip(MODELS, colors, strict=False):
                 groups = [
                     v
                     for k, v in cells.items()
@@ -347,7 +346,6 @@ def _figures(cells: dict[RunKey, list[dict[str, Any]]], out: Path) -> list[str]:
         axes[0][0].legend(fontsize=6)
         fig.tight_layout()
         fig.savefig(out / "curves.png", dpi=110)
-        plt.close(fig)
         lines += [
             "",
             "## Training curves (best operator set of each model, mean over seeds)",

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..data.series import TASKS
 from ..errors import JobFileError
+from ..figures import subplots
 from ..files import write_json
 from .qt_study import PAPER_TABLE_II, collect, equivalent_configs, mean_std
 
@@ -157,19 +158,8 @@ def _targets(info: dict, variant: tuple[str, str] = _VARIANTS[0]) -> list[str]:
     return head + lines
 
 
-def _pyplot():
-    """``matplotlib.pyplot`` on the file-only Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _finish(fig, ax, out: Path, name: str, xlabel: str, ylabel: str, title: str) -> str:
     """Label, save and close a figure; returns its file name."""
-    plt = _pyplot()
 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -177,12 +167,10 @@ def _finish(fig, ax, out: Path, name: str, xlabel: str, ylabel: str, title: str)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / name, dpi=120)
-    plt.close(fig)
     return name
 
 
 def _plot_series(results: list[dict], out: Path) -> list[str]:
-    plt = _pyplot()
 
     written = []
     for r in results:
@@ -193,7 +181,7 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         series = np.asarray(p["series"])
         predicted = np.asarray(p["predicted"])
         x = np.arange(len(series))
-        fig, ax = plt.subplots(figsize=(7, 3))
+        fig, ax = subplots(figsize=(7, 3))
         ax.plot(x, series, "--", color="tab:orange", label="ground truth")
         steps = x[p["window"] : p["window"] + len(predicted)]
         ax.plot(steps, predicted, color="tab:blue", label="DiffQAS-QT prediction")
@@ -207,7 +195,7 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
     curves = [r for r in curves if "test_mse" in r and _history(r)]
     variants = [v for v in _VARIANTS if any(_variant(r["run"]) == v for r in curves)]
     if curves:  # one panel per protocol variant
-        fig, axes = plt.subplots(
+        fig, axes = subplots(
             1, len(variants), figsize=(5.5 * len(variants), 3.5), sharey=True, squeeze=False
         )
         for ax, variant in zip(axes[0], variants, strict=True):
@@ -220,18 +208,16 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         axes[0][0].set_ylabel("test MSE")
         fig.tight_layout()
         fig.savefig(out / "series-curves.png", dpi=120)
-        plt.close(fig)
         written.append("series-curves.png")
     return written
 
 
 def _plot_classify(results: list[dict], out: Path) -> list[str]:
-    plt = _pyplot()
 
     runs = [r for r in results if "test_accuracy" in r and _history(r)]
     if not runs:
         return []
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = subplots(figsize=(6, 3.5))
     for r in runs:
         history = _history(r)
         epochs = [h["epoch"] for h in history]
@@ -286,11 +272,10 @@ def _rl_section(rl: list[dict]) -> list[str]:
 def _plot_rl(rl: list[dict], out: Path) -> list[str]:
     if not rl:
         return []
-    plt = _pyplot()
 
     from .qt_rl import moving_average
 
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = subplots(figsize=(7, 3.5))
     for r in rl:
         mean, std = moving_average(r["returns"], _WINDOW)
         x = np.arange(1, len(mean) + 1)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import JobFileError
+from ..figures import subplots
 
 __all__ = ["group_results", "write_sweep_report"]
 
@@ -110,12 +111,8 @@ def write_sweep_report(results_dir: str | Path, out: str | Path) -> Path:
 
 
 def _plot(groups: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(groups) + 2), 3.6))
+    fig, ax = subplots(figsize=(max(4.0, 0.9 * len(groups) + 2), 3.6))
     x = np.arange(len(groups))
     means = [100 * g["accuracy_mean"] for g in groups]
     stds = [100 * g["accuracy_std"] for g in groups]
@@ -125,4 +122,3 @@ def _plot(groups: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylim(0, 100)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

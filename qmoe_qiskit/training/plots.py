@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..figures import subplots
 from ..files import atomic_write
 
 __all__ = ["plot_curve"]
@@ -29,12 +30,8 @@ def plot_curve(
         title: Figure title.
         test_accuracy: Final held-out test accuracy, drawn as a marker after the last epoch.
     """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(10, 3.8))
     epochs = [h["epoch"] for h in history]
     per_epoch = len(steps) / max(1, len(history))
     ax_loss.plot(np.arange(1, len(steps) + 1) / per_epoch, steps, alpha=0.35, label="batch")
@@ -59,4 +56,3 @@ def plot_curve(
     fig.suptitle(title)
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
