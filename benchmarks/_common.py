@@ -19,7 +19,10 @@ def add_threads(parser) -> None:
 
 
 def apply_threads(args) -> int:
-    """Set torch's thread count from ``args.threads``; returns it."""
+    """Set torch's thread count from ``args.threads``, and keep freed memory for reuse as the
+    command line does (``QMOE_RETAIN_FREED_MEMORY=1`` unless set; inherited by the processes a
+    benchmark starts); returns the thread count."""
+    os.environ.setdefault("QMOE_RETAIN_FREED_MEMORY", "1")
     return set_threads(args.threads)
 
 

@@ -36,10 +36,33 @@ def test_freed_memory_is_reused_without_page_faults():
 
 
 def test_network_applies_it_only_when_asked(monkeypatch):
+    from qmoe_qiskit.cli import RETAIN_ENV as CLI_ENV
+    from qmoe_qiskit.engines.statevector.allocator import RETAIN_ENV
+
+    assert CLI_ENV == RETAIN_ENV
     calls = []
     monkeypatch.setattr(network, "retain_freed_memory", lambda: calls.append(1))
+    monkeypatch.delenv(RETAIN_ENV, raising=False)
     model = compile_model("qmoe-digits4")
+    TorchStatevectorNetwork(model)  # a library call: the caller's allocator is left alone
     TorchStatevectorNetwork(model, retain_memory=False)
     assert calls == []
-    TorchStatevectorNetwork(model)  # default on CPU
+    TorchStatevectorNetwork(model, retain_memory=True)
     assert calls == [1]
+    monkeypatch.setenv(RETAIN_ENV, "1")  # what the command line sets
+    TorchStatevectorNetwork(model)
+    assert calls == [1, 1]
+
+
+def test_the_command_line_asks_for_it_and_respects_an_opt_out(monkeypatch, capsys):
+    import os
+
+    from qmoe_qiskit.cli import RETAIN_ENV, main
+
+    monkeypatch.delenv(RETAIN_ENV, raising=False)
+    assert main(["presets", "qmoe-digits4"]) == 0
+    assert os.environ[RETAIN_ENV] == "1"
+    monkeypatch.setenv(RETAIN_ENV, "0")
+    assert main(["presets", "qmoe-digits4"]) == 0
+    assert os.environ[RETAIN_ENV] == "0"
+    capsys.readouterr()

@@ -14,7 +14,11 @@ import ctypes
 import ctypes.util
 import functools
 
-__all__ = ["retain_freed_memory"]
+__all__ = ["RETAIN_ENV", "retain_freed_memory"]
+
+#: ``"1"`` asks every CPU statevector network of this process (and of the processes it starts)
+#: to apply :func:`retain_freed_memory`; the ``qmoe`` command line sets it unless it is set.
+RETAIN_ENV = "QMOE_RETAIN_FREED_MEMORY"
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -10,7 +11,7 @@ from torch import nn
 
 from ...models import CompiledModel
 from ..devices import resolve_torch_device
-from .allocator import retain_freed_memory
+from .allocator import RETAIN_ENV, retain_freed_memory
 from .blocks import block_groups, branch_gates, build_group_matrices, signed_permutation
 from .fusion import ExecutionPlan, choose_block_qubits, plan_execution
 from .lowering import GateProgram, lower_circuit
@@ -69,7 +70,9 @@ class TorchStatevectorNetwork(nn.Module):
         retain_memory: On CPU, call :func:`~.allocator.retain_freed_memory` (process-wide:
             glibc keeps freed memory for reuse instead of page-faulting every new state
             tensor; 1.8x faster steps at 14 qubits, batch 256, for 1.5x the peak memory).
-            Default: on for CPU devices.
+            Default: off, unless the environment variable :data:`~.allocator.RETAIN_ENV` is
+            ``"1"`` (the ``qmoe`` command line sets it: a library call never changes the
+            caller's allocator unasked).
     """
 
     def __init__(
@@ -89,7 +92,9 @@ class TorchStatevectorNetwork(nn.Module):
         self.dtype = dtype
         self.real_dtype = _REAL[dtype]
         self.device = resolve_torch_device(device)
-        if retain_memory if retain_memory is not None else self.device.type == "cpu":
+        if retain_memory is None:
+            retain_memory = os.environ.get(RETAIN_ENV) == "1"
+        if retain_memory and self.device.type == "cpu":
             retain_freed_memory()
         self.program: GateProgram = lower_circuit(
             model.decomposed, model.input_params, model.weight_params
