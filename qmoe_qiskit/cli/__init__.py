@@ -34,7 +34,13 @@ COMMANDS = (
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line: what is wrong and where to read more."""
+    """An argument parser whose errors are one line: what is wrong and where to read more.
+
+    Abbreviated options are refused (``--out`` must never be taken for ``--output``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -18,7 +18,12 @@ def register(sub) -> None:
         "--format", required=True, choices=("qasm3", "qasm2", "qpy"), help="output format"
     )
     parser.add_argument(
-        "-o", "--output", required=True, help="output file (its directory must exist)"
+        "-o",
+        "--out",
+        "--output",
+        dest="output",
+        required=True,
+        help="output file (its directory must exist)",
     )
     parser.add_argument(
         "--input",

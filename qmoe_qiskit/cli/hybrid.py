@@ -19,7 +19,14 @@ def register(sub) -> None:
         help="hybrid QMoE: linear/quantum/MLP routers + linear experts, noise study, report",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--out", required=True, help="directory for results.json, PNGs, report")
+    parser.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        dest="out",
+        required=True,
+        help="directory for results.json, PNGs, report",
+    )
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds 0..N-1 (5)")
     parser.add_argument("--epochs", type=int, default=100, help="maximum epochs (100)")
     parser.add_argument("--patience", type=int, default=15, help="early-stopping patience (15)")

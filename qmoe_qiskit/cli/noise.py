@@ -16,7 +16,14 @@ def register(sub) -> None:
         "study", help="train and score the runs (resumable), then write the report",
         formatter_class=HelpFormatter,
     )  # fmt: skip
-    study.add_argument("--out", required=True, help="study directory (runs/, resumable)")
+    study.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        dest="out",
+        required=True,
+        help="study directory (runs/, resumable)",
+    )
     study.add_argument("--spec", default="qmoe-digits4-pca8-e2", help="spec file or preset")
     study.add_argument(
         "--backends", default="fake_manila,fake_torino",
@@ -39,7 +46,9 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )  # fmt: skip
     report.add_argument("study", help="study directory")
-    report.add_argument("-o", "--output", help="report directory (default: STUDY)")
+    report.add_argument(
+        "-o", "--out", "--output", dest="output", help="report directory (default: STUDY)"
+    )
     report.set_defaults(func=run_report)
 
 

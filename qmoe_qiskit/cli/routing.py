@@ -20,7 +20,12 @@ def register(sub) -> None:
     parser.add_argument("run", metavar="RUN", help="run directory written by qmoe train")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
-        "-o", "--output", metavar="FILE", help="draw the matrix as a heatmap (default: no plot)"
+        "-o",
+        "--out",
+        "--output",
+        dest="output",
+        metavar="FILE",
+        help="draw the matrix as a heatmap (default: no plot)",
     )
     parser.add_argument(
         "--split",

@@ -16,7 +16,14 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("job", help="job file (TOML), e.g. jobs/digits4.toml")
-    parser.add_argument("--out", required=True, help="output directory, substituted for {out}")
+    parser.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        dest="out",
+        required=True,
+        help="output directory, substituted for {out}",
+    )
     parser.add_argument(
         "--var", action="append", default=[], metavar="NAME=VALUE", help="set a {NAME} placeholder"
     )

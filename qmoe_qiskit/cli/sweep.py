@@ -12,7 +12,14 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("sweep", metavar="SWEEP", help="sweep file (TOML), e.g. jobs/*.toml")
-    parser.add_argument("--out", required=True, help="output directory (runs/, results.json)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        dest="out",
+        required=True,
+        help="output directory (runs/, results.json)",
+    )
     parser.add_argument(
         "--var", action="append", default=[], metavar="NAME=VALUE", help="set a {NAME} value"
     )
@@ -34,7 +41,14 @@ def register(sub) -> None:
         "report", help="Markdown tables and plots of a sweep", formatter_class=HelpFormatter
     )
     report.add_argument("results", metavar="DIR", help="directory written by qmoe sweep")
-    report.add_argument("-o", "--output", required=True, help="directory for report.md, PNGs")
+    report.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        dest="output",
+        required=True,
+        help="directory for report.md, PNGs",
+    )
     report.set_defaults(func=run_report)
 
 

@@ -21,7 +21,15 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("spec", metavar="SPEC", help="spec file or preset name")
-    parser.add_argument("--out", required=True, metavar="RUN", help="run directory to write")
+    parser.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        dest="out",
+        required=True,
+        metavar="RUN",
+        help="run directory to write",
+    )
     parser.add_argument("--data", choices=DATASETS, help="data set (default: the spec's)")
     parser.add_argument(
         "--data-dir", help="directory with the IDX .gz files (mnist, fashion-mnist; default: none)"

@@ -30,7 +30,9 @@ def register(sub) -> None:
     )
     parser.add_argument(
         "-o",
+        "--out",
         "--output",
+        dest="output",
         help="QPY file for the ISA circuit (default: RUN/isa/BACKEND-PROFILE.qpy for a RUN; "
         "none for a SPEC)",
     )

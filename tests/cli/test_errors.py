@@ -168,7 +168,7 @@ def test_export_into_missing_directory(capsys, tmp_path):
         (["evaluate", "/nonexistent/run"], "not a training run"),
         (["transpile", "qmoe-digits4", "--backend", "fake_nowhere"], "no fake backend"),
         (["transpile", "qmoe-digits4", "--backend", "fake_nairobi", "--profile", "x"], "x"),
-        (["train", "qmoe-digits4"], "the following arguments are required: --out"),
+        (["train", "qmoe-digits4"], "the following arguments are required: -o/--out/--output"),
         (["presets", "hybrid-moon-quantum"], "did you mean hybrid-moons-quantum"),
     ],
 )
@@ -180,3 +180,31 @@ def test_other_mistakes_are_one_line(capsys, argv, expected):
 def test_errors_derive_from_one_base():
     with pytest.raises(QmoeError):
         compile_model("no-such-preset")
+
+
+def test_abbreviations_are_refused_and_every_output_flag_is_spelled_alike(tmp_path, capsys):
+    """``--outp`` is no longer taken for ``--output`` (it overwrote an unrelated file), and
+    ``-o``, ``--out`` and ``--output`` mean the same on every command that writes."""
+    from qmoe_qiskit.cli import build_parser
+
+    victim = tmp_path / "notes.txt"
+    victim.write_text("mine")
+    assert main(["compile", "qmoe-digits4", "--dra", str(victim)]) == 2
+    assert "unrecognized arguments: --dra" in capsys.readouterr().err
+    assert victim.read_text() == "mine"
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    writers = 0
+    for name, command in sub.choices.items():
+        parsers = [command] + [
+            p for a in command._actions if a.dest == "action" or a.choices
+            for p in (a.choices.values() if isinstance(a.choices, dict) else [])
+        ]  # fmt: skip
+        for p in parsers:
+            assert not p.allow_abbrev, name
+            for action in p._actions:
+                flags = set(action.option_strings)
+                if flags & {"-o", "--out", "--output"}:
+                    writers += 1
+                    assert flags == {"-o", "--out", "--output"}, (name, flags)
+    assert writers >= 15
