@@ -47,6 +47,8 @@ def run(args) -> int:
         for argv in commands:
             print("qmoe " + " ".join(argv))
         return 0
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file, not a directory: choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "job-state.json"
     done = set(json.loads(state_path.read_text())["done"]) if state_path.is_file() else set()

@@ -385,6 +385,9 @@ def run_sweep(
     from tqdm.auto import tqdm
 
     out = Path(out).expanduser().resolve()
+    for directory in (out, out / "runs"):
+        if directory.exists() and not directory.is_dir():
+            raise JobFileError(f"{directory} is a file, not a directory: choose a new --out")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
     recorded = _recorded(out, sweep)

@@ -46,6 +46,9 @@ def get_fake_backend(name: str):
     for backend in _fake_backends():
         if backend.name.removeprefix("fake_") == key:
             return backend
-    raise TranspileError(
-        f"no fake backend named {name!r}; try one of: {', '.join(fake_backend_names())}"
-    )
+    import difflib
+
+    names = fake_backend_names()
+    close = difflib.get_close_matches(f"fake_{key}", names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}?" if close else "--backend all-fake tries them all"
+    raise TranspileError(f"no fake backend named {name!r} ({len(names)} exist); {hint}")

@@ -257,6 +257,8 @@ def train(
             resume that would change the experiment.
     """
     out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out} is a file, not a directory: choose a new --out")
     spec = load_spec(spec)
     state = None
     started_before = resume and (out / RUN_CONFIG).is_file() and (out / SPEC_FILE).is_file()

@@ -208,3 +208,23 @@ def test_abbreviations_are_refused_and_every_output_flag_is_spelled_alike(tmp_pa
                     writers += 1
                     assert flags == {"-o", "--out", "--output"}, (name, flags)
     assert writers >= 15
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "qmoe-digits4-pca8", "--engine", "torch", "--epochs", "1"],
+        ["sweep", "jobs/defaults-minimal.toml", "--sequential"],
+        ["run", "jobs/digits4.toml"],
+    ],
+    ids=["train", "sweep", "run"],
+)
+def test_an_output_directory_that_is_a_file_is_one_line(tmp_path, capsys, argv):
+    from tests.conftest import REPO
+
+    target = tmp_path / "taken"
+    target.write_text("a file the user keeps")
+    argv = [str(REPO / a) if a.startswith("jobs/") else a for a in argv]
+    assert main([*argv, "--out", str(target)]) == 2
+    assert "is a file, not a directory" in one_line_error(capsys)
+    assert target.read_text() == "a file the user keeps"

@@ -71,6 +71,9 @@ def test_fake_backend_lookup():
     assert get_fake_backend("FakeFez").name == "fake_fez"
     with pytest.raises(TranspileError, match="no fake backend"):
         get_fake_backend("fake_atlantis")
+    with pytest.raises(TranspileError, match="did you mean fake_torino") as info:
+        get_fake_backend("fake_torrino")
+    assert len(str(info.value)) < 150  # a suggestion, not the list of every backend
 
 
 def test_isa_circuit_is_native_and_observables_follow_layout(model, backend, transpiled, rng):
