@@ -33,6 +33,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..files import write_json
     from ..jobfile import load_job, step_key
     from . import main
     from .common import CommandError, parse_vars
@@ -51,7 +52,12 @@ def run(args) -> int:
         raise CommandError(f"--out {out} is a file, not a directory: choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "job-state.json"
-    done = set(json.loads(state_path.read_text())["done"]) if state_path.is_file() else set()
+    try:
+        done = set(json.loads(state_path.read_text())["done"]) if state_path.is_file() else set()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CommandError(
+            f"{state_path} cannot be read ({exc}); remove it to run every step again"
+        ) from None
     if done and not args.resume:
         raise CommandError(f"{out} holds a started job: pass --resume, or choose a new --out")
     print(f"job {job.path}: {job.description}")
@@ -66,6 +72,6 @@ def run(args) -> int:
         if status:
             raise CommandError(f"step {i} failed with exit status {status}; rerun with --resume")
         done.add(key)
-        state_path.write_text(json.dumps({"done": sorted(done)}, indent=2) + "\n")
+        write_json(state_path, {"done": sorted(done)})
         print(f"[{i}/{len(commands)}] finished in {time.perf_counter() - started:.1f} s")
     return 0

@@ -59,15 +59,22 @@ def load_isa(path: str | os.PathLike) -> tuple[TranspiledModel, dict[str, Any]]:
     sidecar = path.with_name(path.name + ".json")
     if not path.is_file() or not sidecar.is_file():
         raise TranspileError(f"{path} (and its {sidecar.name}) is not a saved ISA circuit")
-    with open(path, "rb") as handle:
-        (circuit,) = qpy.load(handle)
-    info = json.loads(sidecar.read_text())
-    observables = tuple(
-        SparsePauliOp.from_list([(label, coeff) for label, coeff in obs])
-        for obs in info["observables"]
-    )
-    profile = TranspileProfile(**info["profile"])
-    transpiled = TranspiledModel(
-        circuit, observables, info["backend"], profile, info["logical_two_qubit_gates"]
-    )
+    try:
+        with open(path, "rb") as handle:
+            (circuit,) = qpy.load(handle)
+    except Exception as exc:  # noqa: BLE001 - QPY raises many kinds on a damaged file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TranspileError(f"{path} is not a readable QPY circuit: {reason}") from None
+    try:
+        info = json.loads(sidecar.read_text())
+        observables = tuple(
+            SparsePauliOp.from_list([(label, coeff) for label, coeff in obs])
+            for obs in info["observables"]
+        )
+        profile = TranspileProfile(**info["profile"])
+        transpiled = TranspiledModel(
+            circuit, observables, info["backend"], profile, info["logical_two_qubit_gates"]
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TranspileError(f"{sidecar} cannot be read: {exc}") from None
     return transpiled, info

@@ -165,9 +165,17 @@ class Ledger:
 
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_ledger_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            self._migrate(conn)
+        if self.path.is_dir():
+            raise LedgerError(f"ledger {self.path} is a directory: name a file (--ledger)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            reason = "not an SQLite database" if "not a database" in str(exc) else str(exc)
+            raise LedgerError(f"ledger {self.path} cannot be used: {reason}") from None
+        except OSError as exc:
+            raise LedgerError(f"ledger {self.path} cannot be created: {exc.strerror}") from None
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Create the table, or bring an older ledger up to :data:`SCHEMA_VERSION`."""

@@ -228,3 +228,14 @@ def test_an_output_directory_that_is_a_file_is_one_line(tmp_path, capsys, argv):
     assert main([*argv, "--out", str(target)]) == 2
     assert "is a file, not a directory" in one_line_error(capsys)
     assert target.read_text() == "a file the user keeps"
+
+
+def test_a_damaged_job_state_is_one_line(tmp_path, capsys):
+    from tests.conftest import REPO
+
+    out = tmp_path / "job"
+    out.mkdir()
+    (out / "job-state.json").write_text('{"done": ["step-1"')  # killed mid-write by an old version
+    argv = ["run", str(REPO / "jobs" / "digits4.toml"), "--out", str(out), "--resume"]
+    assert main(argv) == 2
+    assert "job-state.json cannot be read" in one_line_error(capsys)

@@ -169,3 +169,23 @@ def test_a_newer_ledger_is_refused_not_misread(tmp_path):
     conn.close()
     with pytest.raises(LedgerError, match="schema version 99, newer"):
         Ledger(path)
+
+
+@pytest.mark.parametrize("kind", ["not-sqlite", "directory", "under-a-file"])
+def test_a_ledger_path_that_cannot_be_a_ledger_is_one_line(tmp_path, kind):
+    if kind == "not-sqlite":
+        path = tmp_path / "jobs.sqlite"
+        path.write_text("these are my notes, not a database\n" * 50)
+        message = "not an SQLite database"
+    elif kind == "directory":
+        path = tmp_path
+        message = "is a directory"
+    else:
+        (tmp_path / "file").write_text("x")
+        path = tmp_path / "file" / "jobs.sqlite"
+        message = "cannot be created"
+    with pytest.raises(LedgerError, match=message) as info:
+        Ledger(path)
+    assert len(str(info.value).splitlines()) == 1
+    if kind == "not-sqlite":
+        assert path.read_text().startswith("these are my notes")

@@ -178,3 +178,17 @@ def test_cli_transpile_json_and_all_fake(tmp_path, capsys, monkeypatch):
     assert (
         main(["transpile", "qmoe-digits4", "--backend", "fake_nairobi", "--profile", "nope"]) == 2
     )
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "sidecar"])
+def test_a_damaged_isa_file_is_one_line(transpiled, tmp_path, damage, capsys):
+    qpy_path, sidecar = save_isa(transpiled, tmp_path / "isa.qpy", {"note": "x"})
+    if damage == "truncated":
+        qpy_path.write_bytes(qpy_path.read_bytes()[:40])
+    elif damage == "empty":
+        qpy_path.write_bytes(b"")
+    else:
+        sidecar.write_text('{"observables": [')
+    with pytest.raises(TranspileError, match="not a readable QPY circuit|cannot be read") as info:
+        load_isa(qpy_path)
+    assert len(str(info.value).splitlines()) == 1
