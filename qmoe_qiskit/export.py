@@ -15,7 +15,6 @@ trained run's weights plus one input vector).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from qiskit.circuit import Parameter
 
 from .circuits import is_dynamic
 from .errors import ExportError
+from .files import atomic_write, write_json
 from .models import BASIS_GATES, Model, circuit_of
 
 __all__ = [
@@ -137,15 +137,21 @@ def export_circuit(
         )
     if fmt == "qasm3":
         flat, mapping = rename_parameters(flat)
-        path.write_text(qasm3.dumps(flat) + "\n")
+        text = qasm3.dumps(flat) + "\n"
+        atomic_write(path, lambda p: p.write_text(text))
         if mapping:
             map_path = path.with_name(path.name + ".params.json")
-            map_path.write_text(json.dumps(mapping, indent=1) + "\n")
+            write_json(map_path, mapping)
     elif fmt == "qasm2":
-        path.write_text(qasm2.dumps(flat) + "\n")
+        text = qasm2.dumps(flat) + "\n"
+        atomic_write(path, lambda p: p.write_text(text))
     else:
-        with open(path, "wb") as handle:
-            qpy.dump(flat, handle)
+
+        def dump(target: Path) -> None:
+            with open(target, "wb") as handle:
+                qpy.dump(flat, handle)
+
+        atomic_write(path, dump)
     return ExportResult(path, fmt, map_path, mapping, flat.num_qubits, flat.num_parameters)
 
 

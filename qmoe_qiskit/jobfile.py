@@ -14,6 +14,10 @@ A job file is TOML::
 
 Placeholders ``{out}`` (the output directory) and any ``{name}`` given with ``--var name=value``
 (or a ``[vars]`` table of defaults in the file) are substituted in ``args``.
+
+Every file a step writes stays inside ``{out}``: the value of each output option
+(:data:`OUTPUT_FLAGS`) must resolve there (:func:`check_confined`), and a step cannot run a job
+file itself (it would recurse).
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from typing import Any
 
 from .errors import JobFileError as JobError
 
-__all__ = ["Job", "JobError", "JobStep", "load_job"]
+__all__ = ["OUTPUT_FLAGS", "Job", "JobError", "JobStep", "check_confined", "load_job"]
+
+#: Options whose value is a path a step writes.
+OUTPUT_FLAGS = ("-o", "--out", "--output", "--ledger")
 
 
 @dataclass(frozen=True)
@@ -85,9 +92,31 @@ def load_job(path: str | Path) -> Job:
             raise JobError(f'{path}: step {i + 1} needs command = "<qmoe sub-command>"')
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise JobError(f"{path}: step {i + 1} args must be a list of strings")
+        if command == "run":
+            raise JobError(f"{path}: step {i + 1} runs a job file itself; a job cannot nest jobs")
         parsed.append(JobStep(command, tuple(args)))
     variables = {str(k): str(v) for k, v in data.get("vars", {}).items()}
     return Job(path, str(data.get("description", "")), tuple(parsed), variables)
+
+
+def check_confined(argv: list[str], out: Path) -> None:
+    """Refuse a step whose output options name a path outside ``out``.
+
+    Raises:
+        JobError: Naming the step's command and the path.
+    """
+    root = Path(out).expanduser().resolve()
+    for flag, value in zip(argv, argv[1:], strict=False):
+        name, _, inline = flag.partition("=")
+        if name not in OUTPUT_FLAGS:
+            continue
+        target = Path(inline or value).expanduser()
+        target = (target if target.is_absolute() else Path.cwd() / target).resolve()
+        if target != root and root not in target.parents:
+            raise JobError(
+                f"step {argv[0]!r} would write {target}, outside the job's --out {root}; "
+                "every output of a job stays in --out"
+            )
 
 
 def step_key(argv: list[str]) -> str:

@@ -122,3 +122,24 @@ def test_a_placeholder_without_value_is_refused(tmp_path, capsys):
     assert "no value for placeholder {spec}" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
     assert "job file not found" in capsys.readouterr().err
+
+
+def test_job_outputs_stay_in_out_and_jobs_do_not_nest(tmp_path, capsys):
+    from qmoe_qiskit.cli import main
+
+    job = tmp_path / "job.toml"
+    job.write_text(
+        '[vars]\nname = "model"\n[[step]]\ncommand = "export"\n'
+        'args = ["qmoe-digits4", "-o", "{out}/{name}.qasm"]\n'
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(job), "--out", str(out), "--var", "name=../../x", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "outside the job's --out" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.qasm").exists() and not out.exists()
+    assert main(["run", str(job), "--out", str(out), "--dry-run"]) == 0  # inside: fine
+    capsys.readouterr()
+    job.write_text(f'[[step]]\ncommand = "run"\nargs = ["{job}", "--out", "{{out}}/again"]\n')
+    assert main(["run", str(job), "--out", str(out)]) == 2
+    assert "cannot nest jobs" in capsys.readouterr().err
+    assert not (out / "again").exists()

@@ -24,6 +24,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from ..files import atomic_write
     from ..models.search import SearchModel, derive_spec
     from ..spec import spec_to_toml
     from .common import CommandError, is_run_dir, load_model_or_run
@@ -39,7 +40,8 @@ def run(args) -> int:
     if not output.parent.is_dir():
         raise CommandError(f"-o: directory {output.parent} does not exist")
     spec = derive_spec(model, loaded.weights)
-    output.write_text(spec_to_toml(spec))
+    text = spec_to_toml(spec)
+    atomic_write(output, lambda p: p.write_text(text))
     weights = model.structural_weights(loaded.weights)
     derived = model.derived(loaded.weights)
     if args.json:

@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..files import write_json
-    from ..jobfile import load_job, step_key
+    from ..jobfile import check_confined, load_job, step_key
     from . import main
     from .common import CommandError, parse_vars
 
@@ -44,6 +44,8 @@ def run(args) -> int:
     variables["out"] = str(out)
     variables.update(parse_vars(args.var))
     commands = [step.argv(variables) for step in job.steps]
+    for argv in commands:
+        check_confined(argv, out)
     if args.dry_run:
         for argv in commands:
             print("qmoe " + " ".join(argv))

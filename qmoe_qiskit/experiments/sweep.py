@@ -228,6 +228,7 @@ def load_sweep(path: str | Path, variables: Mapping[str, str] | None = None) -> 
                          or ["seed"])  # fmt: skip
             name = f"{name}-{label}" if label else name
             name = f"fair-baseline-of-{name}" if fair else name
+            name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip(".") or "run"  # stays in runs/
             overrides = {k: row.pop(k) for k in list(row) if "." in k}
             settings = {**defaults, **row}
             if fair:  # routing losses have no router to act on

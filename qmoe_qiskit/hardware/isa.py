@@ -13,6 +13,7 @@ from qiskit import qpy
 from qiskit.quantum_info import SparsePauliOp
 
 from ..errors import TranspileError
+from ..files import atomic_write, write_json
 from .transpile import TranspiledModel, TranspileProfile
 
 __all__ = ["load_isa", "save_isa"]
@@ -35,8 +36,7 @@ def save_isa(
     """
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        qpy.dump(transpiled.circuit, handle)
+    atomic_write(path, lambda p: _dump_qpy(transpiled.circuit, p))
     sidecar = path.with_name(path.name + ".json")
     info = {
         "backend": transpiled.backend_name,
@@ -45,8 +45,13 @@ def save_isa(
         "observables": _observables_to_json(transpiled.observables),
         **dict(metadata or {}),
     }
-    sidecar.write_text(json.dumps(info, indent=2) + "\n")
+    write_json(sidecar, info)
     return path, sidecar
+
+
+def _dump_qpy(circuit, path: Path) -> None:
+    with open(path, "wb") as handle:
+        qpy.dump(circuit, handle)
 
 
 def load_isa(path: str | os.PathLike) -> tuple[TranspiledModel, dict[str, Any]]:

@@ -280,6 +280,9 @@ def train(
         _check_noise_backend(model, config)
         log(f"noise-aware: transpiled for {config.noise} (profile {config.noise_profile}), "
             "exact noisy expectations on Aer (density matrix)")  # fmt: skip
+    if resume:  # temporary files of writes a kill interrupted (atomic_write's naming)
+        for stale in out.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
     if resume and (out / CHECKPOINT).is_file():
         state = _state_from_checkpoint(load_checkpoint(out / CHECKPOINT), out / CHECKPOINT)
         log(f"resuming {out} after epoch {state.epoch} of {config.epochs}")

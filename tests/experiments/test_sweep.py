@@ -283,3 +283,15 @@ def test_a_recorded_results_json_resumes_a_sweep_without_its_run_directories(tmp
     assert {p.name for p in (out / "runs").iterdir()} == {
         r.name for r in load_sweep(path).runs if r.spec == "qmoe-digits4-pca8"
     }
+
+
+def test_labels_and_names_cannot_leave_the_runs_directory(tmp_path):
+    path = tmp_path / "escape.toml"
+    path.write_text(
+        '[defaults]\nengine = "torch"\n[[grid]]\nspec = "qmoe-digits4-pca8"\n'
+        'label = "x/../../../../escaped"\n'
+    )
+    (run,) = load_sweep(path).runs
+    assert "/" not in run.name and not run.name.startswith(".")
+    runs = (tmp_path / "out" / "runs").resolve()
+    assert (runs / run.name).resolve().parent == runs

@@ -192,3 +192,17 @@ def test_a_damaged_isa_file_is_one_line(transpiled, tmp_path, damage, capsys):
     with pytest.raises(TranspileError, match="not a readable QPY circuit|cannot be read") as info:
         load_isa(qpy_path)
     assert len(str(info.value).splitlines()) == 1
+
+
+def test_save_isa_replaces_a_planted_link_instead_of_writing_through_it(transpiled, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "isa.qpy.json").symlink_to(victim)  # planted in a run directory someone sent
+    (run / "isa.qpy").symlink_to(victim)
+    save_isa(transpiled, run / "isa.qpy", {})
+    assert victim.read_text() == "keep me"
+    assert not (run / "isa.qpy.json").is_symlink() and not (run / "isa.qpy").is_symlink()
+    assert load_isa(run / "isa.qpy")[0].circuit == transpiled.circuit
+    assert not list(run.glob(".*.tmp"))

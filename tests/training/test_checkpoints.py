@@ -158,3 +158,16 @@ def test_legacy_fit_state_is_converted(tmp_path):
     state = FitState(**load_checkpoint(path))
     assert state.epoch == 3 and isinstance(state.weights, np.ndarray)
     assert convert_legacy_checkpoint(path) is False
+
+
+def test_resume_removes_temporary_files_a_kill_left(tiny_run, tmp_path):
+    from qmoe_qiskit.spec import load_saved_spec
+    from qmoe_qiskit.training import train
+    from qmoe_qiskit.training.runs import read_config
+
+    run = _copy(tiny_run, tmp_path)
+    stale = run / ".checkpoint.pt.abc123.tmp"  # what a kill during a checkpoint write leaves
+    stale.write_bytes(b"half a checkpoint")
+    train(load_saved_spec(run / "spec.toml"), run, read_config(run).replace(epochs=2),
+          resume=True, progress=False, log=lambda _: None)  # fmt: skip
+    assert not stale.exists() and load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
