@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,14 @@ __all__ = [
     "CHANGEABLE",
     "CHECKPOINT",
     "CURVE",
+    "LOCK_FILE",
     "METRICS",
     "RUN_CONFIG",
     "SPEC_FILE",
     "LoadedRun",
     "RunConfig",
     "load_run",
+    "lock_run",
 ]
 
 CHECKPOINT = "checkpoint.pt"
@@ -231,6 +234,49 @@ class LoadedRun:
     config: RunConfig
     weights: np.ndarray
     epoch: int
+
+
+#: The file a training process holds an exclusive lock on while it writes a run directory.
+LOCK_FILE = ".qmoe.lock"
+
+
+class RunLock:
+    """An exclusive ``flock`` on a run directory's :data:`LOCK_FILE`, held until
+    :meth:`release` (or the process's death: the kernel drops it, so ``kill -9`` leaves no
+    stale lock). Where ``fcntl`` is missing (Windows) it locks nothing."""
+
+    def __init__(self, handle: int | None) -> None:
+        self._handle = handle
+
+    def release(self) -> None:
+        """Drop the lock."""
+        if self._handle is not None:
+            os.close(self._handle)
+            self._handle = None
+
+
+def lock_run(out: Path) -> RunLock:
+    """Take the run directory ``out`` for this process.
+
+    Raises:
+        TrainingError: Another process holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return RunLock(None)
+    handle = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner = os.pread(handle, 32, 0).decode(errors="replace").strip() or "another process"
+        os.close(handle)
+        raise TrainingError(
+            f"{out} is being written by {owner}: wait for it, or choose a new --out"
+        ) from None
+    os.ftruncate(handle, 0)
+    os.pwrite(handle, f"process {os.getpid()}".encode(), 0)
+    return RunLock(handle)
 
 
 def _implied_pca(spec: ModelSpec) -> int:

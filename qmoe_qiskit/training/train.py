@@ -24,12 +24,14 @@ from .runs import (
     CHANGEABLE,
     CHECKPOINT,
     CURVE,
+    LOCK_FILE,
     METRICS,
     RUN_CONFIG,
     SPEC_FILE,
     LoadedRun,
     RunConfig,
     load_run,
+    lock_run,
     read_config,
 )
 
@@ -266,7 +268,7 @@ def train(
         if not started_before:
             raise TrainingError(f"--resume: {out} holds no run to resume (no {RUN_CONFIG})")
         spec, config = _resume_settings(out, spec, config)
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
         hint = " or pass --resume" if (out / RUN_CONFIG).is_file() else ""
         raise TrainingError(f"{out} is not empty: choose a new --out{hint}")
     config = (config or RunConfig.from_spec(spec)).validate()
@@ -280,88 +282,96 @@ def train(
         _check_noise_backend(model, config)
         log(f"noise-aware: transpiled for {config.noise} (profile {config.noise_profile}), "
             "exact noisy expectations on Aer (density matrix)")  # fmt: skip
-    if resume:  # temporary files of writes a kill interrupted (atomic_write's naming)
-        for stale in out.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-    if resume and (out / CHECKPOINT).is_file():
-        state = _state_from_checkpoint(load_checkpoint(out / CHECKPOINT), out / CHECKPOINT)
-        log(f"resuming {out} after epoch {state.epoch} of {config.epochs}")
-    elif resume:
-        log(f"{out} stopped before its first checkpoint: starting it again from scratch")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / SPEC_FILE, lambda p: p.write_text(spec_to_toml(spec)))
-    write_json(out / RUN_CONFIG, dataclasses.asdict(config))
+    lock = lock_run(out)  # one process per run directory; refused in one line otherwise
+    try:
+        if not resume and any(p.name != LOCK_FILE for p in out.iterdir()):
+            raise TrainingError(f"{out} is not empty: another run started writing it first")
+        if resume:  # temporary files of writes a kill interrupted (atomic_write's naming)
+            for stale in out.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        if resume and (out / CHECKPOINT).is_file():
+            state = _state_from_checkpoint(load_checkpoint(out / CHECKPOINT), out / CHECKPOINT)
+            log(f"resuming {out} after epoch {state.epoch} of {config.epochs}")
+        elif resume:
+            log(f"{out} stopped before its first checkpoint: starting it again from scratch")
+        atomic_write(out / SPEC_FILE, lambda p: p.write_text(spec_to_toml(spec)))
+        write_json(out / RUN_CONFIG, dataclasses.asdict(config))
 
-    held_out = config.val_fraction == 0
-    _, _, validation = split_validation(data, config.val_fraction, config.seed)
-    x_seen, y_seen = (data.x_test, data.y_test) if validation is None else validation
-    routed = model.num_experts > 0
+        held_out = config.val_fraction == 0
+        _, _, validation = split_validation(data, config.val_fraction, config.seed)
+        x_seen, y_seen = (data.x_test, data.y_test) if validation is None else validation
+        routed = model.num_experts > 0
 
-    def checkpoint(fit_state: FitState, network: torch.nn.Module) -> None:
-        row = fit_state.history[-1]
-        if held_out:  # shown in training_curve.png; never used to choose anything
-            row["test_accuracy"] = accuracy(network, data.x_test, data.y_test)
-        if routed:  # I(class; expert) on the held-out split, in bits
+        def checkpoint(fit_state: FitState, network: torch.nn.Module) -> None:
+            row = fit_state.history[-1]
+            if held_out:  # shown in training_curve.png; never used to choose anything
+                row["test_accuracy"] = accuracy(network, data.x_test, data.y_test)
+            if routed:  # I(class; expert) on the held-out split, in bits
+                probs = routing_probabilities(
+                    model,
+                    fit_state.weights,
+                    x_seen,
+                    engine=config.engine,
+                    device=config.device,
+                    memory_gb=config.memory_gb,
+                )
+                row["routing_mi"] = routing_stats(
+                    probs, y_seen, model.num_classes
+                ).mutual_information
+            save_checkpoint(out / CHECKPOINT, fit_state)
+            write_json(out / METRICS, {"epochs": fit_state.history})
+
+        result = fit_model(
+            model, data, config, state=state, on_epoch=checkpoint, progress=progress, log=log
+        )
+        network = build_network(
+            model,
+            result.weights,
+            engine=config.engine,
+            device=config.device,
+            memory_gb=config.memory_gb,
+            factory=circuit_factory(config),
+        )
+        if result.best_epoch != result.state.epoch:
+            log(f"kept the weights of epoch {result.best_epoch} (lowest validation loss)")
+        test_acc = accuracy(network, data.x_test, data.y_test, max(config.batch_size, 256))
+        metrics = {
+            "model": spec.name,
+            "family": spec.kind,
+            "data": config.data,
+            "classes": list(config.classes),
+            "seed": config.seed,
+            "engine": config.engine,
+            "noise": config.noise or None,
+            "train_size": int(len(data.y_train)),
+            "test_size": int(len(data.y_test)),
+            "epochs": result.history,
+            "best_epoch": result.best_epoch,
+            "test_accuracy": test_acc,
+        }
+        if routed:  # the routing of the kept weights on the test split (qmoe routing RUN)
             probs = routing_probabilities(
                 model,
-                fit_state.weights,
-                x_seen,
+                result.weights,
+                data.x_test,
                 engine=config.engine,
                 device=config.device,
                 memory_gb=config.memory_gb,
             )
-            row["routing_mi"] = routing_stats(probs, y_seen, model.num_classes).mutual_information
-        save_checkpoint(out / CHECKPOINT, fit_state)
-        write_json(out / METRICS, {"epochs": fit_state.history})
-
-    result = fit_model(
-        model, data, config, state=state, on_epoch=checkpoint, progress=progress, log=log
-    )
-    network = build_network(
-        model,
-        result.weights,
-        engine=config.engine,
-        device=config.device,
-        memory_gb=config.memory_gb,
-        factory=circuit_factory(config),
-    )
-    if result.best_epoch != result.state.epoch:
-        log(f"kept the weights of epoch {result.best_epoch} (lowest validation loss)")
-    test_acc = accuracy(network, data.x_test, data.y_test, max(config.batch_size, 256))
-    metrics = {
-        "model": spec.name,
-        "family": spec.kind,
-        "data": config.data,
-        "classes": list(config.classes),
-        "seed": config.seed,
-        "engine": config.engine,
-        "noise": config.noise or None,
-        "train_size": int(len(data.y_train)),
-        "test_size": int(len(data.y_test)),
-        "epochs": result.history,
-        "best_epoch": result.best_epoch,
-        "test_accuracy": test_acc,
-    }
-    if routed:  # the routing of the kept weights on the test split (qmoe routing RUN)
-        probs = routing_probabilities(
-            model,
-            result.weights,
-            data.x_test,
-            engine=config.engine,
-            device=config.device,
-            memory_gb=config.memory_gb,
+            metrics["routing"] = routing_stats(probs, data.y_test, model.num_classes).to_dict()
+        write_json(out / METRICS, metrics)
+        plot_curve(
+            out / CURVE,
+            result.history,
+            result.state.steps,
+            f"{spec.name} on {config.data}",
+            test_accuracy=test_acc,
         )
-        metrics["routing"] = routing_stats(probs, data.y_test, model.num_classes).to_dict()
-    write_json(out / METRICS, metrics)
-    plot_curve(
-        out / CURVE,
-        result.history,
-        result.state.steps,
-        f"{spec.name} on {config.data}",
-        test_accuracy=test_acc,
-    )
-    log(f"test accuracy {test_acc:.4f} on {len(data.y_test)} held-out samples")
-    return metrics
+        log(f"test accuracy {test_acc:.4f} on {len(data.y_test)} held-out samples")
+        return metrics
+    finally:
+        lock.release()
 
 
 def predict_classes(

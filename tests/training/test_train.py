@@ -96,3 +96,25 @@ def test_checkpoints_are_engine_independent(tmp_path, trained_with, other):
         a = build_network(run.model, run.weights, engine="aer")(x).double()
         b = build_network(run.model, run.weights, engine="torch")(x).double()
     np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_two_concurrent_starts_into_one_directory_one_is_refused(tmp_path):
+    """The second of two trains started together into the same --out is refused in one line
+    (before, both exited 0 and the first result was silently lost)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    qmoe = str(Path(sys.executable).with_name("qmoe"))
+    out = tmp_path / "run"
+    argv = [qmoe, "train", "qmoe-digits4-pca8", "--engine", "torch", "--epochs", "2",
+            "--train-limit", "200", "--test-limit", "8", "--quiet", "--threads", "1",
+            "--out", str(out)]  # fmt: skip
+    first = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    codes = sorted([first.wait(timeout=600), second.wait(timeout=600)])
+    errors = first.stderr.read() + second.stderr.read()
+    assert codes == [0, 2], errors
+    assert "is being written by process" in errors or "is not empty" in errors
+    assert len([line for line in errors.splitlines() if "error" in line]) == 1
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0
