@@ -31,7 +31,15 @@ from typing import Any
 
 from .errors import JobFileError as JobError
 
-__all__ = ["OUTPUT_FLAGS", "Job", "JobError", "JobStep", "check_confined", "load_job"]
+__all__ = [
+    "OUTPUT_FLAGS",
+    "Job",
+    "JobError",
+    "JobStep",
+    "check_confined",
+    "load_job",
+    "step_outputs",
+]
 
 #: Options whose value is a path a step writes.
 OUTPUT_FLAGS = ("-o", "--out", "--output", "--ledger")
@@ -99,6 +107,19 @@ def load_job(path: str | Path) -> Job:
     return Job(path, str(data.get("description", "")), tuple(parsed), variables)
 
 
+def step_outputs(argv: list[str]) -> list[str]:
+    """The values of a step's output options (:data:`OUTPUT_FLAGS`), in order."""
+    found = []
+    for i, flag in enumerate(argv):
+        name, equals, inline = flag.partition("=")
+        if name in OUTPUT_FLAGS:
+            if equals:
+                found.append(inline)
+            elif i + 1 < len(argv):
+                found.append(argv[i + 1])
+    return found
+
+
 def check_confined(argv: list[str], out: Path) -> None:
     """Refuse a step whose output options name a path outside ``out``.
 
@@ -106,11 +127,8 @@ def check_confined(argv: list[str], out: Path) -> None:
         JobError: Naming the step's command and the path.
     """
     root = Path(out).expanduser().resolve()
-    for flag, value in zip(argv, argv[1:], strict=False):
-        name, _, inline = flag.partition("=")
-        if name not in OUTPUT_FLAGS:
-            continue
-        target = Path(inline or value).expanduser()
+    for value in step_outputs(argv):
+        target = Path(value).expanduser()
         target = (target if target.is_absolute() else Path.cwd() / target).resolve()
         if target != root and root not in target.parents:
             raise JobError(

@@ -143,3 +143,23 @@ def test_job_outputs_stay_in_out_and_jobs_do_not_nest(tmp_path, capsys):
     assert main(["run", str(job), "--out", str(out)]) == 2
     assert "cannot nest jobs" in capsys.readouterr().err
     assert not (out / "again").exists()
+
+
+def test_resume_continues_a_training_step_that_was_cut_short(tmp_path, capsys):
+    """A Ctrl-C during a job's training step left a started run directory; --resume used to
+    fail forever on it ('is not empty'); now it continues that run."""
+    from qmoe_qiskit.cli import main
+
+    job = tmp_path / "job.toml"
+    step = ["qmoe-digits4-pca8", "--engine", "torch", "--train-limit", "64", "--test-limit",
+            "8", "--epochs", "2", "--quiet", "--out", "{out}/run"]  # fmt: skip
+    job.write_text(f'[[step]]\ncommand = "train"\nargs = {json.dumps(step)}\n')
+    out = tmp_path / "out"
+    cut_short = [a.replace("{out}", str(out)) for a in step]
+    cut_short[cut_short.index("--epochs") + 1] = "1"  # the interrupted step: 1 epoch written
+    assert main(["train", *cut_short]) == 0
+    assert main(["run", str(job), "--out", str(out)]) == 2  # without --resume: refused
+    assert main(["run", str(job), "--out", str(out), "--resume"]) == 0
+    metrics = json.loads((out / "run" / "metrics.json").read_text())
+    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
+    assert "--resume" in capsys.readouterr().out

@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..files import write_json
-    from ..jobfile import check_confined, load_job, step_key
+    from ..jobfile import check_confined, load_job, step_key, step_outputs
     from . import main
     from .common import CommandError, parse_vars
 
@@ -68,9 +68,14 @@ def run(args) -> int:
         if key in done:
             print(f"[{i}/{len(commands)}] done already: qmoe {' '.join(argv)}")
             continue
-        print(f"[{i}/{len(commands)}] qmoe {' '.join(argv)}", flush=True)
+        run_argv = argv
+        if args.resume and argv[0] == "train" and "--resume" not in argv:
+            started_run = any((Path(o) / "run.json").is_file() for o in step_outputs(argv))
+            if started_run:  # a training step the interruption cut short: continue it
+                run_argv = [*argv, "--resume"]
+        print(f"[{i}/{len(commands)}] qmoe {' '.join(run_argv)}", flush=True)
         started = time.perf_counter()
-        status = main(argv)
+        status = main(run_argv)
         if status:
             raise CommandError(f"step {i} failed with exit status {status}; rerun with --resume")
         done.add(key)
