@@ -27,6 +27,10 @@ __all__ = [
 ]
 
 
+#: Most experts a ``qmoe`` spec may have: compiling stays under a second up to here.
+MAX_QMOE_EXPERTS = 20
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A complete model definition.
@@ -228,6 +232,13 @@ class ModelSpec:
         if self.kind == "qmoe":
             if self.experts.count < 2:
                 raise _fail("experts.count", self.experts.count, "a qmoe needs >= 2 experts")
+            if self.experts.count > MAX_QMOE_EXPERTS:
+                raise _fail(
+                    "experts.count",
+                    self.experts.count,
+                    f"a qmoe compiles at most {MAX_QMOE_EXPERTS} experts (the expert stage's "
+                    "symbolic angles grow steeply: 24 experts take 5 s to compile, 32 minutes)",
+                )
             if self.experts.construction == "multiplexed" and not self.multiplexed:
                 raise _fail(
                     "experts.construction",
