@@ -108,10 +108,11 @@ def run(args) -> int:
         mitigation_settings(args.primitive, args.mitigation)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    # the backend first: an unknown name (or missing credentials) creates no ledger file
+    handle = open_backend(args.backend, channel=args.channel, instance=args.instance)
     ledger = Ledger(args.ledger)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     try:
-        handle = open_backend(args.backend, channel=args.channel, instance=args.instance)
         if args.isa:
             transpiled, info = load_isa(args.isa)
             if transpiled.backend_name != handle.name:

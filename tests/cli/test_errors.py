@@ -239,3 +239,12 @@ def test_a_damaged_job_state_is_one_line(tmp_path, capsys):
     argv = ["run", str(REPO / "jobs" / "digits4.toml"), "--out", str(out), "--resume"]
     assert main(argv) == 2
     assert "job-state.json cannot be read" in one_line_error(capsys)
+
+
+def test_a_submit_to_an_unknown_backend_creates_no_ledger(finished_run, tmp_path, capsys):
+    ledger = tmp_path / "state" / "jobs.sqlite"
+    capsys.readouterr()
+    argv = ["submit", str(finished_run), "--backend", "fake_nowhere", "--ledger", str(ledger)]
+    assert main(argv) == 2
+    assert "no fake backend" in one_line_error(capsys)
+    assert not ledger.exists() and not ledger.parent.exists()
