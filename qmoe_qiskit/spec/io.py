@@ -271,7 +271,12 @@ def load_spec(source: str | Path | Mapping[str, Any] | ModelSpec) -> ModelSpec:
         return spec_from_dict(source)
     path = Path(source)
     if path.is_file():
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise SpecError(f"{path}: not a TOML spec (not UTF-8 text)") from None
+        except OSError as exc:
+            raise SpecError(f"{path}: cannot be read: {exc.strerror or exc}") from None
         origin = str(path)
     elif path.is_dir():
         raise SpecError(f"{path} is a directory, not a spec file (a run's spec is spec.toml)")
