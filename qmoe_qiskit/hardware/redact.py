@@ -12,11 +12,16 @@ __all__ = ["SECRET_ENV", "scrub"]
 SECRET_ENV = ("QISKIT_IBM_TOKEN", "IBM_QUANTUM_TOKEN", "QISKIT_IBM_API_KEY")
 
 
+#: What a credential looks like in a message: a whole word ``token``, ``api_key`` (and
+#: spellings; ``QISKIT_IBM_TOKEN`` too) followed by ``:`` or ``=`` and a value, or ``Bearer``
+#: and a value. A word that
+#: merely contains "token" (a run directory ``runs/tokenizers-v2``) is left alone.
 _TOKEN_PATTERNS = (
     re.compile(
-        r"(?i)((?:token|apikey|api_key|api-key|authorization|bearer)[\"']?\s*[:=]?\s*[\"']?)"
-        r"[A-Za-z0-9_\-\.]{8,}"
+        r"(?i)((?:\b|_)(?:token|apikey|api_key|api-key|authorization)\b[\"']?\s*[:=]\s*[\"']?"
+        r"(?:bearer\s+)?)[A-Za-z0-9_\-\.]{8,}"
     ),
+    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9_\-\.]{8,}"),
 )
 
 

@@ -29,13 +29,17 @@ def credentials_available() -> bool:
 def make_service(channel: str | None = None, instance: str | None = None):
     """A :class:`~qiskit_ibm_runtime.QiskitRuntimeService` from env variables or saved account.
 
+    The token is the first set of :data:`~.redact.SECRET_ENV` (``QISKIT_IBM_TOKEN``,
+    ``IBM_QUANTUM_TOKEN``, ``QISKIT_IBM_API_KEY``): every variable treated as a secret is
+    honoured as one.
+
     Raises:
         RuntimeFailure: No account, or the service refused it (message scrubbed).
     """
     from qiskit_ibm_runtime import QiskitRuntimeService
 
     kwargs: dict[str, Any] = {}
-    token = os.environ.get("QISKIT_IBM_TOKEN")
+    token = next((os.environ[n] for n in SECRET_ENV if os.environ.get(n)), None)
     channel = channel or os.environ.get("QISKIT_IBM_CHANNEL")
     instance = instance or os.environ.get("QISKIT_IBM_INSTANCE")
     if token:

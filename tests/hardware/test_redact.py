@@ -123,3 +123,41 @@ def test_scrub_patterns(monkeypatch):
     assert "abcdefgh12345" not in scrub("Authorization: Bearer abcdefgh12345")
     assert "abcdefgh12345" not in scrub("url?apikey=abcdefgh12345&x=1")
     assert scrub("plain message about tokens") == "plain message about tokens"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("runs/tokenization/d4", "runs/tokenization/d4"),
+        ("runs/tokenizers-v2/d4", "runs/tokenizers-v2/d4"),
+        ("/data/token_dir/run", "/data/token_dir/run"),
+        ("token=abcdefgh1234", "token=***"),
+        ('{"token": "abcdefghijkl"}', '{"token": "***"}'),
+        ("QISKIT_IBM_TOKEN=abcdefghijklmn", "QISKIT_IBM_TOKEN=***"),
+        ("Authorization: Bearer abcdefghijk", "Authorization: Bearer ***"),
+        ("api_key=XYZ12345678", "api_key=***"),
+    ],
+)
+def test_only_credential_shaped_strings_are_scrubbed(text, expected):
+    """A run path with "token" in a directory name stays usable (jobs fetch follows it)."""
+    assert scrub(text) == expected
+
+
+@pytest.mark.parametrize(
+    "variable", ["QISKIT_IBM_TOKEN", "IBM_QUANTUM_TOKEN", "QISKIT_IBM_API_KEY"]
+)
+def test_every_secret_variable_is_honoured_as_the_token(monkeypatch, variable):
+    import qiskit_ibm_runtime
+
+    for name in ("QISKIT_IBM_TOKEN", "IBM_QUANTUM_TOKEN", "QISKIT_IBM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, "sentinel-token-0123456789")
+    seen = {}
+
+    def service(**kwargs):
+        seen.update(kwargs)
+        return "service"
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", service)
+    assert make_service() == "service"
+    assert seen["token"] == "sentinel-token-0123456789"
