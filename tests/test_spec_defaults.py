@@ -186,9 +186,7 @@ def test_expert_counts_that_would_not_compile_in_time_name_the_count(encoding):
     """40 experts passed validation and compiled for minutes; 40 one-hot experts were blamed
     on data_qubits."""
     with pytest.raises(SpecError, match="experts.count = 40 is invalid: a qmoe compiles at most"):
-        spec_from_dict(
-            {"name": "big", "routing": {"encoding": encoding}, "experts": {"count": 40}}
-        )
+        spec_from_dict({"name": "big", "routing": {"encoding": encoding}, "experts": {"count": 40}})
     assert spec_from_dict({"name": "ok", "experts": {"count": 20}}).experts.count == 20
     hybrid = {**MINIMAL_HYBRID, "routing": {"kind": "linear"}, "experts": {"kind": "linear",
               "count": 40}}  # fmt: skip
