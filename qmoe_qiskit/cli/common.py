@@ -6,6 +6,7 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,6 +140,12 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def add_output_option(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
+    """``-o/--out/--output``: the one spelling of every command's output path (``kwargs``:
+    ``dest``, ``help``, ``required``, ``metavar``...)."""
+    parser.add_argument("-o", "--out", "--output", **kwargs)
 
 
 def add_threads_option(parser: argparse.ArgumentParser, default_text: str) -> None:

@@ -6,7 +6,7 @@ import json
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter
+    from .common import HelpFormatter, add_output_option
 
     parser = sub.add_parser(
         "derive",
@@ -14,9 +14,7 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("run", metavar="RUN", help="run directory of a DiffQAS search")
-    parser.add_argument(
-        "-o", "--out", "--output", dest="output", required=True, help="spec file to write (.toml)"
-    )
+    add_output_option(parser, dest="output", required=True, help="spec file to write (.toml)")
     parser.add_argument("--json", action="store_true", help="print the structural weights as JSON")
     parser.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ import json
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter, non_negative_int
+    from .common import HelpFormatter, add_output_option, non_negative_int
 
     parser = sub.add_parser(
         "export",
@@ -17,13 +17,8 @@ def register(sub) -> None:
     parser.add_argument(
         "--format", required=True, choices=("qasm3", "qasm2", "qpy"), help="output format"
     )
-    parser.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="output",
-        required=True,
-        help="output file (its directory must exist)",
+    add_output_option(
+        parser, dest="output", required=True, help="output file (its directory must exist)"
     )
     parser.add_argument(
         "--input",

@@ -12,20 +12,15 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter
+    from .common import HelpFormatter, add_output_option
 
     parser = sub.add_parser(
         "hybrid-study",
         help="hybrid QMoE: linear/quantum/MLP routers + linear experts, noise study, report",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="out",
-        required=True,
-        help="directory for results.json, PNGs, report",
+    add_output_option(
+        parser, dest="out", required=True, help="directory for results.json, PNGs, report"
     )
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds 0..N-1 (5)")
     parser.add_argument("--epochs", type=int, default=100, help="maximum epochs (100)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter, non_negative_int, positive_int, shard_spec
+    from .common import HelpFormatter, add_output_option, non_negative_int, positive_int, shard_spec
 
     parser = sub.add_parser(
         "noise",
@@ -16,14 +16,7 @@ def register(sub) -> None:
         "study", help="train and score the runs (resumable), then write the report",
         formatter_class=HelpFormatter,
     )  # fmt: skip
-    study.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="out",
-        required=True,
-        help="study directory (runs/, resumable)",
-    )
+    add_output_option(study, dest="out", required=True, help="study directory (runs/, resumable)")
     study.add_argument("--spec", default="qmoe-digits4-pca8-e2", help="spec file or preset")
     study.add_argument(
         "--backends", default="fake_manila,fake_torino",
@@ -46,9 +39,7 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )  # fmt: skip
     report.add_argument("study", help="study directory")
-    report.add_argument(
-        "-o", "--out", "--output", dest="output", help="report directory (default: STUDY)"
-    )
+    add_output_option(report, dest="output", help="report directory (default: STUDY)")
     report.set_defaults(func=run_report)
 
 

@@ -19,16 +19,9 @@ SERIES_TASKS = ("bessel", "damped-shm", "delayed-qc", "narma5", "narma10")
 
 def _common(parser, seeds: int, epochs: int) -> None:
     """Arguments every training study takes."""
-    from .common import shard_spec
+    from .common import add_output_option, shard_spec
 
-    parser.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="out",
-        required=True,
-        help="study directory (runs/, resumable)",
-    )
+    add_output_option(parser, dest="out", required=True, help="study directory (runs/, resumable)")
     parser.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1")
     parser.add_argument("--epochs", type=int, default=epochs, help="epochs per run")
     parser.add_argument("--shard", type=shard_spec, default=(0, 1), metavar="I/K",
@@ -37,7 +30,7 @@ def _common(parser, seeds: int, epochs: int) -> None:
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter
+    from .common import HelpFormatter, add_output_option
 
     parser = sub.add_parser(
         "qt",
@@ -89,14 +82,7 @@ def register(sub) -> None:
         "rl", help="A2C on MiniGrid: QT-generated actor and critic vs ordinary weights",
         formatter_class=HelpFormatter,
     )  # fmt: skip
-    rl.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="out",
-        required=True,
-        help="study directory (runs/, resumable)",
-    )
+    add_output_option(rl, dest="out", required=True, help="study directory (runs/, resumable)")
     rl.add_argument("--agents", type=_names, default=("qt", "classical"), metavar="NAMES",
                     help="comma-separated: qt, classical (default: both)")  # fmt: skip
     rl.add_argument("--env", default="MiniGrid-Empty-5x5-v0", help="MiniGrid environment id")
@@ -109,9 +95,7 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )  # fmt: skip
     report.add_argument("study", help="study directory")
-    report.add_argument(
-        "-o", "--out", "--output", dest="output", help="report directory (default: STUDY)"
-    )
+    add_output_option(report, dest="output", help="report directory (default: STUDY)")
     report.set_defaults(func=run_report)
     restore = commands.add_parser(
         "restore", help="seed a study directory with a report's results.json (continue a "
@@ -119,9 +103,7 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )  # fmt: skip
     restore.add_argument("results", help="results.json written by qmoe qt report")
-    restore.add_argument(
-        "-o", "--out", "--output", dest="out", required=True, help="study directory"
-    )
+    add_output_option(restore, dest="out", required=True, help="study directory")
     restore.set_defaults(func=run_restore)
 
 

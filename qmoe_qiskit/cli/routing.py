@@ -10,7 +10,7 @@ from ..figures import subplots
 
 def register(sub) -> None:
     from ..engines import ENGINES
-    from .common import HelpFormatter
+    from .common import HelpFormatter, add_output_option
 
     parser = sub.add_parser(
         "routing",
@@ -19,10 +19,8 @@ def register(sub) -> None:
     )
     parser.add_argument("run", metavar="RUN", help="run directory written by qmoe train")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument(
-        "-o",
-        "--out",
-        "--output",
+    add_output_option(
+        parser,
         dest="output",
         metavar="FILE",
         help="draw the matrix as a heatmap (default: no plot)",

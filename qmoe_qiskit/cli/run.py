@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter
+    from .common import HelpFormatter, add_output_option
 
     parser = sub.add_parser(
         "run",
@@ -16,13 +16,8 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("job", help="job file (TOML), e.g. jobs/digits4.toml")
-    parser.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="out",
-        required=True,
-        help="output directory, substituted for {out}",
+    add_output_option(
+        parser, dest="out", required=True, help="output directory, substituted for {out}"
     )
     parser.add_argument(
         "--var", action="append", default=[], metavar="NAME=VALUE", help="set a {NAME} placeholder"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter, add_threads_option, positive_int
+    from .common import HelpFormatter, add_output_option, add_threads_option, positive_int
 
     parser = sub.add_parser(
         "sweep",
@@ -12,13 +12,8 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("sweep", metavar="SWEEP", help="sweep file (TOML), e.g. jobs/*.toml")
-    parser.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="out",
-        required=True,
-        help="output directory (runs/, results.json)",
+    add_output_option(
+        parser, dest="out", required=True, help="output directory (runs/, results.json)"
     )
     parser.add_argument(
         "--var", action="append", default=[], metavar="NAME=VALUE", help="set a {NAME} value"
@@ -41,14 +36,7 @@ def register(sub) -> None:
         "report", help="Markdown tables and plots of a sweep", formatter_class=HelpFormatter
     )
     report.add_argument("results", metavar="DIR", help="directory written by qmoe sweep")
-    report.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="output",
-        required=True,
-        help="directory for report.md, PNGs",
-    )
+    add_output_option(report, dest="output", required=True, help="directory for report.md, PNGs")
     report.set_defaults(func=run_report)
 
 

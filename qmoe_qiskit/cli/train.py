@@ -8,6 +8,7 @@ def register(sub) -> None:
     from ..engines import ENGINES
     from .common import (
         HelpFormatter,
+        add_output_option,
         add_threads_option,
         classes_list,
         non_negative_int,
@@ -21,14 +22,8 @@ def register(sub) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("spec", metavar="SPEC", help="spec file or preset name")
-    parser.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        dest="out",
-        required=True,
-        metavar="RUN",
-        help="run directory to write",
+    add_output_option(
+        parser, dest="out", required=True, metavar="RUN", help="run directory to write"
     )
     parser.add_argument("--data", choices=DATASETS, help="data set (default: the spec's)")
     parser.add_argument(

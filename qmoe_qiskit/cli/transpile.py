@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from .common import HelpFormatter, positive_int
+    from .common import HelpFormatter, add_output_option, positive_int
 
     parser = sub.add_parser(
         "transpile",
@@ -28,10 +28,8 @@ def register(sub) -> None:
     parser.add_argument(
         "--shots", type=positive_int, default=4096, help="shots per circuit to price"
     )
-    parser.add_argument(
-        "-o",
-        "--out",
-        "--output",
+    add_output_option(
+        parser,
         dest="output",
         help="QPY file for the ISA circuit (default: RUN/isa/BACKEND-PROFILE.qpy for a RUN; "
         "none for a SPEC)",
