@@ -25,7 +25,7 @@ from ..models import Model, circuit_of
 from .backends import get_fake_backend
 from .noise import noise_model_for, restrict_noise
 from .submit import measured_circuit, parameter_table
-from .transpile import load_profile, transpile_model
+from .transpile import TranspiledModel, load_profile, transpile_model
 
 __all__ = ["SampledEvaluation", "compact_circuit", "sampled_accuracy", "sampled_expectations"]
 
@@ -88,7 +88,8 @@ def sampled_expectations(
     shots: int = 1000,
     profile: str = "default",
     seed: int = 0,
-) -> tuple[np.ndarray, dict[str, int], Any]:
+    transpiled: TranspiledModel | None = None,
+) -> tuple[np.ndarray, dict[str, int], TranspiledModel]:
     """Class expectations estimated from shots of the model's ISA execution circuit.
 
     Args:
@@ -100,6 +101,7 @@ def sampled_expectations(
         shots: Shots per input.
         profile: Transpile profile.
         seed: Simulator seed.
+        transpiled: The model already transpiled for ``backend`` (default: transpile it).
 
     Returns:
         ``(rows, observables)`` expectations, the routing-bit counts over all shots (empty for
@@ -111,7 +113,8 @@ def sampled_expectations(
         backend = get_fake_backend(backend)
     program = circuit_of(model)
     x = np.atleast_2d(np.asarray(x, dtype=float))
-    transpiled = transpile_model(model, backend, load_profile(profile))
+    if transpiled is None:
+        transpiled = transpile_model(model, backend, load_profile(profile))
     circuit, index = compact_circuit(measured_circuit(transpiled.circuit, program.num_qubits))
     table = parameter_table(
         circuit, program.input_params, program.weight_params, x, model.circuit_weights(weights)
@@ -162,20 +165,25 @@ def sampled_accuracy(
         TranspileError: Unknown backend or profile, a backend too small or without dynamic
             circuits for a measured-routing model.
     """
+    if isinstance(backend, str):
+        backend = get_fake_backend(backend)
     x, y = np.atleast_2d(np.asarray(x, dtype=float)), np.asarray(y)
     weights = np.asarray(weights, dtype=float)
     common = {"shots": shots, "profile": profile, "seed": seed}
     ideal_evs, _, transpiled = sampled_expectations(
         model, weights, x, backend, noisy=False, **common
     )
-    noisy_evs, branches, _ = sampled_expectations(model, weights, x, backend, noisy=True, **common)
+    noisy_evs, branches, _ = sampled_expectations(
+        model, weights, x, backend, noisy=True, transpiled=transpiled, **common
+    )
     ideal = model.readout(ideal_evs, x, weights).argmax(axis=1)
     noisy = model.readout(noisy_evs, x, weights).argmax(axis=1)
+    branch_of = branch_circuits(transpiled.circuit)
     costs = {
         key: sum(1 for inst in branch.data if inst.operation.num_qubits == 2)
-        for key, branch in branch_circuits(transpiled.circuit).items()
+        for key, branch in branch_of.items()
     }
-    depth = max(branch.depth() for branch in branch_circuits(transpiled.circuit).values())
+    depth = max(branch.depth() for branch in branch_of.values())
     total = sum(branches.values())
     share = {key: count / total for key, count in sorted(branches.items())} if total else {}
     mean = sum(costs[k] * p for k, p in share.items()) if share else float(max(costs.values()))

@@ -51,6 +51,13 @@ class RoutedNetwork(torch.nn.Module):
         return out[:, : self.classes]
 
 
+def router_span(groups: Mapping[str, tuple[int, int]]) -> tuple[int, int]:
+    """``(start, stop)`` of the router's weights among ``groups``: the ``route`` group and
+    every ``route.*`` group (re-uploading, couplings), which come first and together."""
+    spans = [v for k, v in groups.items() if k == "route" or k.startswith("route.")]
+    return min(a for a, _ in spans), max(b for _, b in spans)
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledModel:
     """A compiled circuit model: one plain circuit plus what is needed to read and train it.
@@ -261,8 +268,7 @@ class CompiledModel:
     def router_span(self) -> tuple[int, int]:
         """``(start, stop)`` of the router's weights: the ``route`` group and every
         ``route.*`` group (re-uploading, couplings), which come first and together."""
-        spans = [v for k, v in self.weight_groups.items() if k == "route" or k.startswith("route.")]
-        return min(a for a, _ in spans), max(b for _, b in spans)
+        return router_span(self.weight_groups)
 
     def bind(self, inputs: ArrayLike, weights: ArrayLike) -> QuantumCircuit:
         """The circuit with one input vector and one weight vector bound."""

@@ -25,7 +25,7 @@ from ..circuits import (
 from ..errors import SpecError
 from ..spec import ModelSpec, parse_operators, parse_rotations
 from .base import register_family
-from .circuit import CompiledModel
+from .circuit import CompiledModel, router_span
 from .head import HeadedModel
 
 __all__ = ["compile_qmoe"]
@@ -236,8 +236,7 @@ def compile_qmoe(spec: ModelSpec) -> CompiledModel | HeadedModel:
         front = {name: stages[name] for name in ("encoder", "routing")}
         route_circuit = front["encoder"].compose(front["routing"])
         route_circuit.name = f"{spec.name}-router"
-        spans = [v for k, v in groups.items() if k == "route" or k.startswith("route.")]
-        start, stop = min(a for a, _ in spans), max(b for _, b in spans)
+        start, stop = router_span(groups)
         router_groups = {
             k: (a - start, b - start) for k, (a, b) in groups.items() if start <= a and b <= stop
         }

@@ -286,6 +286,18 @@ def _implied_pca(spec: ModelSpec) -> int:
     return spec.encoder.features if spec.encoder.features < native else 0
 
 
+def load_fit_checkpoint(path: Path) -> dict:
+    """A run's checkpoint (:func:`~.checkpoints.load_checkpoint`) that holds a fit's state.
+
+    Raises:
+        TrainingError: Unreadable, or without weights and epoch.
+    """
+    state = load_checkpoint(path)
+    if "weights" not in state or "epoch" not in state:
+        raise TrainingError(f"{path} cannot be read: it holds no weights")
+    return state
+
+
 def read_config(path: Path) -> RunConfig:
     """The :class:`RunConfig` saved in a run directory's ``run.json``.
 
@@ -325,9 +337,7 @@ def load_run(path: str | Path) -> LoadedRun:
     except SpecError as exc:
         raise TrainingError(f"{path}: {exc}") from None
     config = read_config(path)
-    state = load_checkpoint(path / CHECKPOINT)
-    if "weights" not in state or "epoch" not in state:
-        raise TrainingError(f"{path / CHECKPOINT} cannot be read: it holds no weights")
+    state = load_fit_checkpoint(path / CHECKPOINT)
     weights, epoch = state["weights"], state["epoch"]
     if config.patience and state.get("best_weights") is not None:
         weights, epoch = state["best_weights"], state["best_epoch"]

@@ -16,7 +16,7 @@ from ..errors import TrainingError
 from ..files import atomic_write, write_json
 from ..models import CircuitNetworkFactory, Model, circuit_of, compile_model
 from ..spec import ModelSpec, load_saved_spec, load_spec, spec_to_toml
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import save_checkpoint
 from .loop import FitOptions, FitResult, FitState, fit, predict
 from .plots import plot_curve
 from .routing import routing_probabilities, routing_stats
@@ -30,6 +30,7 @@ from .runs import (
     SPEC_FILE,
     LoadedRun,
     RunConfig,
+    load_fit_checkpoint,
     load_run,
     lock_run,
     read_config,
@@ -192,9 +193,7 @@ def _check_noise_backend(model: Model, config: RunConfig) -> None:
         )
 
 
-def _state_from_checkpoint(checkpoint: dict[str, Any], path: Path) -> FitState:
-    if "weights" not in checkpoint or "epoch" not in checkpoint:
-        raise TrainingError(f"{path} cannot be read: it holds no weights")
+def _state_from_checkpoint(checkpoint: dict[str, Any]) -> FitState:
     fields = {f.name for f in dataclasses.fields(FitState)}
     values = {k: v for k, v in checkpoint.items() if k in fields}
     return FitState(**values)
@@ -291,7 +290,7 @@ def train(
             for stale in out.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)
         if resume and (out / CHECKPOINT).is_file():
-            state = _state_from_checkpoint(load_checkpoint(out / CHECKPOINT), out / CHECKPOINT)
+            state = _state_from_checkpoint(load_fit_checkpoint(out / CHECKPOINT))
             log(f"resuming {out} after epoch {state.epoch} of {config.epochs}")
         elif resume:
             log(f"{out} stopped before its first checkpoint: starting it again from scratch")
