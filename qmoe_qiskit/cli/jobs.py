@@ -25,6 +25,17 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
+_RECOVER_NOTES = {
+    "live": "its submitting process still runs; left alone",
+    "elsewhere": "submitted from another host; left alone (recover there)",
+    "lost": "its submitting process is gone, and the job with it: marked lost",
+    "found": "the service has its job: job id filled in",
+    "refreshed": "its submitting process is gone; status asked of the service "
+    "('qmoe jobs fetch' collects the result)",
+    "unsent": "no job carries its tag yet, and the process that wrote it is unknown; left alone",
+}
+
+
 def _line(r) -> str:
     acc = (r.result_data or {}).get("accuracy")
     mitigation = (r.mitigation_data or {}).get("name", "-")
@@ -54,7 +65,11 @@ def run(args) -> int:
     if args.action == "list":
         rows = ledger.rows(limit=args.limit)
     elif args.action == "recover":
-        rows = recover_jobs(ledger)
+        recovered = recover_jobs(ledger)
+        rows = [r.record for r in recovered]
+        notes = [f"row {r.record.id}: {_RECOVER_NOTES[r.action]}" for r in recovered]
+        if not recovered:
+            notes.append("no unfinished rows")
     else:
         for key in args.job:
             record = ledger.get(key)

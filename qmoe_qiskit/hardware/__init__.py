@@ -18,7 +18,14 @@ by the backend name (:func:`open_backend`).
 
 from .backends import fake_backend_names, get_fake_backend
 from .isa import load_isa, save_isa
-from .jobs import LOCAL_JOB_MESSAGE, cancel_job, fetch_job, recover_jobs, refresh_status
+from .jobs import (
+    LOCAL_JOB_MESSAGE,
+    Recovered,
+    cancel_job,
+    fetch_job,
+    recover_jobs,
+    refresh_status,
+)
 from .ledger import JobRecord, Ledger
 from .noise import NoisyEvaluation, noisy_accuracy
 from .redact import scrub
@@ -37,6 +44,7 @@ from .transpile import (
 
 __all__ = [
     "LOCAL_JOB_MESSAGE",
+    "Recovered",
     "PRIMITIVES",
     "BackendHandle",
     "JobRecord",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LedgerError, RuntimeFailure
-from .ledger import JobRecord, Ledger
+from .ledger import JobRecord, Ledger, owner_alive
 from .redact import scrub
 from .retry import FINAL_STATUSES, normalize_status, with_retries
 from .service import make_service
@@ -14,6 +15,7 @@ from .submit import Readout, finish_job, record_labels
 
 __all__ = [
     "LOCAL_JOB_MESSAGE",
+    "Recovered",
     "cancel_job",
     "fetch_job",
     "recover_jobs",
@@ -112,38 +114,88 @@ def cancel_job(ledger: Ledger, key: int | str, service: Any = None) -> JobRecord
     return ledger.update(record.id, status="cancelled")
 
 
-def recover_jobs(ledger: Ledger, service: Any = None) -> list[JobRecord]:
-    """Fill in job ids of rows left ``submitting`` (crash between submit and record).
+@dataclass(frozen=True)
+class Recovered:
+    """What :func:`recover_jobs` did with one unfinished ledger row.
 
-    Real rows: the service is asked for jobs tagged with the row's tag. Local rows: marked
-    ``lost`` (their job died with the process).
+    Attributes:
+        record: The row as it is now.
+        action: ``live`` (its process still runs: left alone), ``elsewhere`` (its process is
+            on another host: left alone), ``lost`` (its process died and the job with it),
+            ``found`` (the service had its job: job id filled in), ``refreshed`` (status asked
+            of the service) or ``unsent`` (no job on the service and no way to tell whether
+            its old process still runs: left alone).
+    """
+
+    record: JobRecord
+    action: str
+
+
+def _dead_row_note(record: JobRecord) -> str:
+    pid = (record.owner or "").rsplit(":", 2)[1:2] or ["?"]
+    return f"process {pid[0]} that submitted it ended before its result was recorded"
+
+
+def recover_jobs(ledger: Ledger, service: Any = None) -> list[Recovered]:
+    """Settle the unfinished rows whose submitting process is gone.
+
+    Each row is owned by the process that wrote it (``owner``, see
+    :func:`~qmoe_qiskit.hardware.ledger.process_identity`). Rows of a live owner are left
+    alone, so recovering while a submit runs never touches its jobs. Rows of a dead owner:
+
+    * local (fake-backend) jobs lived inside that process: marked ``lost``;
+    * real jobs without a job id (a crash between submit and record): the service is asked
+      for the job carrying the row's tag; found, the id and status are filled in, else the
+      row is ``lost`` (the job was never created);
+    * real jobs with a job id: their status is asked of the service (``qmoe jobs fetch``
+      then collects the result).
+
+    Rows written before owners were recorded count as dead for local jobs (they cannot
+    outlive any process) and as unknown for real ones (filled in when the service has them).
 
     Returns:
-        The rows examined, updated.
+        One :class:`Recovered` per unfinished row, oldest first.
     """
-    out = []
-    pending = ledger.rows(status="submitting")
-    if any(r.mode == "ibm" for r in pending) and service is None:
+    pending = [r for r in reversed(ledger.rows()) if r.status not in FINAL_STATUSES]
+    verdicts = {r.id: owner_alive(r.owner) for r in pending}
+    needs_service = any(r.mode != "local" and verdicts[r.id] is not True for r in pending)
+    if needs_service and service is None:
         service = make_service()
+    out = []
     for record in pending:
-        if record.mode == "local":
-            out.append(
-                ledger.update(
-                    record.id,
-                    status="lost",
-                    error="local job: its process ended before it was recorded",
-                )
-            )
-            continue
-        try:
-            found = with_retries(lambda r=record: service.jobs(job_tags=[r.tag], limit=1))
-        except Exception as exc:
-            raise RuntimeFailure(f"recover: {type(exc).__name__}: {scrub(str(exc))}") from None
-        if found:
-            job = found[0]
-            out.append(
-                ledger.set_submitted(record.id, job.job_id(), normalize_status(job.status()))
-            )
+        alive = verdicts[record.id]
+        if alive:
+            out.append(Recovered(record, "live"))
+        elif alive is None and record.owner:
+            out.append(Recovered(record, "elsewhere"))
+        elif record.mode == "local":
+            error = f"local job: {_dead_row_note(record)}"
+            out.append(Recovered(ledger.update(record.id, status="lost", error=error), "lost"))
+        elif record.job_id:
+            job = _service_job(record, service)
+            try:
+                status = normalize_status(with_retries(job.status))
+            except Exception as exc:
+                raise RuntimeFailure(
+                    f"recover: {type(exc).__name__}: {scrub(str(exc))}"
+                ) from None
+            out.append(Recovered(ledger.update(record.id, status=status), "refreshed"))
         else:
-            out.append(record)
+            try:
+                found = with_retries(lambda r=record: service.jobs(job_tags=[r.tag], limit=1))
+            except Exception as exc:
+                raise RuntimeFailure(
+                    f"recover: {type(exc).__name__}: {scrub(str(exc))}"
+                ) from None
+            if found:
+                job = found[0]
+                status = normalize_status(job.status())
+                out.append(
+                    Recovered(ledger.set_submitted(record.id, job.job_id(), status), "found")
+                )
+            elif alive is False:
+                error = f"never sent: {_dead_row_note(record)} (no job carries its tag)"
+                out.append(Recovered(ledger.update(record.id, status="lost", error=error), "lost"))
+            else:
+                out.append(Recovered(record, "unsent"))
     return out

@@ -12,11 +12,16 @@ recover`` asks the service for jobs carrying the row's tag and fills the id in. 
 (fake-backend) jobs live only inside the process that ran them: a local row left
 ``submitting`` is marked ``lost`` by recover.
 
+Every row is owned by the process that wrote it: ``owner`` holds that process's identity
+(:func:`process_identity`: host, pid and the pid's start time, so a recycled pid is not taken
+for the original process). ``qmoe jobs recover`` leaves the rows of a live owner alone and
+settles those of a dead one (see :func:`~qmoe_qiskit.hardware.jobs.recover_jobs`).
+
 Schema versions (SQLite ``user_version``): 1 is the original table (stored as 0 by ledgers
 written before versions existed); 2 adds ``api`` (which Runtime interface sent the job),
-``mitigation`` (the error-mitigation settings, JSON) and ``estimated_qpu_seconds``. Opening an
-older ledger migrates it in place (new columns empty for old rows); a ledger from a newer
-version of this package is refused rather than misread.
+``mitigation`` (the error-mitigation settings, JSON) and ``estimated_qpu_seconds``; 3 adds
+``owner``. Opening an older ledger migrates it in place (new columns empty for old rows); a
+ledger from a newer version of this package is refused rather than misread.
 
 Default location: ``$QMOE_LEDGER``, else ``~/.qmoe/jobs.sqlite``. No credential is ever stored:
 every text column passes through :func:`qmoe_qiskit.hardware.redact.scrub` before it is written.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping
@@ -44,6 +50,8 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "default_ledger_path",
+    "owner_alive",
+    "process_identity",
 ]
 
 #: Environment variable naming the default ledger file.
@@ -75,22 +83,64 @@ CREATE TABLE IF NOT EXISTS jobs (
     error         TEXT,
     api           TEXT,
     mitigation    TEXT,
-    estimated_qpu_seconds REAL
+    estimated_qpu_seconds REAL,
+    owner         TEXT
 )
 """
 
 #: Current ledger schema version (see the module docstring).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Columns added by each version: ``version -> [(name, SQL type)]``.
 _MIGRATIONS: dict[int, list[tuple[str, str]]] = {
     2: [("api", "TEXT"), ("mitigation", "TEXT"), ("estimated_qpu_seconds", "REAL")],
+    3: [("owner", "TEXT")],
 }
 
 
 def default_ledger_path() -> Path:
     """``$QMOE_LEDGER`` or ``~/.qmoe/jobs.sqlite``."""
     return Path(os.environ.get(LEDGER_ENV) or "~/.qmoe/jobs.sqlite").expanduser()
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot (Linux ``/proc``), None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) is in parentheses and may hold spaces.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_identity(pid: int | None = None) -> str:
+    """``host:pid:start`` of a process (default: this one); ``start`` is empty off Linux."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """Whether the process named by ``owner`` (from :func:`process_identity`) still runs.
+
+    Returns:
+        True or False on this host; None when it cannot be told (no owner recorded, or a
+        process on another host).
+    """
+    if not owner:
+        return None
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    host, pid, start = parts[0], int(parts[1]), parts[2]
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    return not start or _start_time(pid) == start
 
 
 def _now() -> str:
@@ -126,6 +176,7 @@ class JobRecord:
     api: str | None = None
     mitigation: str | None = None
     estimated_qpu_seconds: float | None = None
+    owner: str | None = None
 
     @property
     def mitigation_data(self) -> dict[str, Any] | None:
@@ -264,6 +315,7 @@ class Ledger:
             "mitigation": None if mitigation is None else json.dumps(dict(mitigation)),
             "estimated_qpu_seconds": estimated_qpu_seconds,
             "status": "submitting",
+            "owner": process_identity(),
         }
         values = {k: _clean(v) for k, v in values.items()}
         with self._connect() as conn:

@@ -321,9 +321,12 @@ def submit_evaluation(
                     f"submission of inputs {offset + start}:{offset + stop} to {handle.name} "
                     f"failed (ledger row {record.id}): {message}"
                 ) from None
-            record = ledger.set_submitted(
-                record.id, job.job_id(), normalize_status(job.status()), batch_id
-            )
+            status = normalize_status(job.status())
+            if handle.mode == "local" and status in FINAL_STATUSES:
+                # A local job's outcome exists only in this process: its row turns final when
+                # finish_job records it, so a crash before then leaves it for recover to settle.
+                status = "running"
+            record = ledger.set_submitted(record.id, job.job_id(), status, batch_id)
             if log:
                 log(
                     f"job {job.job_id()} ({handle.mode}) rows "
@@ -386,4 +389,4 @@ def finish_job(
             error=f"{type(exc).__name__}: {scrub(str(exc))}",
         )
     summary = result_summary(primitive, result[0], observables, row_labels, readout)
-    return ledger.update(record.id, status="done", result=summary)
+    return ledger.update(record.id, status="done", result=summary, error=None)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 from qmoe_qiskit.hardware import recover_jobs
-from qmoe_qiskit.hardware.ledger import Ledger, LedgerError, default_ledger_path
+from qmoe_qiskit.hardware.ledger import (
+    Ledger,
+    LedgerError,
+    default_ledger_path,
+    owner_alive,
+    process_identity,
+)
 
 
 def _raw(path, row_id):
@@ -90,23 +99,88 @@ class _Service:
 
     def __init__(self):
         self.by_tag = {}
+        self.by_id = {}
+
+    def job(self, job_id):
+        return self.by_id[job_id]
 
     def jobs(self, job_tags=None, limit=10):
         return [self.by_tag[t] for t in job_tags or () if t in self.by_tag][:limit]
 
 
-def test_recover_after_crash_between_submit_and_record(tmp_path):
+def _rows_from_a_process_that_ended(path, modes):
+    """Ledger rows written by another Python process that has exited (a crashed submit)."""
+    code = (
+        "import sys\n"
+        "from qmoe_qiskit.hardware.ledger import Ledger\n"
+        "ledger = Ledger(sys.argv[1])\n"
+        "for mode in sys.argv[2:]:\n"
+        "    print(ledger.begin(mode=mode, backend='b', primitive='estimator').id)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), *modes], capture_output=True, text=True, check=True
+    )
+    return [int(v) for v in out.stdout.split()]
+
+
+def test_rows_name_their_process_and_liveness_is_told_apart(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite")
-    lost_real = ledger.begin(mode="ibm", backend="ibm_x", primitive="estimator")
-    never_sent = ledger.begin(mode="ibm", backend="ibm_x", primitive="estimator")
-    local = ledger.begin(mode="local", backend="fake_x", primitive="estimator")
+    mine = ledger.begin(mode="local", backend="b", primitive="estimator")
+    assert mine.owner == process_identity()
+    assert mine.owner.split(":")[1] == str(os.getpid())
+    assert owner_alive(mine.owner) is True
+    (dead,) = _rows_from_a_process_that_ended(ledger.path, ["local"])
+    assert ledger.get(dead).owner.split(":")[1] != str(os.getpid())
+    assert owner_alive(ledger.get(dead).owner) is False
+    # the pid of a live process with another start time is a recycled pid: not the owner
+    host, pid, start = process_identity().split(":")
+    assert owner_alive(f"{host}:{pid}:{int(start) + 1}") is False
+    assert owner_alive(f"elsewhere.example:{pid}:{start}") is None
+    assert owner_alive(None) is None and owner_alive("garbage") is None
+
+
+def test_recover_settles_rows_of_dead_processes_and_leaves_live_ones(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    lost_real, never_sent, local, sent = _rows_from_a_process_that_ended(
+        ledger.path, ["ibm", "ibm", "local", "ibm"]
+    )
+    ledger.set_submitted(sent, "d1f2-sent", "queued")
+    live_local = ledger.begin(mode="local", backend="fake_x", primitive="estimator")
+    live_real = ledger.begin(mode="ibm", backend="ibm_x", primitive="estimator")
     service = _Service()
-    service.by_tag[lost_real.tag] = _Job("d1f2-real", "RUNNING")  # the job exists server-side
-    recovered = {r.id: r for r in recover_jobs(Ledger(ledger.path), service=service)}
-    assert _raw(ledger.path, lost_real.id)["job_id"] == "d1f2-real"
-    assert recovered[lost_real.id].status == "running"
-    assert _raw(ledger.path, never_sent.id)["status"] == "submitting"
-    assert _raw(ledger.path, local.id)["status"] == "lost"
+    service.by_tag[ledger.get(lost_real).tag] = _Job("d1f2-real", "RUNNING")  # exists there
+    service.by_id = {"d1f2-sent": _Job("d1f2-sent", "DONE")}
+    recovered = {r.record.id: r for r in recover_jobs(Ledger(ledger.path), service=service)}
+    assert {k: r.action for k, r in recovered.items()} == {
+        lost_real: "found",
+        never_sent: "lost",
+        local: "lost",
+        sent: "refreshed",
+        live_local.id: "live",
+        live_real.id: "live",
+    }
+    assert _raw(ledger.path, lost_real)["job_id"] == "d1f2-real"
+    assert recovered[lost_real].record.status == "running"
+    assert _raw(ledger.path, never_sent)["status"] == "lost"
+    assert "no job carries its tag" in _raw(ledger.path, never_sent)["error"]
+    assert _raw(ledger.path, local)["status"] == "lost"
+    assert _raw(ledger.path, sent)["status"] == "done"  # result: 'qmoe jobs fetch'
+    assert _raw(ledger.path, live_local.id)["status"] == "submitting"  # untouched
+    assert _raw(ledger.path, live_real.id)["status"] == "submitting"
+
+
+def test_rows_from_before_owners_keep_the_old_recovery(tmp_path):
+    """Rows without an owner (ledgers before version 3): local ones are lost, real ones are
+    looked up by tag and left alone when the service does not have them."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    local = ledger.begin(mode="local", backend="b", primitive="estimator")
+    real = ledger.begin(mode="ibm", backend="b", primitive="estimator")
+    conn = sqlite3.connect(ledger.path)
+    conn.execute("UPDATE jobs SET owner = NULL")
+    conn.commit()
+    conn.close()
+    actions = {r.record.id: r.action for r in recover_jobs(ledger, service=_Service())}
+    assert actions == {local.id: "lost", real.id: "unsent"}
 
 
 #: The ledger table as version 1 of qmoe-qiskit wrote it (no user_version, no api, mitigation
@@ -142,6 +216,7 @@ def test_version_1_ledger_is_migrated_and_stays_readable(tmp_path):
     assert (old.tag, old.backend, old.shots, old.status) == ("qmoe-old", "ibm_fez", 1024, "done")
     assert old.result_data == {"accuracy": 0.5, "predictions": [0, 0]}
     assert old.api is None and old.mitigation_data is None and old.estimated_qpu_seconds is None
+    assert old.owner is None
     assert old.to_dict()["labels"] == [1, 0]
 
     new = ledger.begin(
@@ -155,8 +230,9 @@ def test_version_1_ledger_is_migrated_and_stays_readable(tmp_path):
     again = Ledger(path).get(new.id)  # reopening a current ledger changes nothing
     assert again.mitigation_data == {"measure_twirling": True}
     assert again.api == "executor-estimator" and again.estimated_qpu_seconds == 1.5
+    assert again.owner == process_identity()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
 
 
@@ -194,9 +270,6 @@ def test_a_ledger_path_that_cannot_be_a_ledger_is_one_line(tmp_path, kind):
 def test_concurrent_openers_of_old_ledgers_never_fail(tmp_path):
     """4 processes open the same 25 version-1 ledgers at once (100 opens, each ledger migrated
     by four processes racing): no open fails (13 of 90 did before)."""
-    import subprocess
-    import sys
-
     paths = []
     for i in range(25):
         path = tmp_path / f"old{i}.sqlite"
@@ -225,5 +298,5 @@ def test_concurrent_openers_of_old_ledgers_never_fail(tmp_path):
     assert [int(out.strip()) for out, _ in outputs] == [0, 0, 0, 0], [e for _, e in outputs]
     for path in paths:
         columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(jobs)")}
-        assert {"api", "mitigation", "estimated_qpu_seconds"} <= columns
+        assert {"api", "mitigation", "estimated_qpu_seconds", "owner"} <= columns
         assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"

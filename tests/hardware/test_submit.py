@@ -21,6 +21,7 @@ from qmoe_qiskit.hardware import (
     open_backend,
     parameter_table,
     refresh_status,
+    recover_jobs,
     submit_evaluation,
     transpile_model,
 )
@@ -418,3 +419,50 @@ def test_mitigation_needs_the_estimator(run, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "needs the estimator" in err
     assert not (tmp_path / "j.sqlite").exists() or Ledger(tmp_path / "j.sqlite").rows() == []
+
+
+def test_kill_9_of_one_of_two_concurrent_submits_leaves_no_row_stuck(run, tmp_path):
+    """Two ``qmoe submit`` processes share a ledger; one is killed with SIGKILL mid-way.
+    ``jobs recover`` run while the other still submits leaves the live one's rows alone;
+    after it ends, every row is final: ``done`` (with no error text) or ``lost``."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "jobs.sqlite"
+    Ledger(db)
+    argv = [
+        sys.executable, "-c", "import sys; from qmoe_qiskit.cli import main; sys.exit(main())",
+        "submit", str(run.path), "--backend", "fake_nairobi", "--limit", "8", "--chunk", "1",
+        "--shots", "100", "--ledger", str(db), "--profile", "fast",
+    ]  # fmt: skip
+    victim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    survivor = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def owned_by(proc):
+        return [r for r in Ledger(db).rows() if r.owner.split(":")[1] == str(proc.pid)]
+
+    deadline = time.monotonic() + 240
+    while len(owned_by(victim)) < 2 and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert victim.poll() is None, "the victim finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    while not owned_by(survivor) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert survivor.poll() is None, "the survivor finished before recover could run beside it"
+    during = recover_jobs(Ledger(db))
+    by_owner = {r.record.id: r.action for r in during}
+    for row in owned_by(survivor):
+        if row.id in by_owner:
+            assert by_owner[row.id] == "live"
+    killed = owned_by(victim)
+    assert any(r.status == "lost" for r in killed), [r.status for r in killed]
+    assert survivor.wait(timeout=300) == 0, survivor.stderr.read()
+    assert recover_jobs(Ledger(db)) == []  # nothing unfinished is left
+    rows = Ledger(db).rows()
+    assert {r.status for r in rows} <= {"done", "lost"}
+    assert len(owned_by(survivor)) == 8
+    assert all(r.status == "done" and r.error is None for r in owned_by(survivor))
+    assert all(r.status in ("done", "lost") for r in killed)
