@@ -176,17 +176,13 @@ def recover_jobs(ledger: Ledger, service: Any = None) -> list[Recovered]:
             try:
                 status = normalize_status(with_retries(job.status))
             except Exception as exc:
-                raise RuntimeFailure(
-                    f"recover: {type(exc).__name__}: {scrub(str(exc))}"
-                ) from None
+                raise RuntimeFailure(f"recover: {type(exc).__name__}: {scrub(str(exc))}") from None
             out.append(Recovered(ledger.update(record.id, status=status), "refreshed"))
         else:
             try:
                 found = with_retries(lambda r=record: service.jobs(job_tags=[r.tag], limit=1))
             except Exception as exc:
-                raise RuntimeFailure(
-                    f"recover: {type(exc).__name__}: {scrub(str(exc))}"
-                ) from None
+                raise RuntimeFailure(f"recover: {type(exc).__name__}: {scrub(str(exc))}") from None
             if found:
                 job = found[0]
                 status = normalize_status(job.status())

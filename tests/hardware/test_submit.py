@@ -20,8 +20,8 @@ from qmoe_qiskit.hardware import (
     fetch_job,
     open_backend,
     parameter_table,
-    refresh_status,
     recover_jobs,
+    refresh_status,
     submit_evaluation,
     transpile_model,
 )
