@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors import TrainingError
+
 #: Losses :func:`fit` minimises.
 LOSSES = ("cross-entropy", "mse")
 #: Optimizers :func:`fit` can use.
@@ -165,6 +167,21 @@ def predict(network: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> n
     return np.concatenate(outputs)
 
 
+def _not_finite(
+    what: str, epoch: int, start: int, options: FitOptions, state: FitState
+) -> TrainingError:
+    kept = (
+        f"the checkpoint of epoch {state.epoch} is kept"
+        if state.epoch
+        else "no epoch finished, so no checkpoint was written"
+    )
+    return TrainingError(
+        f"training stopped at epoch {epoch + 1}, step {start // options.batch_size + 1}: {what}; "
+        f"{kept}; lower the learning rate (lr {options.lr:g}) or training.logit_scale "
+        f"({options.logit_scale:g})"
+    )
+
+
 def balance_loss(routing: torch.Tensor) -> torch.Tensor:
     """Switch-Transformer style load balance: ``K sum_k (mean_x P(k|x))^2``.
 
@@ -296,8 +313,12 @@ def fit(
                 if options.class_routing:
                     information = class_routing_information(routing, yb)
                     loss = loss - options.class_routing * information
+            if not torch.isfinite(loss):
+                raise _not_finite(f"the loss is {loss.item()}", epoch, start, options, state)
             loss.backward()
             optimizer.step()
+            if not all(bool(torch.isfinite(p).all()) for p in trained):
+                raise _not_finite("a weight became non-finite", epoch, start, options, state)
             state.steps.append(loss.item())
             total_loss += loss.item() * len(yb)
             if not options.regression:

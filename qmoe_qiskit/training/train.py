@@ -12,6 +12,8 @@ import torch
 
 from ..data import Dataset
 from ..engines import build_network, describe_device
+from ..engines.devices import resolve_device
+from ..engines.estimate import check_resources, estimate_training
 from ..errors import TrainingError
 from ..files import atomic_write, write_json
 from ..models import CircuitNetworkFactory, Model, circuit_of, compile_model
@@ -217,10 +219,10 @@ def _resume_settings(
             f"{n.replace('_', '-')} {getattr(saved, n)!r} (asked {getattr(config, n)!r})"
             for n in changed
         )
+        flags = ", ".join("--" + c.replace("_", "-") for c in CHANGEABLE)
         raise TrainingError(
-            f"--resume: {out} was trained with {listed}; only "
-            f"{', '.join('--' + c for c in CHANGEABLE)} may change on resume: drop the others, "
-            "or train into a new --out"
+            f"--resume: {out} was trained with {listed}; only {flags} may change on resume: "
+            "drop the others, or train into a new --out"
         )
     return saved_spec, config
 
@@ -281,6 +283,22 @@ def train(
         _check_noise_backend(model, config)
         log(f"noise-aware: transpiled for {config.noise} (profile {config.noise_profile}), "
             "exact noisy expectations on Aer (density matrix)")  # fmt: skip
+    train_samples = round(len(data.y_train) * (1 - config.val_fraction))
+    if config.batch_size > train_samples:
+        log(f"batch size {config.batch_size} is more than the {train_samples} training samples: "
+            "each step takes the whole training split (full-batch training)")  # fmt: skip
+    estimate = estimate_training(
+        model,
+        engine=config.engine,
+        device=resolve_device(config.engine, config.device),
+        batch_size=max(1, min(config.batch_size, train_samples)),
+        train_samples=train_samples,
+        memory_gb=config.memory_gb,
+        noisy=bool(config.noise),
+    )
+    check_resources(estimate)  # refused here, before anything is written or allocated
+    if estimate is not None:
+        log(estimate.describe())
     out.mkdir(parents=True, exist_ok=True)
     lock = lock_run(out)  # one process per run directory; refused in one line otherwise
     try:

@@ -92,6 +92,7 @@ def test_resume_refuses_changed_settings(finished_run, capsys, option, value, na
     assert main([*argv, "--quiet"]) == 2
     err = one_line_error(capsys)
     assert f"trained with {named} " in err and "may change on resume" in err
+    assert "--memory-gb may change" in err and "memory_gb" not in err  # the flag's spelling
 
 
 def test_resume_may_extend_epochs_and_refuses_another_spec(finished_run, capsys):
@@ -248,3 +249,11 @@ def test_a_submit_to_an_unknown_backend_creates_no_ledger(finished_run, tmp_path
     assert main(argv) == 2
     assert "no fake backend" in one_line_error(capsys)
     assert not ledger.exists() and not ledger.parent.exists()
+
+
+def test_a_batch_size_above_the_training_split_is_said(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "qmoe-digits4-pca8", "--out", str(out), *TINY, "--epochs", "1"]
+    assert main([*argv, "--batch-size", "1000000", "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert "batch size 1000000 is more than the" in said and "full-batch" in said

@@ -92,3 +92,38 @@ def test_unshuffled_epochs_walk_the_rows_in_order():
     np.testing.assert_allclose(result.weights, by_hand, rtol=1e-12)
     shuffled = fit(_net(), x, y, FitOptions(**{**options.__dict__, "shuffle": True}))
     assert np.abs(shuffled.weights - by_hand).max() > 1e-6
+
+
+class _Blows(torch.nn.Module):
+    """A classifier whose outputs turn NaN from its ``after``-th forward call on."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(3, 2, dtype=torch.float64)
+        self.calls, self.after = 0, after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        out = self.linear(x)
+        return out * float("nan") if self.calls > self.after else out
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint():
+    from qmoe_qiskit.errors import TrainingError
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)), rng.integers(0, 2, size=8)
+    saved = []
+    options = FitOptions(epochs=3, batch_size=4, lr=0.01)  # 2 steps an epoch
+    net = _Blows(after=3)  # epoch 1 is clean, step 2 of epoch 2 is NaN
+    with pytest.raises(TrainingError) as caught:
+        fit(net, x, y, options, on_epoch=lambda s, n: saved.append((s.epoch, s.weights.copy())))
+    message = str(caught.value)
+    assert message.startswith("training stopped at epoch 2, step 2: the loss is nan")
+    assert "the checkpoint of epoch 1 is kept" in message and "lr 0.01" in message
+    assert [epoch for epoch, _ in saved] == [1]  # nothing after the good epoch was saved
+    assert np.isfinite(saved[0][1]).all()
+    assert all(bool(torch.isfinite(p).all()) for p in net.parameters())  # no NaN step taken
+    with pytest.raises(TrainingError, match="no epoch finished, so no checkpoint"):
+        fit(_Blows(after=0), x, y, options)
