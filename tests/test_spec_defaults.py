@@ -191,3 +191,22 @@ def test_expert_counts_that_would_not_compile_in_time_name_the_count(encoding):
     hybrid = {**MINIMAL_HYBRID, "routing": {"kind": "linear"}, "experts": {"kind": "linear",
               "count": 40}}  # fmt: skip
     assert spec_from_dict(hybrid).experts.count == 40  # classical experts: no circuit to build
+
+
+def test_the_widest_accepted_qmoe_specs_compile_in_seconds():
+    """The validator's expert limits keep compile short (20 one-hot experts took 35 s: their
+    routing projectors span 2**20 Pauli terms); a generous 20 s guard, not a benchmark."""
+    import time
+
+    from qmoe_qiskit.models import compile_model
+
+    with pytest.raises(SpecError, match="experts.count = 13 is invalid: one-hot routing"):
+        spec_from_dict({"name": "wide", "routing": {"encoding": "onehot"}, "experts": {"count": 13}})
+    for encoding, count in (("onehot", 12), ("binary", 20)):
+        spec = spec_from_dict(
+            {"name": "wide", "routing": {"encoding": encoding}, "experts": {"count": count}}
+        )
+        start = time.perf_counter()
+        model = compile_model(spec)
+        assert time.perf_counter() - start < 20
+        assert model.num_experts == count
