@@ -201,7 +201,7 @@ def test_the_widest_accepted_qmoe_specs_compile_in_seconds():
     from qmoe_qiskit.models import compile_model
 
     with pytest.raises(SpecError, match="experts.count = 13 is invalid: one-hot routing"):
-        spec_from_dict({"name": "wide", "routing": {"encoding": "onehot"}, "experts": {"count": 13}})
+        spec_from_dict({"name": "w", "routing": {"encoding": "onehot"}, "experts": {"count": 13}})
     for encoding, count in (("onehot", 12), ("binary", 20)):
         spec = spec_from_dict(
             {"name": "wide", "routing": {"encoding": encoding}, "experts": {"count": count}}
