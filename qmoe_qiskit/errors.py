@@ -17,6 +17,7 @@ __all__ = [
     "MissingExtraError",
     "NoCircuitError",
     "NoRouterError",
+    "DamagedFileError",
     "QmoeError",
     "RuntimeFailure",
     "SpecError",
@@ -75,6 +76,11 @@ class ExportError(QmoeError, ValueError):
 
 class JobFileError(QmoeError, ValueError):
     """A job file is invalid."""
+
+
+class DamagedFileError(QmoeError, ValueError):
+    """A file written earlier (a run's, a sweep's) cannot be read: truncated, damaged or not
+    the kind of file expected."""
 
 
 class MissingExtraError(QmoeError, ImportError):

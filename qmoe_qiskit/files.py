@@ -13,8 +13,11 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write", "write_json"]
+from .errors import DamagedFileError
+
+__all__ = ["atomic_write", "read_json", "write_json"]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -57,3 +60,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 def write_json(path: Path, data: object) -> None:
     """Write ``data`` as indented JSON, atomically."""
     atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file written earlier; it is untrusted input (it may be truncated, damaged
+    or hand-edited), so any failure is one :class:`~qmoe_qiskit.errors.DamagedFileError` line.
+
+    Raises:
+        DamagedFileError: The file cannot be read, is not UTF-8 or is not JSON.
+    """
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise DamagedFileError(f"{path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise DamagedFileError(f"{path} is damaged: not UTF-8 text") from None
+    except ValueError as exc:
+        raise DamagedFileError(f"{path} is damaged (not JSON: {exc})") from None

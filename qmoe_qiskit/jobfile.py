@@ -88,8 +88,8 @@ def load_job(path: str | Path) -> Job:
         raise JobError(f"job file not found: {path}")
     try:
         data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise JobError(f"{path}: not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise JobError(f"{path}: not valid TOML: {exc}") from None
     steps = data.get("step")
     if not isinstance(steps, list) or not steps:
         raise JobError(f"{path}: needs at least one [[step]] table")

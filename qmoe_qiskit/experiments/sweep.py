@@ -42,8 +42,8 @@ from typing import Any
 
 import torch
 
-from ..errors import JobFileError, QmoeError
-from ..files import write_json
+from ..errors import DamagedFileError, JobFileError, QmoeError
+from ..files import read_json, write_json
 from ..spec import (
     ModelSpec,
     equal_budget_baseline,
@@ -185,7 +185,7 @@ def load_sweep(path: str | Path, variables: Mapping[str, str] | None = None) -> 
         raise JobFileError(f"sweep file {path} does not exist")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise JobFileError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(data) - {"description", "report", "vars", "defaults", "grid"})
     if unknown:
@@ -299,7 +299,9 @@ def run_one(run: SweepRun, out: str, threads: int = 1) -> dict[str, Any]:
     directory = Path(out) / "runs" / run.name
     metrics_path = directory / METRICS
     if metrics_path.is_file():
-        metrics = json.loads(metrics_path.read_text())
+        metrics = read_json(metrics_path)
+        if not isinstance(metrics, dict):
+            raise DamagedFileError(f"{metrics_path} is damaged: not a run's metrics")
         if "test_accuracy" in metrics:  # finished before: its compute is its epochs' time
             seconds = sum(row.get("seconds", 0.0) for row in metrics.get("epochs", []))
             return {**_summary(run, metrics, seconds), "kept": True}
@@ -331,10 +333,8 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
     sweeps = [str(sweep.path)]
     descriptions = {str(sweep.path): sweep.description}
     if path.is_file():
-        try:
-            previous = json.loads(path.read_text())
-        except (OSError, ValueError):
-            previous = {}
+        _previous_runs(path)  # refuses a damaged file rather than overwrite its runs
+        previous = read_json(path)
         others = [run for run in previous.get("runs", []) if run.get("name") not in ours]
         sweeps = [s for s in previous.get("sweeps", [previous.get("sweep")]) if s] + sweeps
         before = previous.get("descriptions") or {
@@ -418,6 +418,18 @@ def run_sweep(
     return [results[r.name] for r in sweep.runs]
 
 
+def _previous_runs(path: Path) -> list[dict[str, Any]]:
+    """The runs a ``results.json`` records; a damaged one is refused in one line (a sweep
+    would otherwise write over the runs other sweeps recorded there)."""
+    data = read_json(path)
+    runs = data.get("runs", []) if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and "name" in r for r in runs):
+        raise DamagedFileError(
+            f"{path} is damaged (not a sweep's results): move it away to start the record anew"
+        )
+    return runs
+
+
 def _recorded(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
     """Runs that ``out/results.json`` records as finished with this sweep's exact spec,
     settings and changes, and whose run directory holds no newer result: a results.json
@@ -425,10 +437,7 @@ def _recorded(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
     path = out / "results.json"
     if not path.is_file():
         return {}
-    try:
-        rows = {r["name"]: r for r in json.loads(path.read_text()).get("runs", [])}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+    rows = {r["name"]: r for r in _previous_runs(path)}
     kept = {}
     for run in sweep.runs:
         row = rows.get(run.name)

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import JobFileError
+from ..errors import DamagedFileError, JobFileError
 from ..figures import subplots
+from ..files import read_json
 
 __all__ = ["group_results", "write_sweep_report"]
 
@@ -54,11 +55,21 @@ def write_sweep_report(results_dir: str | Path, out: str | Path) -> Path:
     path = Path(results_dir).expanduser() / "results.json"
     if not path.is_file():
         raise JobFileError(f"{path} does not exist: run qmoe sweep into {results_dir} first")
-    data = json.loads(path.read_text())
-    runs = data.get("runs", [])
+    data = read_json(path)
+    runs = data.get("runs", []) if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise DamagedFileError(f"{path} is not a sweep's results file (no list of runs)")
     if not runs:
         raise JobFileError(f"{path} holds no finished run yet")
-    out = Path(out).expanduser()
+    try:
+        return _write_report(path, data, runs, Path(out).expanduser())
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise DamagedFileError(
+            f"{path} is damaged: a run lacks or mangles {type(exc).__name__} {exc}"
+        ) from None
+
+
+def _write_report(path: Path, data: dict, runs: list[dict], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     groups = group_results(runs)
     hours = sum(run.get("seconds", 0.0) for run in runs) / 3600

@@ -263,12 +263,15 @@ class Ledger:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
         try:
-            with conn:  # commits on success
-                yield conn
-        finally:
-            conn.close()
+            conn = sqlite3.connect(self.path, timeout=30)
+            try:
+                with conn:  # commits on success
+                    yield conn
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:  # a damaged file: malformed pages, bad text
+            raise LedgerError(f"ledger {self.path} is damaged: {exc}") from None
 
     def begin(
         self,

@@ -295,3 +295,17 @@ def test_labels_and_names_cannot_leave_the_runs_directory(tmp_path):
     assert "/" not in run.name and not run.name.startswith(".")
     runs = (tmp_path / "out" / "runs").resolve()
     assert (runs / run.name).resolve().parent == runs
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"runs": [{"nam', b'{"runs": 3}', b"\xff\xfe"])
+def test_a_damaged_results_json_is_refused_before_anything_trains(tmp_path, capsys, damage):
+    """A damaged results.json used to be read as empty: every run trained again and the
+    record of other sweeps in the directory was written over. Now: one line, exit 2."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_bytes(damage)
+    assert main(["sweep", str(toy(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "results.json" in err and "damaged" in err, err
+    assert (out / "results.json").read_bytes() == damage  # untouched
+    assert not (out / "runs").exists() or not any((out / "runs").iterdir())
