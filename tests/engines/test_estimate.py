@@ -19,23 +19,36 @@ from qmoe_qiskit.spec import spec_to_toml
 from tests.conftest import make_spec
 
 _MEASURE = """
-import resource, sys, torch
+import torch
 torch.set_num_threads(1)
 from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork
 from qmoe_qiskit.models import compile_model
 from tests.conftest import make_spec
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
 model = compile_model(make_spec(**{"experts.data_qubits": 10}))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 network = TorchStatevectorNetwork(model, retain_memory=False)
 x = torch.rand(64, model.num_inputs, dtype=torch.float64)
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets the peak (VmHWM) to the current resident size
+before = status("VmRSS")
 network(x).sum().backward()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+print(status("VmHWM") - before)
 """
 
 
 def test_torch_memory_model_against_a_measured_training_step():
     """12 qubits, batch 64: the peak resident memory of one forward and backward pass, measured
-    in a fresh process, is 50-125 % of the estimate (measured 84 %: the estimate errs high)."""
+    in a fresh process (Linux: peak reset through /proc/self/clear_refs before the step), is
+    50-125 % of the estimate (measured 78 %: the estimate errs high)."""
+    import os
+
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("needs Linux /proc/self/clear_refs to measure a peak")
     model = compile_model(make_spec(**{"experts.data_qubits": 10}))
     estimate = estimate_training(
         model, engine="torch", device="cpu", batch_size=64, train_samples=64, memory_gb=1.0,
