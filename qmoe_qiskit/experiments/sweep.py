@@ -333,9 +333,8 @@ def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) 
     sweeps = [str(sweep.path)]
     descriptions = {str(sweep.path): sweep.description}
     if path.is_file():
-        _previous_runs(path)  # refuses a damaged file rather than overwrite its runs
+        others = [run for run in _previous_runs(path) if run.get("name") not in ours]
         previous = read_json(path)
-        others = [run for run in previous.get("runs", []) if run.get("name") not in ours]
         sweeps = [s for s in previous.get("sweeps", [previous.get("sweep")]) if s] + sweeps
         before = previous.get("descriptions") or {
             previous.get("sweep"): previous.get("description")
@@ -424,9 +423,7 @@ def _previous_runs(path: Path) -> list[dict[str, Any]]:
     data = read_json(path)
     runs = data.get("runs", []) if isinstance(data, dict) else None
     if not isinstance(runs, list) or not all(isinstance(r, dict) and "name" in r for r in runs):
-        raise DamagedFileError(
-            f"{path} is damaged (not a sweep's results): move it away to start the record anew"
-        )
+        raise DamagedFileError(f"{path} is damaged (not a sweep's results): move it away")
     return runs
 
 
