@@ -9,6 +9,7 @@ from Python is here::
     spec = qm.load_spec("qmoe-digits4-pca8")
     model = qm.compile_model(spec)
     network = qm.build_network(model, engine="torch")
+    qnn = qm.build_qnn(model.circuit_model)  # EstimatorQNN of the circuit (no head)
     metrics = qm.train(spec, "runs/digits4")
     run = qm.load_run("runs/digits4")
 
@@ -18,9 +19,13 @@ Attributes are imported on first use, so ``import qmoe_qiskit`` stays light.
 from __future__ import annotations
 
 import importlib
+from importlib import metadata as _metadata
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+try:  # the one source of the version is pyproject.toml, read from the installed metadata
+    __version__ = _metadata.version("qmoe-qiskit")
+except _metadata.PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
 
 #: Public name -> module that defines it.
 _API = {
@@ -36,6 +41,7 @@ _API = {
     "load_dataset": "data",
     "load_reduced_dataset": "data",
     "build_network": "engines",
+    "build_qnn": "engines.aer",
     "RunConfig": "training",
     "train": "training",
     "fit_model": "training",
@@ -47,6 +53,7 @@ _API = {
     "submit": "hardware",
     "Ledger": "hardware",
     "export_model": "export",
+    "QMoEClassifier": "estimators",
 }
 
 #: Public names that stand for another name in their module.
@@ -58,12 +65,14 @@ __all__ = [
     "Ledger",
     "Model",
     "ModelSpec",
+    "QMoEClassifier",
     "QmoeError",
     "RunConfig",
     "SpecError",
     "__version__",
     "available_presets",
     "build_network",
+    "build_qnn",
     "compile_model",
     "evaluate_run",
     "export_model",
@@ -82,7 +91,9 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from .data import load_dataset, load_reduced_dataset
     from .engines import build_network
+    from .engines.aer import build_qnn
     from .errors import QmoeError, SpecError
+    from .estimators import QMoEClassifier
     from .export import export_model
     from .hardware import Ledger, get_fake_backend, open_backend, transpile_model
     from .hardware import submit_evaluation as submit

@@ -12,11 +12,13 @@ __all__ = [
     "DeviceError",
     "EngineError",
     "ExportError",
+    "HardwareError",
     "JobFileError",
     "LedgerError",
     "MissingExtraError",
     "NoCircuitError",
     "NoRouterError",
+    "NotCircuitModelError",
     "DamagedFileError",
     "QmoeError",
     "RuntimeFailure",
@@ -54,12 +56,24 @@ class NoCircuitError(QmoeError, ValueError):
     """The model has no circuit to run (a hybrid model with a classical router)."""
 
 
+class NotCircuitModelError(QmoeError, ValueError):
+    """A model with classical weights beyond its circuit's (a readout head, classical experts)
+    was given where a plain circuit model is required (e.g. an ``EstimatorQNN``): use its
+    ``circuit_model`` and apply the classical part to the circuit's outputs."""
+
+
 class NoRouterError(QmoeError, ValueError):
     """The model has no router to analyse or train (a baseline), or none that can be read."""
 
 
 class TranspileError(QmoeError, ValueError):
     """A transpile profile, backend or ISA file is invalid."""
+
+
+class HardwareError(QmoeError, ValueError):
+    """A hardware request is invalid: an unknown primitive or error mitigation, a circuit the
+    chosen primitive or simulation cannot run, a parameter without a value, an object that is
+    not a backend."""
 
 
 class LedgerError(QmoeError, RuntimeError):

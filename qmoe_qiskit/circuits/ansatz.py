@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 from qiskit.circuit import ParameterExpression, QuantumCircuit
 
@@ -16,10 +17,10 @@ __all__ = [
     "weights_per_layer",
 ]
 
-Angle = ParameterExpression | float
+Angle: TypeAlias = ParameterExpression | float
 #: Data re-uploading before ansatz layers: one circuit before every layer, or one (or ``None``)
 #: per layer.
-Reupload = QuantumCircuit | Sequence[QuantumCircuit | None] | None
+Reupload: TypeAlias = QuantumCircuit | Sequence[QuantumCircuit | None] | None
 
 
 def layer_reupload(reupload: Reupload, layer: int) -> QuantumCircuit | None:

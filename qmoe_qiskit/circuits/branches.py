@@ -22,7 +22,7 @@ def is_dynamic(circuit: QuantumCircuit) -> bool:
 
 
 def _condition(op: IfElseOp) -> tuple[list[Clbit], int]:
-    target, value = op.condition  # type: ignore[misc]
+    target, value = op.condition
     if isinstance(target, ClassicalRegister):
         return list(target), int(value)
     if isinstance(target, Clbit):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 from qiskit.circuit import ParameterExpression, QuantumCircuit
 
 __all__ = ["coupling_circuit", "coupling_weights"]
 
-Angle = ParameterExpression | float
+Angle: TypeAlias = ParameterExpression | float
 
 
 def coupling_weights(num_route_qubits: int, num_data_qubits: int) -> int:

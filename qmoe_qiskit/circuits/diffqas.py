@@ -54,6 +54,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 from qiskit.circuit import ParameterExpression, QuantumCircuit
@@ -70,7 +71,7 @@ __all__ = [
     "diffqas_entangler",
 ]
 
-Angle = ParameterExpression | float
+Angle: TypeAlias = ParameterExpression | float
 
 _ENTANGLERS = ("ent", "cyc")
 _ROTATIONS = ("rx", "ry", "rz")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 from qiskit.circuit import ClassicalRegister, ParameterExpression, QuantumCircuit, QuantumRegister
 
@@ -19,7 +20,7 @@ __all__ = [
 #: Name of the classical register that holds the measured routing register.
 ROUTE_BITS = "route_bits"
 
-Angle = ParameterExpression | float
+Angle: TypeAlias = ParameterExpression | float
 
 
 def controlled_experts_circuit(

@@ -44,7 +44,7 @@ def multiplexed_rotation_circuit(
     target = num_controls
     for i in range(size):
         gray = _gray(i)
-        phi = 0
+        phi: ParameterExpression | float = 0
         for k, angle in enumerate(angles):
             sign = -1 if bin(k & gray).count("1") % 2 else 1
             phi = phi + sign * angle

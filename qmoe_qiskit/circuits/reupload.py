@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 from qiskit.circuit import ParameterExpression, QuantumCircuit
 
 __all__ = ["reupload_weights", "trainable_reupload_circuit"]
 
-Angle = ParameterExpression | float
+Angle: TypeAlias = ParameterExpression | float
 
 
 def reupload_weights(num_features: int) -> int:

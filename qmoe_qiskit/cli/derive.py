@@ -30,6 +30,7 @@ def run(args) -> int:
     if not is_run_dir(args.run):
         raise CommandError(f"{args.run} is not a run directory (no spec.toml)")
     model, loaded = load_model_or_run(args.run)
+    assert loaded is not None  # a run directory (checked above) loads its run
     if not isinstance(model, SearchModel):
         raise CommandError(
             f"{args.run} is not a DiffQAS search (no block of its spec has operators = 'diffqas')"

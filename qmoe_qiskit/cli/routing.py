@@ -93,9 +93,11 @@ def run(args) -> int:
             if not row["inputs"]:
                 print(f"  expert {row['expert']}: no input")
                 continue
+            shares = row["classes"]
+            assert isinstance(shares, list)  # expert_specialisation: a share per class
             served = ", ".join(
                 f"{names[c].split(' ')[1]}: {share:.0%}"
-                for c, share in enumerate(row["classes"])
+                for c, share in enumerate(shares)
                 if share >= 0.05
             )
             print(f"  expert {row['expert']}: {row['share']:.0%} of inputs, classes {served}; "

@@ -181,6 +181,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"corrupt data file {path}: {len(raw)} bytes is too short for an IDX header"
         )
     magic, count = struct.unpack(">II", raw[:8])
+    shape: tuple[int, ...]
     if magic == 2051:
         if len(raw) < 16:
             raise DataError(f"corrupt data file {path}: truncated image header")
@@ -221,7 +222,7 @@ def _find_idx_dir(data_dir: Path, name: str) -> Path:
 
 def load_idx_dataset(
     name: str,
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     classes: tuple[int, ...] = (0, 1, 2, 3),
     train_limit: int = 0,
     test_limit: int = 0,

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import EngineError
-from ..models import Model, circuit_of
+from ..models import CompiledModel, Model, circuit_of
 from ..models.base import NoCircuitError
 
 __all__ = [
@@ -147,7 +147,7 @@ def _torch_peak(blocks: int, num_qubits: int, batch: int) -> int:
 
 
 def _time_torch_epoch(
-    circuit: Model, blocks: int, batch: int, train_samples: int, device: str
+    circuit: CompiledModel, blocks: int, batch: int, train_samples: int, device: str
 ) -> float | None:
     from .statevector import TorchStatevectorNetwork
 

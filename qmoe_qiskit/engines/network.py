@@ -152,7 +152,9 @@ def build_network(
     if weights is None:
         weights = model.initial_weights(seed)
     build = model.routed_network if routed else model.network
-    return _build(model, build, weights, engine, device, memory_gb, factory)
+    network = _build(model, build, weights, engine, device, memory_gb, factory)
+    assert network is not None  # network() and routed_network() always build a module
+    return network
 
 
 def _build(

@@ -111,6 +111,8 @@ def fake_backend_routing(
     if isinstance(backend, str):
         backend = get_fake_backend(backend)
     router = model.router
+    if router is None:
+        raise NoCircuitError(f"model {model.spec.name!r} has no quantum router to sample")
     m = len(router.route_qubits)
     circuit = router.circuit.copy()
     creg = ClassicalRegister(m, "route")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,8 +68,9 @@ DATASET_TITLES = {
 NOISE_EPS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
-#: The paper's figures (NOTES.md section 2), shown only in the "paper" columns.
-PAPER = {
+#: The paper's figures (Heddad & Bouanane 2025; docs/reproductions/hybrid.md), shown only in the
+#: "paper" columns.
+PAPER: dict[str, Any] = {
     "moons": {"A": (0.65, 12, 2.79), "B": (0.94, 24, 7.14), "C": (0.93, 240, 3.82)},
     "mnist01": {"B": (0.965, 32, None), "classical": (0.958, 128, None)},
     "noise": {0.0: 0.94, 0.005: 0.92, 0.01: 0.89, 0.02: 0.82, 0.03: 0.73},

@@ -12,6 +12,7 @@ import torch
 from ..engines import build_network
 from ..figures import subplots
 from ..models import compile_model
+from ..models.hybrid import HybridNetwork
 from ..spec import load_spec
 from .hybrid_protocol import (
     DATASET_TITLES,
@@ -83,6 +84,7 @@ def plot_router_map(results, path: Path, data_dir: str | None = None) -> None:
     grid = np.linspace(0, np.pi, 120)
     gx, gy = np.meshgrid(grid, grid)
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    assert isinstance(network, HybridNetwork)  # the study's specs are hybrid
     with torch.no_grad():
         probs = network.routing(torch.as_tensor(points)).numpy()
     k = model.num_experts
@@ -221,8 +223,8 @@ def _targets_section(results: dict[str, Any]) -> list[str]:
             "as in the paper (94 -> 82 % there at eps = 0.02), stays above the paper's A (65 %), "
             "but drops below our A once its loss exceeds the A-B gap."
         )
-    mnist = [_mean_accuracy(results, "mnist01", m) for m in MODELS]
-    if all(v is not None for v in mnist):
+    mnist = [v for m in MODELS if (v := _mean_accuracy(results, "mnist01", m)) is not None]
+    if len(mnist) == len(MODELS):
         lines.append(
             "- MNIST 0 vs 1 at 8 PCA features is saturated: A, B, C reach "
             + ", ".join(f"{v * 100:.1f}" for v in mnist)
@@ -257,7 +259,8 @@ def write_report(out: str | Path, results: dict[str, Any], *, data_dir: str | No
     lines = [
         "# Hybrid QMoE: quantum router over classical linear experts",
         "",
-        "Reproduction of Heddad & Bouanane (NOTES.md section 2) in qmoe-qiskit. "
+        "Reproduction of Heddad & Bouanane (2025, Hybrid Quantum-Classical Mixture of Experts) "
+        "in qmoe-qiskit. "
         f"{n_seeds} seeds (mean ± sample std), held-out test sets, up to {settings['epochs']} "
         f"epochs, early stopping (patience {settings['patience']}) on a validation split carved "
         "from the training split. All models have 4 linear experts; P is the router's parameter "

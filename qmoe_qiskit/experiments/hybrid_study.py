@@ -16,7 +16,7 @@ import torch
 
 from ..errors import TrainingError
 from ..files import write_json
-from ..models import compile_model
+from ..models import HybridModel, compile_model
 from ..spec import load_spec
 from .hybrid_noise import FAKE_BACKENDS
 from .hybrid_protocol import (
@@ -94,6 +94,7 @@ def run_study(
         for letter, router in MODELS.items():
             spec = load_spec(STUDY_DATASETS[key].format(router=router))
             model = compile_model(spec)
+            assert isinstance(model, HybridModel)  # the study's specs are hybrid
             for seed in seeds:
                 if (key, letter, seed) in done:
                     run, noise = done[key, letter, seed]

@@ -293,8 +293,8 @@ def _figures(cells: dict[RunKey, list[dict[str, Any]]], out: Path) -> list[str]:
     from matplotlib.ticker import MaxNLocator
 
     lines: list[str] = []
-    best = {t: _best_qmoe(cells, t) for t in TASKS}
-    shown = [t for t in TASKS if best[t] is not None and best[t].get("routing")]
+    best = {t: run for t in TASKS if (run := _best_qmoe(cells, t)) is not None}
+    shown = [t for t in best if best[t].get("routing")]
     if shown:
         fig, axes = subplots(1, len(shown), figsize=(3.4 * len(shown), 3.2), squeeze=False)
         for ax, task in zip(axes[0], shown, strict=True):
@@ -324,7 +324,8 @@ def _figures(cells: dict[RunKey, list[dict[str, Any]]], out: Path) -> list[str]:
     if curves:
         fig, axes = subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
         for ax, task in zip(axes[0], curves, strict=True):
-            colors = matplotlib.colormaps["tab10"].colors
+            palette = matplotlib.colormaps["tab10"]
+            colors = [palette(i) for i in range(palette.N)]
             for (model, title), color in zip(MODELS, colors, strict=False):
                 groups = [
                     v

@@ -347,7 +347,8 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
         "| network | classical | qubits | QNN angles | structural | mapping | trained | ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    seen = set()
+    seen: set[tuple] = set()
+    key: tuple
     for r in supervised:
         c = r["compression"]
         key = (c["classical_parameters"], c["structural_weights"])

@@ -102,7 +102,18 @@ class RLRun:
         return self
 
 
-class _Generated(nn.Module):
+class _Agent(nn.Module):
+    """An actor or a critic: ``weights()`` gives its network's parameters, ``call_with(params, x)``
+    runs the network with them (so one set of generated weights serves a whole rollout)."""
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def call_with(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _Generated(_Agent):
     """A network whose weights a Quantum-Train model generates once per call of ``weights``."""
 
     def __init__(self, network: nn.Module, seed: int, depth: int, mapping_init: str) -> None:
@@ -114,11 +125,11 @@ class _Generated(nn.Module):
     def weights(self) -> dict[str, torch.Tensor]:
         return self.qt.generated_parameters()
 
-    def apply(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def call_with(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(self.qt.network, params, (x,))
 
 
-class _Plain(nn.Module):
+class _Plain(_Agent):
     """An ordinary network with the same interface as :class:`_Generated`."""
 
     def __init__(self, network: nn.Module) -> None:
@@ -128,13 +139,13 @@ class _Plain(nn.Module):
     def weights(self) -> dict[str, torch.Tensor]:
         return dict(self.network.named_parameters())
 
-    def apply(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def call_with(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(self.network, params, (x,))
 
 
 def make_agent(
     agent: str, seed: int, depth: int = 10, mapping_init: str = "fan-in"
-) -> tuple[nn.Module, nn.Module]:
+) -> tuple[_Agent, _Agent]:
     """The actor (147 -> 7 logits) and critic (147 -> 1) of an agent."""
     torch.manual_seed(seed)
     actor, critic = mlp([147, 32, 32, 7]), mlp([147, 32, 32, 1])
@@ -164,14 +175,14 @@ def n_step_targets(
     return torch.stack(out[::-1]).reshape(-1)
 
 
-def parameter_counts(actor: nn.Module, critic: nn.Module) -> dict:
+def parameter_counts(actor: _Agent, critic: _Agent) -> dict:
     """Trained and classical parameter counts of an agent, and (``qt``) each generator's
     :meth:`~qmoe_qiskit.models.quantum_train.QuantumTrain.compression`."""
     parts = (actor, critic)
     trained = sum(p.numel() for m in parts for p in m.parameters() if p.requires_grad)
-    if not isinstance(actor, _Generated):
+    if not (isinstance(actor, _Generated) and isinstance(critic, _Generated)):
         return {"trained_parameters": trained, "classical_parameters": trained, "compression": []}
-    compression = [m.qt.compression() for m in parts]
+    compression = [m.qt.compression() for m in (actor, critic)]
     classical = sum(c["classical_parameters"] for c in compression)
     return {
         "trained_parameters": trained,
@@ -260,7 +271,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
         for _ in range(run.steps):
             x = torch.as_tensor(obs.reshape(run.envs, -1), dtype=torch.float64)
             with torch.no_grad():
-                logits = actor.apply(actor_w, x)
+                logits = actor.call_with(actor_w, x)
             action = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
             next_obs, reward, terminated, truncated, _ = envs.step(action.numpy())
             done = np.logical_or(terminated, truncated)
@@ -282,12 +293,12 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
         critic_w = critic.weights()
         actor_w = actor.weights()
         with torch.no_grad():
-            bootstrap = critic.apply(critic_w, x_last)[:, 0]
+            bootstrap = critic.call_with(critic_w, x_last)[:, 0]
         targets = n_step_targets(batch_rew, batch_done, bootstrap, run.gamma)
         x_all = torch.cat(batch_obs)
         actions = torch.cat(batch_act)
-        values = critic.apply(critic_w, x_all)[:, 0]
-        log_probs = torch.log_softmax(actor.apply(actor_w, x_all), -1)
+        values = critic.call_with(critic_w, x_all)[:, 0]
+        log_probs = torch.log_softmax(actor.call_with(actor_w, x_all), -1)
         advantage = targets - values
         policy = -(log_probs.gather(1, actions[:, None])[:, 0] * advantage.detach()).mean()
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()

@@ -31,7 +31,13 @@ from .noise import NoisyEvaluation, noisy_accuracy
 from .redact import scrub
 from .report import ResourceReport, format_table, resource_report
 from .sampled import SampledEvaluation, sampled_accuracy
-from .service import BackendHandle, credentials_available, make_service, open_backend
+from .service import (
+    BackendHandle,
+    as_backend_handle,
+    credentials_available,
+    make_service,
+    open_backend,
+)
 from .submit import PRIMITIVES, Submission, parameter_table, sha256_hex, submit_evaluation
 from .transpile import (
     TranspiledModel,
@@ -55,6 +61,7 @@ __all__ = [
     "Submission",
     "TranspileProfile",
     "TranspiledModel",
+    "as_backend_handle",
     "available_profiles",
     "cancel_job",
     "circuit_of",

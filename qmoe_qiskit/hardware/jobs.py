@@ -179,8 +179,12 @@ def recover_jobs(ledger: Ledger, service: Any = None) -> list[Recovered]:
                 raise RuntimeFailure(f"recover: {type(exc).__name__}: {scrub(str(exc))}") from None
             out.append(Recovered(ledger.update(record.id, status=status), "refreshed"))
         else:
+
+            def tagged(r: JobRecord = record) -> Any:
+                return service.jobs(job_tags=[r.tag], limit=1)
+
             try:
-                found = with_retries(lambda r=record: service.jobs(job_tags=[r.tag], limit=1))
+                found = with_retries(tagged)
             except Exception as exc:
                 raise RuntimeFailure(f"recover: {type(exc).__name__}: {scrub(str(exc))}") from None
             if found:

@@ -327,6 +327,8 @@ class Ledger:
                 tuple(values.values()),
             )
             row_id = cursor.lastrowid
+        if row_id is None:  # pragma: no cover - sqlite sets it after every INSERT
+            raise LedgerError(f"ledger {self.path}: the new row has no id")
         return self.get(row_id)
 
     def update(self, row_id: int, **changes: Any) -> JobRecord:

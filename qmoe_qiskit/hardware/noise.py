@@ -26,7 +26,7 @@ import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-from ..errors import NoCircuitError
+from ..errors import HardwareError, NoCircuitError
 from ..models import Model
 from .backends import get_fake_backend
 from .submit import parameter_table
@@ -76,11 +76,11 @@ def restrict_to_active(
         ``(circuit, observables, noise_model)`` on the active qubits.
 
     Raises:
-        ValueError: An observable that reads an idle qubit, or a circuit with measurements or
+        HardwareError: An observable that reads an idle qubit, or a circuit with measurements or
             classical feed-forward (a dynamic circuit has no exact expectation here).
     """
     if any(inst.clbits or inst.operation.name == "if_else" for inst in circuit.data):
-        raise ValueError("a dynamic circuit (mid-circuit measurement) has no exact expectation")
+        raise HardwareError("a dynamic circuit (mid-circuit measurement) has no exact expectation")
     active = sorted({circuit.find_bit(q).index for inst in circuit.data for q in inst.qubits})
     index = {old: new for new, old in enumerate(active)}
     compact = QuantumCircuit(len(active), global_phase=circuit.global_phase, name=circuit.name)
@@ -91,7 +91,7 @@ def restrict_to_active(
         terms = []
         for paulis, qubits, coeff in SparsePauliOp(observable).to_sparse_list():
             if any(q not in index for q in qubits):
-                raise ValueError(
+                raise HardwareError(
                     f"an observable reads idle qubit(s) {sorted(set(qubits) - set(index))}"
                 )
             terms.append((paulis, [index[q] for q in qubits], coeff))
@@ -114,7 +114,7 @@ def restrict_noise(noise_model: Any, index: dict[int, int]) -> Any:
     from qiskit_aer.noise import NoiseModel
 
     if getattr(noise_model, "_nonlocal_quantum_errors", None):
-        raise ValueError("noise models with non-local errors are not supported")
+        raise HardwareError("noise models with non-local errors are not supported")
     restricted = NoiseModel(basis_gates=noise_model.basis_gates)
     for name, error in getattr(noise_model, "_default_quantum_errors", {}).items():
         restricted.add_all_qubit_quantum_error(error, name, warnings=False)
@@ -135,17 +135,17 @@ def readout_errors(noise_model: Any) -> dict[int, float]:
     """Per-qubit symmetric readout error probabilities of an Aer noise model.
 
     Raises:
-        ValueError: An asymmetric or multi-qubit readout error (not supported analytically).
+        HardwareError: An asymmetric or multi-qubit readout error (not supported analytically).
     """
     out: dict[int, float] = {}
     for qubits, error in getattr(noise_model, "_local_readout_errors", {}).items():
         probs = np.asarray(error.probabilities, dtype=float)
         if len(qubits) != 1 or not np.isclose(probs[0, 1], probs[1, 0]):
-            raise ValueError(f"readout error on {qubits} is not single-qubit symmetric")
+            raise HardwareError(f"readout error on {qubits} is not single-qubit symmetric")
         out[int(qubits[0])] = float(probs[0, 1])
     default = getattr(noise_model, "_default_readout_error", None)
     if default is not None:
-        raise ValueError("an all-qubit readout error is not supported; use per-qubit errors")
+        raise HardwareError("an all-qubit readout error is not supported; use per-qubit errors")
     return out
 
 
@@ -154,7 +154,7 @@ def apply_readout(observable: SparsePauliOp, errors: Mapping[int, float]) -> Spa
     coeffs = []
     for pauli, coeff in zip(observable.paulis, observable.coeffs, strict=True):
         if np.any(pauli.x):
-            raise ValueError("readout scaling applies to Z/I observables only")
+            raise HardwareError("readout scaling applies to Z/I observables only")
         factor = 1.0
         for q in np.flatnonzero(pauli.z):
             factor *= 1.0 - 2.0 * errors.get(int(q), 0.0)

@@ -30,6 +30,7 @@ import torch
 
 from ..engines.aer import SHIFTABLE_GATES, aer_estimator, build_qnn
 from ..engines.network import DEFAULT_MEMORY_GB
+from ..errors import HardwareError
 from ..models import CircuitNetworkFactory, CompiledModel
 from .noise import noise_model_for, noisy_program, readout_errors
 from .transpile import TranspiledModel, load_profile, transpile_model
@@ -104,7 +105,7 @@ def noisy_network_factory(
 
     Raises:
         TranspileError: The backend is too small, or the profile unknown.
-        ValueError: A parameterized gate the shift rule does not cover.
+        HardwareError: A parameterized gate the shift rule does not cover.
     """
     noise = noise_model_for(backend) if noise_model is None else noise_model
     readout = readout_errors(noise)
@@ -117,7 +118,7 @@ def noisy_network_factory(
         transpiled = transpile_model(coherent, backend, chosen)
         report = shift_rule_report(transpiled, noise)
         if not report.exact:
-            raise ValueError(
+            raise HardwareError(
                 f"trainable angles in {sorted(report.gates)} on {backend.name}: the "
                 "parameter-shift rule covers rotation gates only"
             )

@@ -24,6 +24,7 @@ from typing import Any
 from qiskit.primitives.containers.estimator_pub import EstimatorPubLike
 from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 
+from ..errors import HardwareError
 from .report import backend_rep_delay, circuit_duration
 
 __all__ = [
@@ -58,16 +59,18 @@ def mitigation_settings(kind: str, mitigation: str | None = None) -> dict[str, A
         mitigation: One of :data:`MITIGATIONS`; None = :data:`DEFAULT_MITIGATION` of ``kind``.
 
     Raises:
-        ValueError: An unknown choice, or mitigation asked of the sampler (whose counts are
+        HardwareError: An unknown choice, or mitigation asked of the sampler (whose counts are
             returned raw).
     """
     if mitigation is None:
         mitigation = DEFAULT_MITIGATION.get(kind, "none")
     if mitigation not in MITIGATIONS:
-        raise ValueError(f"mitigation must be one of {', '.join(MITIGATIONS)}, got {mitigation!r}")
+        raise HardwareError(
+            f"mitigation must be one of {', '.join(MITIGATIONS)}, got {mitigation!r}"
+        )
     if kind == "sampler":
         if mitigation != "none":
-            raise ValueError(
+            raise HardwareError(
                 f"--mitigation {mitigation} needs the estimator: the sampler returns raw counts "
                 "(use --primitive estimator, or --mitigation none)"
             )
@@ -135,7 +138,7 @@ def make_primitive(
         if shots is not None:
             options.default_shots = shots
     else:
-        raise ValueError(f"primitive must be estimator or sampler, got {kind!r}")
+        raise HardwareError(f"primitive must be estimator or sampler, got {kind!r}")
     if tag is not None:
         options.environment.job_tags = ["qmoe", tag]
     return primitive
@@ -189,7 +192,8 @@ def price_pub(
     program, _ = prepare([pub], primitive.options, None, backend=backend)
     target = getattr(backend, "target", None)
     rep_delay = backend_rep_delay(backend)
-    circuits, seconds, missing = 0, 0.0, set()
+    circuits, seconds = 0, 0.0
+    missing: set[str] = set()
     for item in program.items:
         size = int(item.size())
         duration, absent = circuit_duration(item.circuit, target, measure=False)

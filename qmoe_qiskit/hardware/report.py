@@ -43,7 +43,7 @@ DEFAULT_REP_DELAY = 250e-6
 
 
 def _active_qubits(circuit: QuantumCircuit) -> list[int]:
-    used = set()
+    used: set[int] = set()
     for inst in circuit.data:
         if inst.operation.name not in ("barrier", "delay"):
             used.update(circuit.find_bit(q).index for q in inst.qubits)

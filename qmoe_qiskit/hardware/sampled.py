@@ -169,7 +169,7 @@ def sampled_accuracy(
         backend = get_fake_backend(backend)
     x, y = np.atleast_2d(np.asarray(x, dtype=float)), np.asarray(y)
     weights = np.asarray(weights, dtype=float)
-    common = {"shots": shots, "profile": profile, "seed": seed}
+    common: dict[str, Any] = {"shots": shots, "profile": profile, "seed": seed}
     ideal_evs, _, transpiled = sampled_expectations(
         model, weights, x, backend, noisy=False, **common
     )

@@ -6,12 +6,18 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RuntimeFailure
+from ..errors import HardwareError, RuntimeFailure
 from .backends import get_fake_backend
 from .redact import SECRET_ENV, scrub
 from .retry import with_retries
 
-__all__ = ["BackendHandle", "credentials_available", "make_service", "open_backend"]
+__all__ = [
+    "BackendHandle",
+    "as_backend_handle",
+    "credentials_available",
+    "make_service",
+    "open_backend",
+]
 
 
 def credentials_available() -> bool:
@@ -100,3 +106,29 @@ def open_backend(
     except Exception as exc:
         raise RuntimeFailure(f"backend {name!r}: {type(exc).__name__}: {scrub(str(exc))}") from None
     return BackendHandle(name, "ibm", backend, service)
+
+
+def as_backend_handle(backend: Any) -> BackendHandle:
+    """A :class:`BackendHandle` for ``backend``: a handle as it is, or any ``BackendV2``.
+
+    An ``IBMBackend`` (from a :class:`~qiskit_ibm_runtime.QiskitRuntimeService`) runs in
+    ``ibm`` mode through its own service; any other BackendV2 (a fake backend of
+    ``qiskit_ibm_runtime.fake_provider``, an ``AerSimulator``) in ``local`` mode, the
+    Runtime primitives' local testing mode.
+
+    Raises:
+        HardwareError: ``backend`` is neither a handle nor a BackendV2.
+    """
+    if isinstance(backend, BackendHandle):
+        return backend
+    from qiskit.providers import BackendV2
+    from qiskit_ibm_runtime import IBMBackend
+
+    if not isinstance(backend, BackendV2):
+        raise HardwareError(
+            "expected a BackendV2 (e.g. from qiskit_ibm_runtime.fake_provider or "
+            f"QiskitRuntimeService.backend) or a BackendHandle, got {type(backend).__name__}"
+        )
+    if isinstance(backend, IBMBackend):
+        return BackendHandle(backend.name, "ibm", backend, getattr(backend, "service", None))
+    return BackendHandle(backend.name, "local", backend)

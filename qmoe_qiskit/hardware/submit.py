@@ -37,13 +37,13 @@ import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit
 
 from ..circuits import is_dynamic
-from ..errors import RuntimeFailure
+from ..errors import HardwareError, RuntimeFailure
 from ..models import Model
 from .ledger import JobRecord, Ledger
 from .primitives import API, PubPrice, make_primitive, mitigation_settings, price_pub
 from .redact import scrub
 from .retry import FINAL_STATUSES, normalize_status, safe_status, with_retries
-from .service import BackendHandle
+from .service import BackendHandle, as_backend_handle
 from .transpile import TranspiledModel, circuit_of
 
 __all__ = [
@@ -75,7 +75,7 @@ def parameter_table(
     Columns are matched by parameter *name*, so an ISA circuit loaded from QPY works too.
 
     Raises:
-        ValueError: A circuit parameter that is neither an input nor a weight.
+        HardwareError: A circuit parameter that is neither an input nor a weight.
     """
     x = np.atleast_2d(np.asarray(x, dtype=float))
     columns = {p.name: x[:, i] for i, p in enumerate(input_params)}
@@ -83,7 +83,7 @@ def parameter_table(
     columns.update({p.name: np.full(len(x), weights[i]) for i, p in enumerate(weight_params)})
     missing = [p.name for p in circuit.parameters if p.name not in columns]
     if missing:
-        raise ValueError(f"circuit parameters without values: {missing[:5]}")
+        raise HardwareError(f"circuit parameters without values: {missing[:5]}")
     return np.column_stack([columns[p.name] for p in circuit.parameters])
 
 
@@ -176,13 +176,13 @@ class Submission:
 
 
 def submit_evaluation(
-    handle: BackendHandle,
+    backend: BackendHandle | Any,
     transpiled: TranspiledModel,
     model: Model,
+    *,
     x: np.ndarray,
     weights: np.ndarray,
     ledger: Ledger,
-    *,
     labels: np.ndarray | None = None,
     offset: int = 0,
     chunk: int = 64,
@@ -196,10 +196,19 @@ def submit_evaluation(
     log: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Submission:
-    """Evaluate ``x`` on ``handle``'s backend, one job per ``chunk`` rows inside one Batch.
+    """Evaluate ``x`` on ``backend``, one job per ``chunk`` rows inside one Batch.
+
+    Local and real backends take the same path; the mode comes from the backend (see
+    :func:`~qmoe_qiskit.hardware.service.as_backend_handle`)::
+
+        backend = FakeManilaV2()  # or QiskitRuntimeService().backend("ibm_fez")
+        isa = transpile_model(model, backend)
+        sub = submit_evaluation(backend, isa, model, x=x, weights=w, ledger=Ledger(path))
 
     Args:
-        handle: From :func:`open_backend`.
+        backend: Any ``BackendV2`` (a fake backend of ``qiskit_ibm_runtime.fake_provider`` runs
+            in local testing mode, an ``IBMBackend`` through its service) or a
+            :class:`~qmoe_qiskit.hardware.service.BackendHandle` from :func:`open_backend`.
         transpiled: The model's ISA circuit and mapped observables for that backend.
         model: The compiled model, of any family with a circuit: its ``circuit_model`` runs,
             and ``readout`` turns the expectations into class scores.
@@ -220,13 +229,22 @@ def submit_evaluation(
         wait: Wait for results (always true in local mode, where jobs run in this process).
         log: Progress messages.
         sleep: Sleep function of the retry loop.
+
+    Returns:
+        The :class:`Submission`.
+
+    Raises:
+        HardwareError: Not a backend, an unknown primitive or mitigation, a dynamic circuit
+            on the estimator, or a circuit parameter without a value.
+        RuntimeFailure: A job cannot be prepared for, or submitted to, the backend.
     """
     from qiskit_ibm_runtime import Batch
 
+    handle = as_backend_handle(backend)
     if primitive not in PRIMITIVES:
-        raise ValueError(f"primitive must be one of {PRIMITIVES}, got {primitive!r}")
+        raise HardwareError(f"primitive must be one of {PRIMITIVES}, got {primitive!r}")
     if primitive == "estimator" and is_dynamic(transpiled.circuit):
-        raise ValueError(
+        raise HardwareError(
             "a dynamic circuit (routing.execution = 'measured') runs on the sampler; the "
             "estimator cannot run mid-circuit measurements with feed-forward"
         )
@@ -307,9 +325,12 @@ def submit_evaluation(
                     return None
                 return found[0] if found else None
 
+            def send(prim: Any = prim, pub: tuple = pub) -> Any:
+                return prim.run([pub])
+
             try:
                 job = with_retries(
-                    lambda prim=prim, pub=pub: prim.run([pub]),
+                    send,
                     before_retry=find_existing,
                     sleep=sleep,
                     log=log,
@@ -337,7 +358,7 @@ def submit_evaluation(
     if wait or handle.mode == "local":
         finished = []
         for rec, job in zip(records, jobs, strict=True):
-            rows = x[rec.input_start - offset : rec.input_stop - offset]
+            rows = x[(rec.input_start or 0) - offset : (rec.input_stop or 0) - offset]
 
             def readout(evs: np.ndarray, rows: np.ndarray = rows) -> np.ndarray:
                 return model.readout(evs, rows, weights)

@@ -6,6 +6,8 @@ Profiles are TOML files holding keyword arguments of
 ``approximation_degree``) plus a ``description``. They are looked up, first match wins, in
 ``$QMOE_TRANSPILE_DIR``, the repository's ``transpile/`` directory (a source checkout) and the
 copies shipped inside the package (``qmoe_qiskit/transpile_profiles/``, package data).
+:func:`transpile_model` also takes a user-built ``PassManager`` (or ``StagedPassManager``, e.g.
+from ``generate_preset_pass_manager``) instead of a profile.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
-from qiskit.transpiler import generate_preset_pass_manager
+from qiskit.transpiler import PassManager, TranspilerError, generate_preset_pass_manager
+from qiskit.transpiler.passmanager import BasePassManager
 
 from ..errors import TranspileError
 from ..models import Model, circuit_of
@@ -56,9 +59,9 @@ class TranspileProfile:
     """A named set of preset-pass-manager options.
 
     Attributes:
-        name: Profile name (file stem).
+        name: Profile name (file stem; ``"custom"`` for a user-built pass manager).
         description: One line for humans.
-        optimization_level: 0-3.
+        optimization_level: 0-3 (None: not known, for a user-built pass manager).
         layout_method: Layout stage plugin (``sabre``, ``dense``, ``trivial``, ...) or None.
         routing_method: Routing stage plugin (``sabre``, ``basic``, ``lookahead``, ...) or None.
         translation_method: Translation stage plugin or None.
@@ -69,7 +72,7 @@ class TranspileProfile:
 
     name: str
     description: str = ""
-    optimization_level: int = 2
+    optimization_level: int | None = 2
     layout_method: str | None = None
     routing_method: str | None = None
     translation_method: str | None = None
@@ -152,7 +155,9 @@ class TranspiledModel:
 
 
 def transpile_model(
-    model: Model, backend: Any, profile: TranspileProfile | str = "default"
+    model: Model,
+    backend: Any,
+    profile: TranspileProfile | str | os.PathLike | PassManager = "default",
 ) -> TranspiledModel:
     """Transpile the model's circuit for ``backend`` and map its observables.
 
@@ -160,23 +165,46 @@ def transpile_model(
     with ``routing.execution = "measured"`` the dynamic circuit (mid-circuit measurement and
     feed-forward), which needs a backend whose target has ``if_else``.
 
+    Example, with a pass manager of your own::
+
+        pm = generate_preset_pass_manager(optimization_level=3, backend=backend)
+        isa = transpile_model(model, backend, pm)  # isa.circuit, isa.observables
+
     Args:
         model: The compiled model (any family with a circuit; a hybrid model's router
             circuit).
         backend: A BackendV2 (fake or real).
-        profile: A profile or profile name.
+        profile: A profile, a profile name or ``.toml`` path (see :func:`load_profile`), or a
+            ``qiskit.transpiler.PassManager`` / ``StagedPassManager`` built for ``backend``
+            (recorded as the profile ``"custom"``; its output must be an ISA circuit of
+            ``backend``).
 
     Returns:
         The ISA circuit (parameters unbound) with mapped observables.
 
     Raises:
         NoCircuitError: The model has no circuit.
-        TranspileError: The backend is too small, or runs no dynamic circuit that the model
-            needs.
+        TranspileError: The backend is too small, runs no dynamic circuit that the model
+            needs, the pass manager fails or gives a circuit that is not ISA for
+            ``backend``, or ``profile`` is none of the above.
     """
     program = circuit_of(model)
-    if not isinstance(profile, TranspileProfile):
+    pass_manager: BasePassManager | None = None
+    if isinstance(profile, BasePassManager):
+        pass_manager = profile
+        profile = TranspileProfile(
+            name="custom",
+            description=f"a user-built {type(pass_manager).__name__}",
+            optimization_level=None,
+            seed_transpiler=None,
+        )
+    elif isinstance(profile, str | os.PathLike):
         profile = load_profile(profile)
+    elif not isinstance(profile, TranspileProfile):
+        raise TranspileError(
+            "profile must be a profile name, a TranspileProfile or a qiskit PassManager, got "
+            f"{type(profile).__name__}"
+        )
     if backend.num_qubits < program.num_qubits:
         raise TranspileError(
             f"{backend.name} has {backend.num_qubits} qubits; the model needs {program.num_qubits}"
@@ -187,7 +215,16 @@ def transpile_model(
             f"{backend.name} does not run dynamic circuits (no if_else in its target); "
             "routing.execution = 'measured' needs one: use 'coherent'"
         )
-    isa = profile.pass_manager(backend).run(circuit)
+    user_built = pass_manager is not None
+    try:
+        if pass_manager is None:
+            pass_manager = profile.pass_manager(backend)
+        isa = pass_manager.run(circuit)
+    except TranspilerError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TranspileError(f"transpiling for {backend.name} failed: {first}") from None
+    if user_built:
+        _check_isa(isa, backend)
     observables = tuple(obs.apply_layout(isa.layout) for obs in program.observables)
     summary = program.summary()
     logical = summary.get("measured_two_qubit_gates", summary["two_qubit_gates"])
@@ -198,3 +235,23 @@ def transpile_model(
         profile=profile,
         logical_two_qubit_gates=int(logical),
     )
+
+
+def _check_isa(circuit: QuantumCircuit, backend: Any) -> None:
+    """Refuse a circuit with an instruction that ``backend``'s target does not support."""
+    target = backend.target
+    if circuit.num_qubits > backend.num_qubits:
+        raise TranspileError(
+            f"the pass manager gave a {circuit.num_qubits}-qubit circuit; {backend.name} has "
+            f"{backend.num_qubits} qubits"
+        )
+    for inst in circuit.data:
+        name = inst.operation.name
+        if name == "barrier":
+            continue
+        qargs = tuple(circuit.find_bit(q).index for q in inst.qubits)
+        if not target.instruction_supported(name, qargs):
+            raise TranspileError(
+                f"the pass manager's circuit is not ISA for {backend.name}: {name} on qubits "
+                f"{list(qargs)} is not in its target (build the pass manager for this backend)"
+            )

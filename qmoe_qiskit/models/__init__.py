@@ -27,7 +27,7 @@ from .base import (
     family_compiler,
     register_family,
 )
-from .circuit import BASIS_GATES, CompiledModel
+from .circuit import BASIS_GATES, CompiledModel, require_circuit_model
 from .head import HeadedModel
 from .hybrid import HybridModel
 from .search import SearchModel
@@ -44,6 +44,7 @@ __all__ = [
     "compile_model",
     "families",
     "register_family",
+    "require_circuit_model",
 ]
 
 
@@ -55,8 +56,9 @@ def compile_model(spec: ModelSpec | str | Path | Mapping[str, Any]) -> Model:
             :func:`~qmoe_qiskit.spec.load_spec` accepts (file, preset name, mapping).
 
     Returns:
-        The compiled model (a :class:`CompiledModel` for ``qmoe``/``baseline``, a
-        :class:`HybridModel` for ``hybrid``).
+        The compiled model (a :class:`CompiledModel` for ``qmoe``/``baseline``, or a
+        :class:`HeadedModel` when ``readout.head`` is not ``"none"``: its ``circuit_model``
+        is the circuit part, see there; a :class:`HybridModel` for ``hybrid``).
     """
     spec = load_spec(spec)
     return family_compiler(spec.kind, spec)(spec)

@@ -16,6 +16,7 @@ import torch
 from qiskit.circuit import QuantumCircuit
 
 from ..errors import NoCircuitError, SpecError
+from .circuit import CircuitNetworkFactory, CompiledModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec import ModelSpec
@@ -29,12 +30,6 @@ __all__ = [
     "register_family",
 ]
 
-#: Builds the torch module of a circuit model (a
-#: :class:`~qmoe_qiskit.models.circuit.CompiledModel`; inputs -> observable expectations) on an
-#: engine: ``factory(circuit_model, circuit_weights) -> nn.Module``. Engines provide it;
-#: families use it.
-CircuitNetworkFactory = Callable[["Model", np.ndarray], torch.nn.Module]
-
 
 @runtime_checkable
 class Model(Protocol):
@@ -45,8 +40,13 @@ class Model(Protocol):
         weight_groups: Name -> ``(start, stop)`` slice of the flat weight vector.
     """
 
-    spec: ModelSpec
-    weight_groups: Mapping[str, tuple[int, int]]
+    @property
+    def spec(self) -> ModelSpec:
+        """The validated spec it was compiled from."""
+
+    @property
+    def weight_groups(self) -> Mapping[str, tuple[int, int]]:
+        """Name -> ``(start, stop)`` slice of the flat weight vector."""
 
     @property
     def num_inputs(self) -> int:
@@ -65,7 +65,7 @@ class Model(Protocol):
         """Experts a router chooses between (0 for a model without routing)."""
 
     @property
-    def circuit_model(self) -> Model | None:
+    def circuit_model(self) -> CompiledModel | None:
         """The circuit to run on a simulator or QPU (a
         :class:`~qmoe_qiskit.models.circuit.CompiledModel`), or ``None`` for a model without
         one."""
@@ -155,7 +155,7 @@ def family_compiler(kind: str, spec: ModelSpec | None = None) -> Callable[[Model
         ) from None
 
 
-def circuit_of(model: Model) -> Model:
+def circuit_of(model: Model) -> CompiledModel:
     """The circuit part of ``model`` that runs on a simulator or QPU (a ``CompiledModel``).
 
     Raises:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -21,11 +21,14 @@ from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from ..circuits import shot_costs
-from ..errors import NoRouterError
+from ..errors import NoRouterError, NotCircuitModelError
 from ..spec import ModelSpec
-from .base import CircuitNetworkFactory
 
-__all__ = ["BASIS_GATES", "CompiledModel", "RoutedNetwork"]
+__all__ = ["BASIS_GATES", "CompiledModel", "RoutedNetwork", "require_circuit_model"]
+
+#: Builds the torch module of a circuit model (inputs -> observable expectations) on an engine:
+#: ``factory(circuit_model, circuit_weights) -> nn.Module``. Engines provide it; families use it.
+CircuitNetworkFactory = Callable[["CompiledModel", np.ndarray], torch.nn.Module]
 
 #: Gate basis of :meth:`CompiledModel.decomposed`: accepted by Aer and by the gradient rules.
 BASIS_GATES = ("rx", "ry", "rz", "h", "x", "cx", "cz")
@@ -107,7 +110,7 @@ class CompiledModel:
 
     @property
     def execution_circuit(self) -> QuantumCircuit:
-        """The circuit hardware runs: :attr:`dynamic_circuit` when set, else :attr:`circuit`."""
+        """The circuit hardware runs, :attr:`dynamic_circuit` when set, else :attr:`circuit`."""
         return self.circuit if self.dynamic_circuit is None else self.dynamic_circuit
 
     @property
@@ -320,3 +323,32 @@ class CompiledModel:
     ) -> torch.nn.Module:
         """The circuit on the engine ``circuit_network`` stands for (outputs: expectations)."""
         return circuit_network(self, np.asarray(weights, dtype=np.float64))
+
+
+def require_circuit_model(model: object, use: str = "an EstimatorQNN") -> CompiledModel:
+    """``model`` itself when it is a plain circuit model (a :class:`CompiledModel`).
+
+    A model with classical weights beyond its circuit's (a headed model's readout head, a
+    hybrid model's classical experts) is refused rather than silently run without them.
+
+    Args:
+        model: The model to check.
+        use: What needs the plain circuit model (for the message).
+
+    Raises:
+        NotCircuitModelError: ``model`` is not a :class:`CompiledModel`.
+    """
+    if isinstance(model, CompiledModel):
+        return model
+    kind = type(model).__name__
+    circuit = getattr(model, "circuit_model", None)
+    if circuit is None:
+        raise NotCircuitModelError(f"{use} needs a plain circuit model (CompiledModel), got {kind}")
+    extra = int(getattr(model, "num_weights", 0)) - circuit.num_weights
+    name = getattr(getattr(model, "spec", None), "name", "?")
+    raise NotCircuitModelError(
+        f"{use} needs a plain circuit model, but {name!r} is a {kind} with {extra} classical "
+        "weights after its circuit's: use model.circuit_model (weights: "
+        "model.circuit_weights(w)) plus the classical part on its outputs (model.head, "
+        "model.readout)"
+    )

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..errors import SpecError
+
 __all__ = ["NETWORKS", "LSTMRegressor", "count_parameters", "mlp"]
 
 
@@ -32,7 +34,7 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
     """
     sizes = list(sizes)
     if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"sizes must be at least two positive integers, got {sizes}")
+        raise SpecError(f"sizes must be at least two positive integers, got {sizes}")
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))

@@ -32,6 +32,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from torch import nn
 
 from ..circuits.diffqas import CANDIDATES, candidate_circuit
+from ..errors import EngineError, SpecError
 
 __all__ = [
     "MAX_ARCHITECTURES",
@@ -77,22 +79,22 @@ class DiffQASSpace:
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_qubits, int) or self.num_qubits < 1:
-            raise ValueError(f"num_qubits must be a positive integer, got {self.num_qubits!r}")
+            raise SpecError(f"num_qubits must be a positive integer, got {self.num_qubits!r}")
         if not isinstance(self.depth, int) or self.depth < 1:
-            raise ValueError(f"depth must be a positive integer, got {self.depth!r}")
+            raise SpecError(f"depth must be a positive integer, got {self.depth!r}")
         if not isinstance(self.layers, int) or self.layers < 1:
-            raise ValueError(f"layers must be a positive integer, got {self.layers!r}")
+            raise SpecError(f"layers must be a positive integer, got {self.layers!r}")
         candidates = tuple(self.candidates)
         if not candidates:
-            raise ValueError("candidates must name at least one of 1..12")
+            raise SpecError("candidates must name at least one of 1..12")
         bad = [c for c in candidates if not isinstance(c, int) or not 1 <= c <= len(CANDIDATES)]
         if bad:
-            raise ValueError(f"candidates must be integers in 1..12, got {bad}")
+            raise SpecError(f"candidates must be integers in 1..12, got {bad}")
         if len(set(candidates)) != len(candidates):
-            raise ValueError(f"candidates must not repeat, got {list(candidates)}")
+            raise SpecError(f"candidates must not repeat, got {list(candidates)}")
         object.__setattr__(self, "candidates", candidates)
         if self.num_architectures > MAX_ARCHITECTURES:
-            raise ValueError(
+            raise SpecError(
                 f"{len(candidates)} candidates in {self.layers} ensemble layers make "
                 f"{self.num_architectures} architectures (at most {MAX_ARCHITECTURES}); "
                 "use fewer layers or candidates"
@@ -121,7 +123,7 @@ class DiffQASSpace:
     @property
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of each trainable tensor (``theta``; ``logits`` when searching)."""
-        shapes = {"theta": (self.layers, self.depth, self.num_qubits)}
+        shapes: dict[str, tuple[int, ...]] = {"theta": (self.layers, self.depth, self.num_qubits)}
         if self.searching:
             shapes["logits"] = (self.layers, len(self.candidates))
         return shapes
@@ -149,14 +151,14 @@ class DiffQASSpace:
         """
         architecture = tuple(architecture)
         if len(architecture) != self.layers:
-            raise ValueError(
+            raise SpecError(
                 f"an architecture names one candidate per layer ({self.layers}), got "
                 f"{list(architecture)}"
             )
         if theta is None:
             theta = ParameterVector("theta", self.num_theta)
         if len(theta) != self.num_theta:
-            raise ValueError(f"expected {self.num_theta} angles, got {len(theta)}")
+            raise EngineError(f"expected {self.num_theta} angles, got {len(theta)}")
         per = self.depth * self.num_qubits
         circuit = QuantumCircuit(self.num_qubits, name="-".join(map(str, architecture)))
         for m, index in enumerate(architecture):
@@ -233,7 +235,9 @@ class DiffQASMixture(nn.Module):
     def forward(self) -> torch.Tensor:
         """The mixed basis probabilities ``(2**n,)``."""
         weights = self.architecture_weights()
-        out = weights[self._constant] @ self._fixed if self._constant else 0.0
+        out = torch.zeros((), dtype=weights.dtype, device=weights.device)
+        if self._constant:
+            out = weights[self._constant] @ cast(torch.Tensor, self._fixed)
         if self.simulator is not None:
             out = out + weights[self._varying] @ self.simulator(self.theta)
         return out

@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike
 from qiskit.circuit import QuantumCircuit
 from torch import nn
 
+from ..errors import EngineError, SpecError
 from ..spec import ModelSpec
 from .base import CircuitNetworkFactory
 from .circuit import CompiledModel
@@ -38,7 +39,7 @@ def head_weights(head: str, classes: int) -> int:
         return 2 * classes
     if head == "affine":
         return classes * classes + classes
-    raise ValueError(f"unknown readout head {head!r}")
+    raise SpecError(f"unknown readout head {head!r}: use none, scale or affine")
 
 
 class ReadoutHead(nn.Module):
@@ -51,7 +52,7 @@ class ReadoutHead(nn.Module):
     def __init__(self, head: str, classes: int) -> None:
         super().__init__()
         if head not in ("scale", "affine"):
-            raise ValueError(f"unknown readout head {head!r}")
+            raise SpecError(f"unknown readout head {head!r}: use scale or affine")
         self.head = head
         if head == "scale":
             self.scale = nn.Parameter(torch.ones(classes, dtype=torch.float64))
@@ -91,9 +92,24 @@ class HeadedNetwork(nn.Module):
 class HeadedModel:
     """A :class:`CompiledModel` (the circuit) with a trainable readout head.
 
+    A headed model is two parts, and only the first is a circuit: :attr:`circuit_model` (the
+    :class:`CompiledModel`, with ``circuit``, ``input_params``, ``weight_params`` and
+    ``observables``) and the classical head (its kind :attr:`head`; :meth:`head_module` and
+    :meth:`head_affine` give it with trained values). The flat weights are the circuit's, then
+    the head's (:meth:`split_weights`). Anything that needs a plain circuit model (an
+    ``EstimatorQNN``, :func:`~qmoe_qiskit.engines.aer.build_qnn`) takes
+    :attr:`circuit_model`; passing the headed model itself is refused
+    (:class:`~qmoe_qiskit.errors.NotCircuitModelError`) rather than run without its head::
+
+        qnn = build_qnn(model.circuit_model)
+        circuit_w, head_w = model.split_weights(weights)
+        z = qnn.forward(x, circuit_w)                   # (rows, classes) expectations
+        scores = model.readout(z, x, weights)           # = z @ A.T + b
+        matrix, offset = model.head_affine(weights)     # A, b
+
     Attributes:
         circuit: The compiled circuit model; it runs on simulators and QPUs unchanged.
-        head: ``"scale"`` or ``"affine"`` (see :class:`ReadoutHead`).
+        head: The head's kind, ``"scale"`` or ``"affine"`` (see :class:`ReadoutHead`).
     """
 
     circuit: CompiledModel
@@ -142,23 +158,53 @@ class HeadedModel:
 
     @property
     def circuit_model(self) -> CompiledModel:
-        """The circuit to run."""
+        """The circuit part: a plain :class:`CompiledModel` (what an ``EstimatorQNN`` runs)."""
         return self.circuit
 
     def circuit_weights(self, weights: ArrayLike) -> np.ndarray:
         """The circuit part of the flat weights."""
         return np.asarray(weights, dtype=np.float64)[: self.circuit.num_weights]
 
-    def _head_values(self, weights: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        w = np.asarray(weights, dtype=np.float64)[self.circuit.num_weights :]
+    def split_weights(self, weights: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """The flat weights as ``(circuit weights, head weights)``.
+
+        Raises:
+            EngineError: ``weights`` does not have :attr:`num_weights` entries.
+        """
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (self.num_weights,):
+            raise EngineError(f"expected {self.num_weights} weights, got shape {weights.shape}")
+        split = self.circuit.num_weights
+        return weights[:split], weights[split:]
+
+    def head_affine(self, weights: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """The head as ``(A, b)`` with ``scores = z @ A.T + b`` (``A`` diagonal for ``scale``).
+
+        Args:
+            weights: The model's flat weights (circuit, then head).
+        """
+        w = self.split_weights(weights)[1]
         c = self.num_classes
         if self.head == "scale":
             return np.diag(w[:c]), w[c:]
         return w[: c * c].reshape(c, c), w[c * c :]
 
+    def head_module(self, weights: ArrayLike | None = None) -> ReadoutHead:
+        """The head as a torch module ``(batch, classes) -> (batch, classes)``.
+
+        Args:
+            weights: The model's flat weights (circuit, then head); default: the identity head
+                of :meth:`initial_weights`.
+        """
+        head = ReadoutHead(self.head, self.num_classes)
+        if weights is not None:
+            values = torch.as_tensor(self.split_weights(weights)[1])
+            nn.utils.vector_to_parameters(values, head.parameters())
+        return head
+
     def readout(self, expectations: ArrayLike, inputs: ArrayLike, weights: ArrayLike) -> np.ndarray:
         """Class scores: the head applied to the class expectations ``(rows, classes)``."""
-        matrix, offset = self._head_values(weights)
+        matrix, offset = self.head_affine(weights)
         z = np.asarray(expectations, dtype=np.float64)[:, : self.num_classes]
         return z @ matrix.T + offset
 
@@ -195,13 +241,7 @@ class HeadedModel:
         return [*self.circuit.describe(), f"head: {self.head} ({head}, trainable)"]
 
     def _headed(self, body: nn.Module, weights: ArrayLike) -> HeadedNetwork:
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != (self.num_weights,):
-            raise ValueError(f"expected {self.num_weights} weights, got shape {weights.shape}")
-        head = ReadoutHead(self.head, self.num_classes)
-        values = torch.as_tensor(weights[self.circuit.num_weights :])
-        nn.utils.vector_to_parameters(values, head.parameters())
-        return HeadedNetwork(body, head)
+        return HeadedNetwork(body, self.head_module(weights))
 
     def network(self, weights: ArrayLike, circuit_network: CircuitNetworkFactory) -> nn.Module:
         """The circuit on the engine, then the head."""

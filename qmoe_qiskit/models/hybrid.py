@@ -38,7 +38,7 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from torch import nn
 
 from ..circuits import basis_projectors, quantum_router_circuit, router_weights
-from ..errors import NoCircuitError
+from ..errors import EngineError, NoCircuitError
 from ..spec import ModelSpec
 from .base import CircuitNetworkFactory, register_family
 from .circuit import CompiledModel
@@ -264,11 +264,11 @@ class HybridModel:
             The :class:`HybridNetwork`; its parameters are in flat-weight order.
 
         Raises:
-            ValueError: If ``weights`` has the wrong length.
+            EngineError: If ``weights`` has the wrong length.
         """
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (self.num_weights,):
-            raise ValueError(f"expected {self.num_weights} weights, got shape {weights.shape}")
+            raise EngineError(f"expected {self.num_weights} weights, got shape {weights.shape}")
         router = self._router_module(self.circuit_weights(weights), circuit_network)
         experts = LinearExperts(self.num_experts, self.num_classes, self.num_inputs)
         start = self.weight_groups["experts.weight"][0]

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import cast
 
 import torch
 from torch import nn
 
+from ..errors import SpecError
 from .classical import count_parameters
 from .diffqas import DiffQASMixture, DiffQASSpace, ProbabilityFactory
 
@@ -53,7 +55,7 @@ POST_PROCESSING = (0.8, 0.1, 0.3)
 def qubits_for(parameters: int) -> int:
     """Generator width for ``parameters`` classical weights: ``ceil(log2 p)`` (at least 1)."""
     if parameters < 1:
-        raise ValueError(f"a network to generate needs at least one parameter, got {parameters}")
+        raise SpecError(f"a network to generate needs at least one parameter, got {parameters}")
     return max(1, math.ceil(math.log2(parameters)))
 
 
@@ -98,11 +100,11 @@ class QuantumTrain(nn.Module):
     ) -> None:
         super().__init__()
         if mapping_init not in MAPPING_INITS:
-            raise ValueError(f"mapping_init must be one of {MAPPING_INITS}, got {mapping_init!r}")
+            raise SpecError(f"mapping_init must be one of {MAPPING_INITS}, got {mapping_init!r}")
         self.num_classical = count_parameters(network)
         needed = qubits_for(self.num_classical)
         if space.num_qubits != needed:
-            raise ValueError(
+            raise SpecError(
                 f"a network with {self.num_classical} parameters needs a {needed}-qubit "
                 f"generator (ceil(log2 p)), got {space.num_qubits} qubits"
             )
@@ -158,7 +160,8 @@ class QuantumTrain(nn.Module):
         probs = self.generator()[self._order]
         x = (beta * torch.tanh(gamma * 2 ** (n - 1) * probs)) ** alpha
         x = x - x.mean()
-        kappa = self.mapping(torch.cat([self.bits, x[:, None]], dim=1))[:, 0]
+        bits = cast(torch.Tensor, self.bits)
+        kappa = self.mapping(torch.cat([bits, x[:, None]], dim=1))[:, 0]
         return kappa - kappa.mean()
 
     def generated_parameters(self) -> dict[str, torch.Tensor]:

@@ -40,7 +40,7 @@ from qiskit.circuit import QuantumCircuit
 from torch import nn
 
 from ..circuits.diffqas import CANDIDATES, Candidate, as_candidate
-from ..errors import NoCircuitError
+from ..errors import EngineError, NoCircuitError
 from ..spec import ModelSpec
 from .base import CircuitNetworkFactory, Model, family_compiler, register_family
 
@@ -91,7 +91,7 @@ class SearchNetwork(nn.Module):
             self.register_parameter(f"shared_{i}", nn.Parameter(p.detach().clone().double()))
         self.logits = nn.Parameter(torch.as_tensor(np.asarray(logits, dtype=np.float64)))
         if self.logits.dim() != 2 or len(members) != self.logits.shape[1] ** self.logits.shape[0]:
-            raise ValueError(
+            raise EngineError(
                 f"{len(members)} members do not match logits of shape {tuple(self.logits.shape)}"
             )
 
@@ -123,11 +123,11 @@ class SearchNetwork(nn.Module):
         weights = self.member_weights()
         shared = [getattr(self, f"shared_{i}") for i in range(len(self._names))]
         params = dict(zip(self._names, shared, strict=True))
-        out = None
-        for w, member in zip(weights, self._members, strict=True):
-            term = w * torch.func.functional_call(member, params, (x,))
-            out = term if out is None else out + term
-        return out
+        terms = [
+            w * torch.func.functional_call(member, params, (x,))
+            for w, member in zip(weights, self._members, strict=True)
+        ]
+        return torch.stack(terms).sum(dim=0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,7 +263,7 @@ class SearchModel:
     def _check(self, weights: ArrayLike) -> np.ndarray:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (self.num_weights,):
-            raise ValueError(f"expected {self.num_weights} weights, got shape {weights.shape}")
+            raise EngineError(f"expected {self.num_weights} weights, got shape {weights.shape}")
         return weights
 
     def network(self, weights: ArrayLike, circuit_network: CircuitNetworkFactory) -> nn.Module:

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import unicodedata
 from dataclasses import dataclass, field
+from typing import cast
 
 from .sections import (
     FAMILY_READOUT,
@@ -61,8 +62,10 @@ class ModelSpec:
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     routing: RoutingSpec = field(default_factory=RoutingSpec)
     experts: ExpertsSpec = field(default_factory=ExpertsSpec)
-    readout: ReadoutSpec | None = None
-    training: TrainingSpec | None = None
+    # None (the default) stands for the family's, filled in by __post_init__: after
+    # construction both are always set, which is the type readers see.
+    readout: ReadoutSpec = cast(ReadoutSpec, None)
+    training: TrainingSpec = cast(TrainingSpec, None)
     data: DataSpec = field(default_factory=DataSpec)
 
     def __post_init__(self) -> None:

@@ -222,14 +222,14 @@ class RoutingSpec:
             features on n qubits and ``layers`` x [RY on every qubit, CZ between neighbours]
             (``P = layers x n`` weights). ``"linear"`` and ``"mlp"`` are classical routers of a
             ``hybrid`` model (softmax over experts).
-        encoding: ``"binary"`` (ceil(log2 count) qubits, expert k on basis state |k>) or
+        encoding: ``"binary"`` (ceil(log2 count) qubits, expert k on basis state ``|k>``) or
             ``"onehot"`` (one qubit per expert, expert k controlled by qubit k).
         layers: Depth of the routing ansatz (rotations + CNOT chain per layer); for a hybrid
             quantum router the number L of RY+CZ layers; for an ``"mlp"`` router the number of
             hidden layers; unused by a ``"linear"`` router.
         operators: Trainable rotations of the routing ansatz (``qmoe`` only).
         aggregation: ``"none"`` (the output is sum_k p_k <O>_k) or ``"interfere"``
-            (Hadamards on the routing register, observables projected on routing |0...0>);
+            (Hadamards on the routing register, observables projected on routing ``|0...0>``);
             ``qmoe`` only.
         hidden: Width of each hidden layer of an ``"mlp"`` router.
         reupload: Data re-uploading in the routing ansatz (``qmoe``): before every routing

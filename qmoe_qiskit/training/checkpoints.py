@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from numpy._core import multiarray as _multiarray
 
 from ..errors import TrainingError
 from ..files import atomic_write
@@ -38,12 +39,12 @@ _NUMPY_TAG = "__numpy__"
 #: What :func:`convert_legacy_checkpoint` trusts: numpy's array and scalar reconstruction
 #: (under the numpy 1 and numpy 2 module names) and the project's own ``FitState`` dataclass.
 #: These build data; none of them calls anything a file names.
-LEGACY_GLOBALS: dict[str, object] = {
+LEGACY_GLOBALS: Mapping[str, object] = {
     f"{module}.{name}": obj
     for module in ("numpy.core.multiarray", "numpy._core.multiarray")
     for name, obj in (
-        ("_reconstruct", np._core.multiarray._reconstruct),
-        ("scalar", np._core.multiarray.scalar),
+        ("_reconstruct", _multiarray._reconstruct),
+        ("scalar", _multiarray.scalar),
     )
 } | {
     "numpy.ndarray": np.ndarray,
@@ -145,9 +146,11 @@ def load_checkpoint(path: str | Path) -> dict:
         ) from None
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
         raise _unreadable(path, exc) from None
-    if not isinstance(state, dict):
-        raise TrainingError(f"{path} cannot be read: it holds a {type(state).__name__}, not a dict")
-    return _decode(state)
+    decoded = _decode(state)
+    if not isinstance(decoded, dict):  # also a lone tagged numpy array
+        kind = type(decoded).__name__
+        raise TrainingError(f"{path} cannot be read: it holds a {kind}, not a dict")
+    return decoded
 
 
 def convert_legacy_checkpoint(path: str | Path) -> bool:

@@ -275,6 +275,7 @@ def fit(
     started = time.perf_counter()
     state = state if state is not None else FitState()
     trained = [p for p in network.parameters() if p.requires_grad]
+    optimizer: torch.optim.Optimizer
     if options.optimizer == "rmsprop":
         optimizer = torch.optim.RMSprop(trained, lr=options.lr, alpha=0.99, eps=1e-8)
     else:
@@ -308,6 +309,7 @@ def fit(
                 loss = torch.nn.functional.cross_entropy(options.logit_scale * outputs, yb)
             if options.routing_losses:
                 routing = network.last_routing
+                assert isinstance(routing, torch.Tensor)  # set by every forward pass
                 loss = loss + options.balance * balance_loss(routing)
                 loss = loss + options.specialise * routing_entropy(routing)
                 if options.class_routing:
@@ -364,7 +366,8 @@ def fit(
             log(line + (" (early stop)" if state.stopped else ""))
     if state.weights is None:
         state.weights = flat_weights(network)
-    keep_best = early and state.best_weights is not None
-    weights = state.best_weights if keep_best else state.weights
-    best = state.best_epoch if keep_best else state.epoch
+    if early and state.best_weights is not None:
+        weights, best = state.best_weights, state.best_epoch
+    else:
+        weights, best = state.weights, state.epoch
     return FitResult(weights, state.history, best, time.perf_counter() - started, state)

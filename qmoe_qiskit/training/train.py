@@ -325,6 +325,7 @@ def train(
             if held_out:  # shown in training_curve.png; never used to choose anything
                 row["test_accuracy"] = accuracy(network, data.x_test, data.y_test)
             if routed:  # I(class; expert) on the held-out split, in bits
+                assert fit_state.weights is not None  # set at the end of every epoch
                 probs = routing_probabilities(
                     model,
                     fit_state.weights,

@@ -73,12 +73,13 @@ def test_noiseless_local_sampler_gives_the_coherent_expectations(run, tmp_path):
     transpiled = transpile_model(run.model, simulator, "fast")
     data = run.config.load_data()
     with pytest.raises(ValueError, match="runs on the sampler"):
-        submit_evaluation(handle, transpiled, run.model, data.x_test[:3], run.weights,
-                          Ledger(tmp_path / "e.sqlite"))  # fmt: skip
+        submit_evaluation(handle, transpiled, run.model, x=data.x_test[:3], weights=run.weights,
+                          ledger=Ledger(tmp_path / "e.sqlite"))  # fmt: skip
     shots = 20_000
     sub = submit_evaluation(
-        handle, transpiled, run.model, data.x_test[:3], run.weights,
-        Ledger(tmp_path / "j.sqlite"), labels=data.y_test[:3], primitive="sampler", shots=shots,
+        handle, transpiled, run.model, x=data.x_test[:3], weights=run.weights,
+        ledger=Ledger(tmp_path / "j.sqlite"), labels=data.y_test[:3], primitive="sampler",
+        shots=shots,
     )  # fmt: skip
     evs = np.array(sub.records[0].result_data["expectations"])
     ideal = _ideal(run.model, data.x_test[:3], run.weights)

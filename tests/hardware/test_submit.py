@@ -115,9 +115,9 @@ def test_local_submit_records_rows_and_matches_noisy_reference(run, transpiled, 
         handle,
         transpiled,
         run.model,
-        data.x_test[:6],
-        run.weights,
-        ledger,
+        x=data.x_test[:6],
+        weights=run.weights,
+        ledger=ledger,
         labels=data.y_test[:6],
         chunk=4,
         shots=4000,
@@ -154,9 +154,9 @@ def test_sampler_counts_give_expectations(run, transpiled, tmp_path):
         handle,
         transpiled,
         run.model,
-        data.x_test[:2],
-        run.weights,
-        Ledger(tmp_path / "j.sqlite"),
+        x=data.x_test[:2],
+        weights=run.weights,
+        ledger=Ledger(tmp_path / "j.sqlite"),
         labels=data.y_test[:2],
         primitive="sampler",
         shots=4000,
@@ -240,9 +240,9 @@ def test_ibm_mode_path_with_mock_service(run, transpiled, tmp_path, monkeypatch)
         handle,
         transpiled,
         run.model,
-        data.x_test[:3],
-        run.weights,
-        ledger,
+        x=data.x_test[:3],
+        weights=run.weights,
+        ledger=ledger,
         labels=data.y_test[:3],
         precision=0.05,
         wait=False,
@@ -285,12 +285,20 @@ def test_transient_submit_error_is_retried_and_fatal_one_recorded(
     ledger = Ledger(tmp_path / "jobs.sqlite")
     handle = BackendHandle("fake_nairobi", "local", FakeNairobiV2())
     sub = submit_evaluation(
-        handle, transpiled, run.model, data.x_test[:2], run.weights, ledger, sleep=lambda _: None
+        handle,
+        transpiled,
+        run.model,
+        x=data.x_test[:2],
+        weights=run.weights,
+        ledger=ledger,
+        sleep=lambda _: None,
     )
     assert [r.status for r in sub.records] == ["done"]
     failures.update(left=5, exc=ValueError("invalid pub"))
     with pytest.raises(RuntimeFailure, match="invalid pub"):
-        submit_evaluation(handle, transpiled, run.model, data.x_test[:2], run.weights, ledger)
+        submit_evaluation(
+            handle, transpiled, run.model, x=data.x_test[:2], weights=run.weights, ledger=ledger
+        )
     assert ledger.rows()[0].status == "submit_failed" and "invalid pub" in ledger.rows()[0].error
 
 
@@ -466,3 +474,87 @@ def test_kill_9_of_one_of_two_concurrent_submits_leaves_no_row_stuck(run, tmp_pa
     assert len(owned_by(survivor)) == 8
     assert all(r.status == "done" and r.error is None for r in owned_by(survivor))
     assert all(r.status in ("done", "lost") for r in killed)
+
+
+def test_a_backend_v2_becomes_a_handle():
+    from qiskit.providers import BackendV2
+    from qiskit_ibm_runtime import IBMBackend
+
+    from qmoe_qiskit.errors import HardwareError
+    from qmoe_qiskit.hardware import as_backend_handle
+
+    fake = FakeNairobiV2()
+    handle = as_backend_handle(fake)
+    assert (handle.name, handle.mode, handle.backend, handle.service) == (
+        "fake_nairobi", "local", fake, None,
+    )  # fmt: skip
+    assert as_backend_handle(handle) is handle
+
+    class _Real(IBMBackend):  # an IBMBackend as QiskitRuntimeService.backend gives it
+        def __init__(self, service):
+            BackendV2.__init__(self, name="ibm_test")
+            self._service = service
+
+    service = object()
+    real = as_backend_handle(_Real(service))
+    assert (real.name, real.mode, real.service) == ("ibm_test", "ibm", service)
+    with pytest.raises(HardwareError, match="expected a BackendV2") as info:
+        as_backend_handle("fake_nairobi")
+    assert isinstance(info.value, ValueError)
+
+
+def test_submit_takes_a_backend_v2_with_keyword_arguments(run, tmp_path):
+    """A plain (noiseless) BackendV2 runs in local mode and gives the exact expectations."""
+    from qiskit_aer import AerSimulator
+
+    from qmoe_qiskit.errors import HardwareError
+
+    simulator = AerSimulator(seed_simulator=5)
+    transpiled = transpile_model(run.model, simulator, "fast")
+    data = run.config.load_data()
+    x, y = data.x_test[:3], data.y_test[:3]
+    ledger = Ledger(tmp_path / "jobs.sqlite")
+    with pytest.raises(TypeError):  # x, weights, ledger are keyword-only
+        submit_evaluation(simulator, transpiled, run.model, x, run.weights, ledger)
+    with pytest.raises(HardwareError, match="primitive must be one of") as info:
+        submit_evaluation(
+            simulator, transpiled, run.model, x=x, weights=run.weights, ledger=ledger,
+            primitive="counts",
+        )  # fmt: skip
+    assert isinstance(info.value, ValueError)
+    sub = submit_evaluation(
+        simulator,
+        transpiled,
+        run.model,
+        x=x,
+        weights=run.weights,
+        ledger=ledger,
+        labels=y,
+        precision=0.01,
+        mitigation="none",
+    )
+    (rec,) = sub.records
+    assert (rec.mode, rec.backend, rec.status) == ("local", simulator.name, "done")
+    evs = np.array(rec.result_data["expectations"])
+    np.testing.assert_allclose(evs, _exact(run, x), atol=0.06)  # 6 sigma at precision 0.01
+
+
+def test_submit_dry_run_takes_a_fake_backend_directly(run, transpiled, tmp_path):
+    backend = FakeNairobiV2()
+    data = run.config.load_data()
+    ledger = Ledger(tmp_path / "jobs.sqlite")
+    sub = submit_evaluation(
+        backend,
+        transpiled,
+        run.model,
+        x=data.x_test[:2],
+        weights=run.weights,
+        ledger=ledger,
+        shots=1000,
+        mitigation="none",
+        dry_run=True,
+    )
+    assert sub.dry_run and sub.records == [] and ledger.rows() == []
+    (price,) = sub.prices
+    assert (price["input_start"], price["input_stop"], price["circuits"]) == (0, 2, 2)
+    assert price["shots"] == 1000 and price["qpu_seconds"] > 0

@@ -206,3 +206,48 @@ def test_save_isa_replaces_a_planted_link_instead_of_writing_through_it(transpil
     assert not (run / "isa.qpy.json").is_symlink() and not (run / "isa.qpy").is_symlink()
     assert load_isa(run / "isa.qpy")[0].circuit == transpiled.circuit
     assert not list(run.glob(".*.tmp"))
+
+
+def _bind_by_name(circuit, model, x, weights):
+    values = {p.name: v for p, v in zip(model.input_params, x, strict=True)}
+    values.update({p.name: v for p, v in zip(model.weight_params, weights, strict=True)})
+    return circuit.assign_parameters({p: values[p.name] for p in circuit.parameters})
+
+
+def test_a_user_pass_manager_gives_an_isa_circuit_with_the_logical_expectations(
+    model, backend, rng
+):
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    program = model.circuit_model
+    pm = generate_preset_pass_manager(optimization_level=3, backend=backend, seed_transpiler=7)
+    transpiled = transpile_model(model, backend, pm)
+    assert transpiled.profile.name == "custom" and transpiled.backend_name == backend.name
+    assert transpiled.profile.optimization_level is None
+    isa = transpiled.circuit
+    assert isa.num_qubits == backend.num_qubits
+    for inst in isa.data:  # every instruction is native on its qubits
+        if inst.operation.name != "barrier":
+            qargs = tuple(isa.find_bit(q).index for q in inst.qubits)
+            assert backend.target.instruction_supported(inst.operation.name, qargs), inst
+    weights = rng.uniform(-np.pi, np.pi, program.num_weights)
+    for x in rng.uniform(0, np.pi, (2, program.num_inputs)):
+        logical = Statevector(program.bind(x, weights))
+        physical = Statevector(_bind_by_name(isa, program, x, weights))
+        for obs, mapped in zip(program.observables, transpiled.observables, strict=True):
+            assert physical.expectation_value(mapped).real == pytest.approx(
+                logical.expectation_value(obs).real, abs=1e-9
+            )
+
+
+def test_pass_manager_that_is_not_for_the_backend_is_refused(model, backend):
+    from qiskit.transpiler import PassManager, generate_preset_pass_manager
+
+    with pytest.raises(TranspileError, match="not ISA for fake_nairobi"):
+        transpile_model(model, backend, PassManager())  # no pass: the logical gates stay
+    other = generate_preset_pass_manager(optimization_level=1, basis_gates=["u", "cx"])
+    with pytest.raises(TranspileError, match="not ISA") as info:
+        transpile_model(model, backend, other)
+    assert "\n" not in str(info.value)
+    with pytest.raises(TranspileError, match="profile must be a profile name"):
+        transpile_model(model, backend, 3)

@@ -26,6 +26,7 @@ from qiskit.primitives import (
 )
 from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPubLike
 
+from ...errors import EngineError
 from ...spec import TrainingSpec
 
 __all__ = [
@@ -107,7 +108,7 @@ class ChunkedEstimator(BaseEstimatorV2):
         density_matrix: bool = False,
     ):
         if not memory_gb > 0:
-            raise ValueError(f"memory budget must be positive, got {memory_gb} GB")
+            raise EngineError(f"memory budget must be positive, got {memory_gb} GB")
         self._estimator = estimator
         self.memory_gb = float(memory_gb)
         self.density_matrix = density_matrix

@@ -27,6 +27,7 @@ from qiskit_machine_learning.gradients import (
     EstimatorGradientResult,
 )
 
+from ...errors import EngineError
 from .budget import DEFAULT_MEMORY_GB, rows_per_call
 
 __all__ = ["SHIFTABLE_GATES", "BatchedParamShiftEstimatorGradient"]
@@ -46,7 +47,7 @@ class _ShiftPlan:
     circuit: QuantumCircuit  # one unique parameter per parameterized gate
     value_matrix: np.ndarray  # (n_original, n_unique): unique = values @ value_matrix + offset
     offset: np.ndarray  # (n_unique,)
-    exprs: tuple[ParameterExpression | None, ...] | None  # set when some angle is non-affine
+    exprs: tuple[ParameterExpression, ...] | None  # set when some angle is non-affine
     originals: tuple[Parameter, ...]
 
 
@@ -87,7 +88,7 @@ def _shift_plan(circuit: QuantumCircuit) -> _ShiftPlan:
         operation = instruction.operation
         if operation.is_parameterized():
             if operation.name not in SHIFTABLE_GATES or len(operation.params) != 1:
-                raise ValueError(
+                raise EngineError(
                     f"gate {operation.name!r} is not supported by the parameter-shift rule"
                 )
             angles.append(operation.params[0])
@@ -97,7 +98,7 @@ def _shift_plan(circuit: QuantumCircuit) -> _ShiftPlan:
     # Qiskit sorts a circuit's parameters by name; the zero-padded names keep gate order.
     matrix = np.zeros((len(originals), len(angles)))
     offset = np.zeros(len(angles))
-    exprs: list[ParameterExpression | None] = []
+    exprs: list[ParameterExpression] = []
     affine = True
     for j, angle in enumerate(angles):
         parts = _affine(angle, index)
@@ -161,13 +162,13 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
         memory_gb: float = DEFAULT_MEMORY_GB,
     ):
         if derivative_type != DerivativeType.REAL:
-            raise ValueError(
+            raise EngineError(
                 f"{type(self).__name__} computes real derivatives only (the parameter-shift "
                 f"rule differentiates a real expectation value), got {derivative_type}; use "
                 "LinCombEstimatorGradient for imaginary or complex derivatives"
             )
         if not memory_gb > 0:
-            raise ValueError(f"memory budget must be positive, got {memory_gb} GB")
+            raise EngineError(f"memory budget must be positive, got {memory_gb} GB")
         super().__init__(
             estimator, options=options, derivative_type=derivative_type, pass_manager=pass_manager
         )
@@ -219,8 +220,10 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
                 members, circuits, observables, parameter_values, parameters, gradients, precision
             )
         metadata = [{"parameters": p} for p in parameters]
+        done = [g for g in gradients if g is not None]
+        assert len(done) == len(gradients)  # every circuit is in one group
         return EstimatorGradientResult(
-            gradients=gradients, metadata=metadata, options=Options(**options)
+            gradients=done, metadata=metadata, options=Options(**options)
         )
 
     def _run_group(
@@ -285,6 +288,7 @@ class BatchedParamShiftEstimatorGradient(BaseEstimatorGradient):
 
     @staticmethod
     def _nonaffine(plan: _ShiftPlan, rows: np.ndarray, wanted: list[int]):
+        assert plan.exprs is not None  # called for plans with a non-affine angle only
         angles = np.zeros((len(rows), len(plan.exprs)))
         chain = np.zeros((len(rows), len(plan.exprs), len(wanted)))
         for r, row in enumerate(rows):
@@ -306,7 +310,7 @@ _RUN_OPTIONS = ("precision",)
 def _check_options(options: dict) -> None:
     unknown = sorted(set(options) - set(_RUN_OPTIONS))
     if unknown:
-        raise ValueError(
+        raise EngineError(
             f"unknown gradient option {unknown[0]!r}: a V2 estimator takes only "
             f"{', '.join(_RUN_OPTIONS)} per run; set shots and the like in the estimator's "
             "own options"

@@ -20,6 +20,7 @@ from qiskit.circuit import ParameterVector
 from qiskit_aer import AerSimulator
 from torch import nn
 
+from ...errors import EngineError
 from ...models.diffqas import DiffQASSpace
 from ..devices import resolve_aer_device
 
@@ -90,7 +91,7 @@ class AerLayeredProbabilities(nn.Module):
     def forward(self, theta: torch.Tensor) -> torch.Tensor:
         """Probabilities ``(architectures, 2**n)`` for the shared angles ``theta``."""
         if theta.shape != (self.space.num_theta,):
-            raise ValueError(
+            raise EngineError(
                 f"expected {self.space.num_theta} angles, got shape {tuple(theta.shape)}"
             )
         return _Probabilities.apply(theta, self)

@@ -10,10 +10,11 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer.noise import NoiseModel
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 from qiskit_machine_learning.connectors import TorchConnector
-from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
+from qiskit_machine_learning.gradients import BaseEstimatorGradient, ParamShiftEstimatorGradient
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 
-from ...models import CompiledModel
+from ...errors import EngineError
+from ...models import CompiledModel, require_circuit_model
 from ..devices import resolve_aer_device
 from .budget import DEFAULT_MEMORY_GB, ChunkedEstimator
 from .gradients import BatchedParamShiftEstimatorGradient
@@ -76,10 +77,16 @@ def build_qnn(
 
     The circuit is the model's decomposed circuit (Aer's ``EstimatorV2`` does not transpile),
     or ``circuit`` with ``observables`` (e.g. the model transpiled for a backend, with its
-    observables mapped by the layout, for noise-aware training).
+    observables mapped by the layout, for noise-aware training). The QNN's weights are
+    ``model.weight_params`` in order; it plugs into qiskit-machine-learning as any QNN does
+    (``TorchConnector``, ``NeuralNetworkClassifier``, ...).
+
+    Only a plain circuit model has a QNN: for a headed model (a ``qmoe-*`` preset with a
+    readout head) build it from ``model.circuit_model`` and apply the head
+    (``model.readout``, ``model.head_module``) to its outputs.
 
     Args:
-        model: The compiled model.
+        model: The compiled circuit model (a :class:`~qmoe_qiskit.models.CompiledModel`).
         device: Aer device (``"auto"``, ``"cpu"``, ``"gpu"``).
         gradient: ``"batched"`` (:class:`BatchedParamShiftEstimatorGradient`, one Aer call per
             backward pass) or ``"param-shift"`` (qiskit-machine-learning's default).
@@ -93,20 +100,40 @@ def build_qnn(
 
     Returns:
         The QNN with ``output_shape == (classes,)``.
+
+    Raises:
+        NotCircuitModelError: ``model`` has classical weights beyond its circuit's (a headed
+            or hybrid model): use ``model.circuit_model`` plus the classical part.
+        EngineError: An unknown gradient, ``circuit`` without ``observables`` (or the other
+            way round), a circuit whose parameters are not the model's, or observables of
+            another width.
     """
+    model = require_circuit_model(model, "build_qnn")
     if (circuit is None) != (observables is None):
-        raise ValueError("circuit and observables are given together")
+        raise EngineError("circuit and observables are given together")
     if gradient not in GRADIENTS:
-        raise ValueError(f"unknown gradient {gradient!r}: use one of {', '.join(GRADIENTS)}")
+        raise EngineError(f"unknown gradient {gradient!r}: use one of {', '.join(GRADIENTS)}")
+    circuit = model.decomposed if circuit is None else circuit
+    observables = list(model.observables if observables is None else observables)
+    known = {p.name for p in (*model.input_params, *model.weight_params)}
+    unknown = sorted(p.name for p in circuit.parameters if p.name not in known)
+    if unknown:
+        raise EngineError(f"circuit parameters that are not the model's: {unknown[:5]}")
+    widths = {SparsePauliOp(o).num_qubits for o in observables}
+    if widths - {circuit.num_qubits}:
+        raise EngineError(
+            f"observables act on {sorted(widths)} qubits, the circuit has {circuit.num_qubits}"
+        )
     estimator = estimator if estimator is not None else aer_estimator(device, memory_gb=memory_gb)
+    grad: BaseEstimatorGradient
     if gradient == "batched":
         grad = BatchedParamShiftEstimatorGradient(estimator, memory_gb=memory_gb)
     else:
         grad = ParamShiftEstimatorGradient(estimator)
     return EstimatorQNN(
-        circuit=model.decomposed if circuit is None else circuit,
+        circuit=circuit,
         estimator=estimator,
-        observables=list(model.observables if observables is None else observables),
+        observables=observables,
         input_params=list(model.input_params),
         weight_params=list(model.weight_params),
         gradient=grad,
@@ -130,7 +157,7 @@ def build_torch_network(
     are plain arrays.
 
     Args:
-        model: The compiled model.
+        model: The compiled circuit model (see :func:`build_qnn`).
         weights: Initial weights (default: ``model.initial_weights(0)``).
         device: Aer device.
         gradient: See :func:`build_qnn`.

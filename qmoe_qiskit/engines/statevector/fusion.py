@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...errors import EngineError
 from .lowering import Gate, GateProgram
 
 __all__ = [
@@ -167,7 +168,7 @@ def fuse_gates(
         The blocks in a valid application order.
     """
     if max_qubits < 2:
-        raise ValueError(f"max_qubits must be at least 2, got {max_qubits}")
+        raise EngineError(f"max_qubits must be at least 2, got {max_qubits}")
     registers = _Registers(program.num_qubits)
     depends = program.input_dependent()
     qubit_sets: list[set[int]] = []

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ...circuits.diffqas import CANDIDATES, diffqas_entangler
+from ...errors import EngineError
 from ...models.diffqas import DiffQASSpace
 
 __all__ = ["TorchLayeredProbabilities", "entangler_permutation"]
@@ -87,6 +88,13 @@ class TorchLayeredProbabilities(nn.Module):
     ``(len(architectures), 2**n)`` in Qiskit index order, differentiable in ``theta``.
     """
 
+    # Buffers (declared so that attribute access is typed, not nn.Module's ``Tensor | Module``).
+    _sine: torch.Tensor
+    _perms: torch.Tensor
+    _hadamard: torch.Tensor
+    _h: torch.Tensor
+    _eye: torch.Tensor
+
     def __init__(
         self,
         space: DiffQASSpace,
@@ -107,7 +115,7 @@ class TorchLayeredProbabilities(nn.Module):
         cache: dict[str, np.ndarray] = {}
         for a, arch in enumerate(self.architectures):
             if len(arch) != space.layers:
-                raise ValueError(f"architecture {arch} does not have {space.layers} entries")
+                raise EngineError(f"architecture {arch} does not have {space.layers} entries")
             for m, index in enumerate(arch):
                 candidate = CANDIDATES[index - 1]
                 hadamard[m, a] = candidate.hadamard
@@ -144,7 +152,7 @@ class TorchLayeredProbabilities(nn.Module):
         space = self.space
         n, batch = space.num_qubits, len(self.architectures)
         if theta.shape != (space.num_theta,):
-            raise ValueError(f"expected {space.num_theta} angles, got shape {tuple(theta.shape)}")
+            raise EngineError(f"expected {space.num_theta} angles, got shape {tuple(theta.shape)}")
         half = 0.5 * theta.to(torch.float64).reshape(1, -1, n, 1, 1)  # (1, T, n, 1, 1)
         sine = self._sine[:, :, None]  # (A, T, 1, 2, 2)
         rotations = torch.cos(half) * self._eye + torch.sin(half) * sine  # (A, T, n, 2, 2)

@@ -101,11 +101,12 @@ class GateProgram:
         angles = inputs @ self.input_map.T + (self.weight_map @ weights) + self.offset
         rows, cols, wcols = self.products.T
         terms = inputs[:, cols] * (self.product_coeffs * weights[wcols])
-        np.add.at(angles, (slice(None), rows), terms)
+        # numpy's stub leaves out the tuple indices that ufunc.at accepts (and documents).
+        np.add.at(angles, (slice(None), rows), terms)  # type: ignore[arg-type]
         return angles
 
 
-def _number(value: object, what: str) -> float:
+def _number(value: ParameterExpression | complex, what: str) -> float:
     value = complex(value.numeric() if isinstance(value, ParameterExpression) else value)
     if value.imag:
         raise EngineError(f"{what} is complex")
@@ -113,7 +114,7 @@ def _number(value: object, what: str) -> float:
 
 
 def _lower_angle(
-    value: object,
+    value: ParameterExpression | float,
     index: dict[Parameter, tuple[int, int]],
     row: int,
     maps: list[np.ndarray],

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ...models import CompiledModel
+from ...errors import EngineError
+from ...models import CompiledModel, require_circuit_model
 from ..devices import resolve_torch_device
 from .allocator import RETAIN_ENV, retain_freed_memory
 from .blocks import block_groups, branch_gates, build_group_matrices, signed_permutation
@@ -75,6 +77,28 @@ class TorchStatevectorNetwork(nn.Module):
             caller's allocator unasked).
     """
 
+    # Buffers registered in _build_buffers (declared so that attribute access is typed: nn.Module's
+    # __getattr__ would give ``Tensor | Module``).
+    _in_map: torch.Tensor
+    _in_wmap: torch.Tensor
+    _in_off: torch.Tensor
+    _sh_wmap: torch.Tensor
+    _sh_off: torch.Tensor
+    _pr_col: torch.Tensor
+    _pr_in: torch.Tensor
+    _pr_w: torch.Tensor
+    _pr_c: torch.Tensor
+    _in_sine: torch.Tensor
+    _sh_sine: torch.Tensor
+    _eye2: torch.Tensor
+    _const_h: torch.Tensor
+    _const_x: torch.Tensor
+    _const_z: torch.Tensor
+    _obs_weights: torch.Tensor
+    _obs_partners: torch.Tensor
+    _obs_diagonal: torch.Tensor | None
+    _layout: torch.Tensor
+
     def __init__(
         self,
         model: CompiledModel,
@@ -86,8 +110,10 @@ class TorchStatevectorNetwork(nn.Module):
         retain_memory: bool | None = None,
     ) -> None:
         super().__init__()
+        if hasattr(model, "circuit_model"):  # a model family's: refuse one with classical parts
+            model = require_circuit_model(model, "TorchStatevectorNetwork")
         if dtype not in _REAL:
-            raise ValueError(f"dtype must be torch.complex128 or torch.complex64, got {dtype}")
+            raise EngineError(f"dtype must be torch.complex128 or torch.complex64, got {dtype}")
         self.model = model
         self.dtype = dtype
         self.real_dtype = _REAL[dtype]
@@ -110,7 +136,7 @@ class TorchStatevectorNetwork(nn.Module):
             weights = model.initial_weights(0)
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (model.num_weights,):
-            raise ValueError(f"expected {model.num_weights} weights, got shape {weights.shape}")
+            raise EngineError(f"expected {model.num_weights} weights, got shape {weights.shape}")
         self.weight = nn.Parameter(torch.tensor(weights, dtype=torch.float64))
         self._build_buffers()
         self.to(self.device)
@@ -121,8 +147,8 @@ class TorchStatevectorNetwork(nn.Module):
         rotation = {g.angle: g.name for g in program.gates if g.angle >= 0}
         batched = np.flatnonzero(depends)
         shared = np.flatnonzero(~depends)
-        sine = [_SINE_PART[rotation[a]] for a in range(program.num_angles)]
-        sine = torch.tensor(np.array(sine, dtype=complex).reshape(-1, 2, 2), dtype=self.dtype)
+        parts = [_SINE_PART[rotation[a]] for a in range(program.num_angles)]
+        sine = torch.tensor(np.array(parts, dtype=complex).reshape(-1, 2, 2), dtype=self.dtype)
         self.register_buffer("_in_map", torch.as_tensor(program.input_map[batched], dtype=rdt))
         self.register_buffer("_in_wmap", torch.as_tensor(program.weight_map[batched], dtype=rdt))
         self.register_buffer("_in_off", torch.as_tensor(program.offset[batched], dtype=rdt))
@@ -164,7 +190,7 @@ class TorchStatevectorNetwork(nn.Module):
         self._slot = {int(a): (True, i) for i, a in enumerate(batched)}
         self._slot.update({int(a): (False, i) for i, a in enumerate(shared)})
         # Per-sample steps: row sources (cx) or signs (cz) of each two-qubit gate.
-        self._two_qubit: dict[tuple[int, int, str, int], str] = {}
+        self._two_qubit: dict[tuple[int, int, int, str], str] = {}
         self._branches = {s: branch_gates(program, self.plan.steps[s]) for s in self._per_sample}
         for s in self._per_sample:
             step = self.plan.steps[s]
@@ -223,7 +249,9 @@ class TorchStatevectorNetwork(nn.Module):
             mats.append(cos * self._eye2 + sin * sine)
         return mats[0], mats[1]
 
-    def _block_matrix(self, s: int, batched: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+    def _block_matrix(
+        self, s: int, batched: Sequence[torch.Tensor], shared: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         """Step ``s``'s matrices, ``(1 or batch, 2**c, 2**k, 2**k)``, built by applying gates."""
         step = self.plan.steps[s]
         branches = [self._branch_matrix(step, g, batched, shared) for g in self._branches[s]]
@@ -232,7 +260,9 @@ class TorchStatevectorNetwork(nn.Module):
         rows = max(b.shape[0] for b in branches)
         return torch.stack([b.expand(rows, -1, -1) for b in branches], 1)
 
-    def _branch_matrix(self, step, gates, batched: torch.Tensor, shared: torch.Tensor):
+    def _branch_matrix(
+        self, step, gates, batched: Sequence[torch.Tensor], shared: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
         """One control value's matrix, ``(1 or batch, 2**k, 2**k)``, built gate by gate."""
         k = len(step.local)
         dim = 2**k
@@ -278,17 +308,18 @@ class TorchStatevectorNetwork(nn.Module):
         table = torch.cat([fixed, shared])[None]
         matrices: list[torch.Tensor | None] = [None] * len(self.plan.steps)
         self._build_groups(self.groups, "", table, matrices)
-        if not self._per_sample:
-            return matrices
         rows = batched.shape[0]
-        if rows * self._layered_work < LAYERED_WORK_PER_GATE * self._gate_ops:
+        layered = rows * self._layered_work < LAYERED_WORK_PER_GATE * self._gate_ops
+        if self._per_sample and layered:
             table = torch.cat([table.expand(rows, -1, -1, -1), batched], 1)
             self._build_groups(self.sample_groups, "s", table, matrices)
-            return matrices
-        columns = (batched.unbind(1), shared.unbind(0))  # one backward node, not one per gate
-        for step in self._per_sample:
-            matrices[step] = self._block_matrix(step, *columns)
-        return matrices
+        elif self._per_sample:
+            columns = (batched.unbind(1), shared.unbind(0))  # one backward node, not one per gate
+            for step in self._per_sample:
+                matrices[step] = self._block_matrix(step, *columns)
+        built = [m for m in matrices if m is not None]
+        assert len(built) == len(matrices), "every plan step is built by one of the builds"
+        return built
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class expectations for a batch of inputs.
@@ -301,7 +332,7 @@ class TorchStatevectorNetwork(nn.Module):
             complex128 and float32 for complex64.
         """
         if self.table is None:
-            raise ValueError("this circuit has no observables; use probabilities()")
+            raise EngineError("this circuit has no observables; use probabilities()")
         single = x.dim() == 1
         state = self.statevector(torch.atleast_2d(x), self.weight)
         out = self._expectations(state)
@@ -349,13 +380,17 @@ class TorchStatevectorNetwork(nn.Module):
         return _product(final, self.plan.final_fresh).expand(batch, 2**n)
 
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
-        total = None
+        if self.table is None or not self.table.masks:
+            raise EngineError("this circuit has no observables; use probabilities()")
+        total: torch.Tensor | None = None
         for i, mask in enumerate(self.table.masks):
             if mask == 0:  # sum_i w_i (re_i^2 + im_i^2): one square and one product
+                assert self._obs_diagonal is not None  # built when mask 0 (first) is present
                 flat = torch.view_as_real(state).reshape(state.shape[0], -1)
                 term = flat.square() @ self._obs_diagonal
             else:
                 partner = state[:, self._obs_partners[i]]
                 term = ((partner.conj() * state) @ self._obs_weights[i]).real
             total = term if total is None else total + term
+        assert total is not None
         return total

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit.quantum_info import SparsePauliOp
 
+from ...errors import EngineError
+
 __all__ = ["ObservableTable", "layout_to_canonical", "observable_table"]
 
 
@@ -59,7 +61,7 @@ def observable_table(observables: Sequence[SparsePauliOp], order: Sequence[int])
         The table.
 
     Raises:
-        ValueError: If an observable has the wrong width or is not Hermitian.
+        EngineError: If an observable has the wrong width or is not Hermitian.
     """
     n = len(order)
     canonical = layout_to_canonical(order)
@@ -69,9 +71,9 @@ def observable_table(observables: Sequence[SparsePauliOp], order: Sequence[int])
     bits = np.arange(2**n)
     for column, op in enumerate(observables):
         if op.num_qubits != n:
-            raise ValueError(f"observable {column} acts on {op.num_qubits} qubits, expected {n}")
+            raise EngineError(f"observable {column} acts on {op.num_qubits} qubits, expected {n}")
         if not np.allclose(op.coeffs.imag, 0):
-            raise ValueError(f"observable {column} has complex coefficients (not Hermitian)")
+            raise EngineError(f"observable {column} has complex coefficients (not Hermitian)")
         for pauli, coeff in zip(op.paulis, op.coeffs, strict=True):
             x_mask = int(np.dot(pauli.x.astype(np.int64), 1 << np.arange(n)))
             z_mask = int(np.dot(pauli.z.astype(np.int64), 1 << np.arange(n)))

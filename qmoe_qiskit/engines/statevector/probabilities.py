@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -18,6 +19,8 @@ from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from torch import nn
 
+from ...errors import EngineError
+from ...models import CompiledModel
 from .network import TorchStatevectorNetwork
 
 __all__ = ["TorchProbabilities"]
@@ -71,13 +74,15 @@ class TorchProbabilities(nn.Module):
         program = _WeightOnlyCircuit(circuit, tuple(weight_params))
         self.num_qubits = circuit.num_qubits
         self.num_weights = program.num_weights
-        self.network = TorchStatevectorNetwork(program, device=device, dtype=dtype)
+        # Duck-typed: the network reads only what _WeightOnlyCircuit has.
+        network_model = cast(CompiledModel, program)
+        self.network = TorchStatevectorNetwork(network_model, device=device, dtype=dtype)
         self.network.weight.requires_grad_(False)
 
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
         """Probabilities ``(2**n,)`` for the weight vector ``weights``."""
         if weights.shape != (self.num_weights,):
-            raise ValueError(
+            raise EngineError(
                 f"expected {self.num_weights} weights, got shape {tuple(weights.shape)}"
             )
         empty = torch.zeros(1, 0, dtype=torch.float64, device=self.network.device)
