@@ -18,9 +18,10 @@ Memory models, per engine:
 
 Time (printed, never a reason to refuse): on the torch engine one training step of the real
 network on a small batch (at most 256 MB) is timed and scaled to an epoch; on Aer, the
-simulator's rate of gate-amplitude updates is timed on a fixed 14-qubit circuit and the
 epoch's parameter rows (forward and batched parameter-shift gradient: ``2 P + 1`` per sample)
-are counted at ``instructions x 2**n`` updates each.
+are timed as one training step of the real network on 4 samples up to 16 qubits; wider (or
+noisy) circuits count ``instructions x 2**n`` gate-amplitude updates a row at the simulator's rate,
+timed on a fixed 14-qubit circuit.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ _TORCH_FIXED = 64 * 2**20
 _EVAL_BATCH = 256
 #: Longest estimated epoch that is not refused (30 days): beyond it a run cannot finish.
 MAX_EPOCH_SECONDS = 30 * 86400
+#: Widest circuit whose own training step is timed on Aer (wider: the update-rate model), and
+#: the samples of that step.
+_AER_PROBE_QUBITS = 16
+_AER_PROBE_BATCH = 4
 #: Largest estimated peak of the timing probe, bytes.
 _PROBE_BYTES = 256 * 2**20
 
@@ -166,6 +171,20 @@ def _time_torch_epoch(
     return seconds * (batch / probe) * steps
 
 
+def _time_aer_epoch(circuit: Model, batch: int, train_samples: int, device: str) -> float:
+    """One training step of the real Aer network (EstimatorQNN in TorchConnector, batched
+    gradient) on :data:`_AER_PROBE_BATCH` samples, scaled to an epoch."""
+    from .network import build_network
+
+    probe = min(batch, _AER_PROBE_BATCH)
+    network = build_network(circuit, engine="aer", device=device)
+    x = torch.full((probe, circuit.num_inputs), 0.5, dtype=torch.float64)
+    start = time.perf_counter()
+    network(x).sum().backward()
+    seconds = time.perf_counter() - start
+    return seconds * (batch / probe) * math.ceil(train_samples / batch)
+
+
 def _aer_rate(device: str) -> float:
     """Gate-amplitude updates per second of Aer's estimator here (a 14-qubit probe)."""
     from qiskit import QuantumCircuit
@@ -240,9 +259,12 @@ def estimate_training(
         rows = batch_size * (2 * circuit.num_weights + 1)  # batched parameter-shift gradient
         peak = max(row, min(int(memory_gb * 1e9), rows * row))
         if time_it and (limit is None or peak <= limit):
-            updates = len(circuit.decomposed.data) * 2 ** (n * (2 if noisy else 1))
             epoch_rows = train_samples * (2 * circuit.num_weights + 1)
-            seconds = epoch_rows * updates / _aer_rate(device)
+            if n <= _AER_PROBE_QUBITS and not noisy:
+                seconds = _time_aer_epoch(circuit, batch_size, train_samples, device)
+            else:
+                updates = len(circuit.decomposed.data) * 2 ** (n * (2 if noisy else 1))
+                seconds = epoch_rows * updates / _aer_rate(device)
     return ResourceEstimate(engine, n, int(peak), limit, source, seconds)
 
 
