@@ -37,6 +37,7 @@ import torch
 from ..errors import EngineError
 from ..models import CompiledModel, Model, circuit_of
 from ..models.base import NoCircuitError
+from .aer.budget import _AMPLITUDE  # bytes of one complex128 amplitude, shared with Aer's model
 
 __all__ = [
     "MAX_EPOCH_SECONDS",
@@ -46,8 +47,6 @@ __all__ = [
     "estimate_training",
 ]
 
-#: Bytes of one complex128 amplitude.
-_AMPLITUDE = 16
 #: Fixed part of the torch engine's peak (buffers, the plan, torch's allocator), bytes.
 _TORCH_FIXED = 64 * 2**20
 #: Batch size of evaluation passes (:func:`qmoe_qiskit.training.loop.predict`).
