@@ -62,6 +62,19 @@ def register(sub) -> None:
         "authors' code)",
     )  # fmt: skip
     series.add_argument(
+        "--init", dest="angle_init", default="uniform", choices=("uniform", "normal"),
+        help="generator angles uniform in [0, 2 pi) or 0.01 * N(0, 1) (the authors' code)",
+    )  # fmt: skip
+    series.add_argument(
+        "--dtype", default="float64", choices=("float64", "float32"),
+        help="precision of generator, mapping and LSTM (float32: the authors' code)",
+    )  # fmt: skip
+    series.add_argument(
+        "--points", type=int, default=0, metavar="N",
+        help="length of each generated series (default 0: the paper's; the authors' newer "
+        "scripts use 1000 for bessel)",
+    )  # fmt: skip
+    series.add_argument(
         "--train-equivalent", action="store_true",
         help="also train configs 3, 4, 6 and 12, whose generators give the same constant "
         "distribution as configs 1 and 9 (the same model; by default not trained again)",
@@ -77,6 +90,11 @@ def register(sub) -> None:
         help="comma-separated: mnist-1v5, fashion-1v5, fashion-5v7 (default: fashion-1v5)",
     )  # fmt: skip
     classify.add_argument("--data-dir", required=True, help="directory with the IDX .gz files")
+    classify.add_argument(
+        "--select", default="last", choices=("last", "val"),
+        help="score the last epoch or the best epoch on a validation split (the last 10 %% of "
+        "the training images, held out)",
+    )  # fmt: skip
     classify.set_defaults(func=run_classify)
     rl = commands.add_parser(
         "rl", help="A2C on MiniGrid: QT-generated actor and critic vs ordinary weights",
@@ -128,7 +146,8 @@ def run_series(args) -> int:
     try:
         runs = series_runs(
             args.tasks, args.configs, tuple(range(args.seeds)), args.epochs, args.select,
-            args.order, args.train_equivalent,
+            args.order, args.train_equivalent, angle_init=args.angle_init, dtype=args.dtype,
+            points=args.points,
         )  # fmt: skip
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -152,7 +171,7 @@ def run_classify(args) -> int:
         raise CommandError("--seeds and --epochs must be positive")
     try:
         runs = [
-            classify_run(task, seed, args.epochs)
+            classify_run(task, seed, args.epochs, select=args.select)
             for seed in range(args.seeds)
             for task in args.tasks
         ]

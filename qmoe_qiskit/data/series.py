@@ -35,6 +35,7 @@ import numpy as np
 
 __all__ = [
     "DRIVEN",
+    "POINTS",
     "SERIES",
     "TASKS",
     "SeriesSplit",
@@ -51,28 +52,30 @@ def scale_to_unit(values: np.ndarray) -> np.ndarray:
     return 2 * (values - low) / (high - low) - 1
 
 
-def bessel() -> np.ndarray:
-    """Bessel ``J_2`` on ``linspace(2, 100, 256)``, scaled to ``[-1, 1]``."""
+def bessel(points: int = 256) -> np.ndarray:
+    """Bessel ``J_2`` on ``linspace(2, 100, points)`` (the paper's 256; the authors' newer
+    scripts use 1,000), scaled to ``[-1, 1]``."""
     from scipy.special import jv
 
-    return scale_to_unit(jv(2, np.linspace(2, 100, 256)))
+    return scale_to_unit(jv(2, np.linspace(2, 100, points)))
 
 
-def damped_shm(b: float = 0.15, g: float = 9.81, m: float = 1.0) -> np.ndarray:
-    """Angular velocity of a damped pendulum on ``linspace(0, 20, 240)``, scaled."""
+def damped_shm(b: float = 0.15, g: float = 9.81, m: float = 1.0, points: int = 240) -> np.ndarray:
+    """Angular velocity of a damped pendulum on ``linspace(0, 20, points)``, scaled."""
     from scipy.integrate import odeint
 
     def rhs(state: np.ndarray, _t: float) -> list[float]:
         theta, omega = state
         return [omega, -(b / m) * omega - g * np.sin(theta)]
 
-    t = np.linspace(0, 20, 240)
+    t = np.linspace(0, 20, points)
     return scale_to_unit(odeint(rhs, [0.0, 3.0], t)[:, 1])
 
 
-def delayed_qc() -> np.ndarray:
-    """Delayed quantum control output field on ``arange(-2, 20, 0.01)``, scaled."""
-    x = np.arange(-2, 20, 0.01)
+def delayed_qc(points: int = 2200) -> np.ndarray:
+    """Delayed quantum control output field on ``arange(-2, 20, 0.01)`` (2,200 points; another
+    ``points`` spreads that many evenly over ``[-2, 20)``), scaled."""
+    x = np.arange(-2, 20, 0.01) if points == 2200 else np.linspace(-2, 20, points, endpoint=False)
     y = sum(np.exp(-10 * (x - 2 * n) ** 2) for n in range(11)) * np.exp(-x / 16)
     return scale_to_unit(y)
 
@@ -116,19 +119,32 @@ def narma_driven(order: int, length: int = 300, y0: float = 0.196) -> tuple[np.n
     return u, y[:length]
 
 
-#: Task name -> generator of a series forecast from its own past.
-SERIES: dict[str, Callable[[], np.ndarray]] = {
+#: Task name -> generator of a series forecast from its own past (argument: its number of
+#: points, default the paper's).
+SERIES: dict[str, Callable[..., np.ndarray]] = {
     "bessel": bessel,
-    "damped-shm": damped_shm,
+    "damped-shm": lambda points=240: damped_shm(points=points),
     "delayed-qc": delayed_qc,
-    "narma5": lambda: narma(5),
-    "narma10": lambda: narma(10),
+    "narma5": lambda points=300: narma(5, points),
+    "narma10": lambda points=300: narma(10, points),
 }
 
-#: Task name -> generator of ``(inputs, outputs)``: windows of inputs predict the output.
-DRIVEN: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
-    "narma5-input": lambda: narma_driven(5),
-    "narma10-input": lambda: narma_driven(10),
+#: Task name -> generator of ``(inputs, outputs)`` of a given length: windows of inputs predict
+#: the output.
+DRIVEN: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+    "narma5-input": lambda points=300: narma_driven(5, points),
+    "narma10-input": lambda points=300: narma_driven(10, points),
+}
+
+#: Every task's number of points in the paper's protocol.
+POINTS: dict[str, int] = {
+    "bessel": 256,
+    "damped-shm": 240,
+    "delayed-qc": 2200,
+    "narma5": 300,
+    "narma10": 300,
+    "narma5-input": 300,
+    "narma10-input": 300,
 }
 
 #: Every time-series task.
@@ -202,14 +218,25 @@ def driven_windows(
     return SeriesSplit(name, outputs, x[:cut], y[:cut], x[cut:], y[cut:], cut + window)
 
 
-def load_series(name: str, window: int = 4, train_fraction: float = 0.67) -> SeriesSplit:
+def load_series(
+    name: str, window: int = 4, train_fraction: float = 0.67, points: int | None = None
+) -> SeriesSplit:
     """A task's windows (see :data:`SERIES`).
 
+    Args:
+        name: Task.
+        window: Past values per input.
+        train_fraction: Share of windows (the earliest) used for training.
+        points: Length of the generated series (default: the paper's, :data:`POINTS`).
+
     Raises:
-        ValueError: For an unknown task.
+        ValueError: For an unknown task or fewer than ``window + 2`` points.
     """
-    if name in DRIVEN:
-        return driven_windows(*DRIVEN[name](), window, train_fraction, name)
-    if name not in SERIES:
+    if name not in SERIES and name not in DRIVEN:
         raise ValueError(f"unknown time series {name!r}; choose from {', '.join(TASKS)}")
-    return windows(SERIES[name](), window, train_fraction, name)
+    points = POINTS[name] if points is None else points
+    if points < window + 3:
+        raise ValueError(f"a series needs at least {window + 3} points, got {points}")
+    if name in DRIVEN:
+        return driven_windows(*DRIVEN[name](points), window, train_fraction, name)
+    return windows(SERIES[name](points), window, train_fraction, name)

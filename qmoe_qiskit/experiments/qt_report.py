@@ -30,29 +30,52 @@ __all__ = ["write_report"]
 _CONFIG_ORDER = ["diffqas", *range(1, 13)]
 
 
-#: Protocol variants of a series run, ``(select, order)``, in report order.
-_VARIANTS = [("last", "shuffled"), ("last", "time"), ("val", "shuffled"), ("val", "time")]
-_VARIANT_TITLES = {
-    ("last", "shuffled"): "last epoch",
-    ("last", "time"): "last epoch, batches in time order",
-    ("val", "shuffled"): "best validation epoch",
-    ("val", "time"): "best validation epoch, batches in time order",
-}
+#: A series run's protocol: ``(select, order, angle_init, dtype, points)``.
+Variant = tuple[str, str, str, str, int]
+#: The project's first protocol (the paper's as we read it): every other is named by how it
+#: differs (see :class:`~.qt_study.QTRun`).
+_FIRST: Variant = ("last", "shuffled", "uniform", "float64", 0)
 
 
-def _variant(run: dict) -> tuple[str, str]:
-    return run.get("select", "last"), run.get("order", "shuffled")
+def _variant(run: dict) -> Variant:
+    return (
+        run.get("select", "last"), run.get("order", "shuffled"),
+        run.get("angle_init", "uniform"), run.get("dtype", "float64"), run.get("points", 0),
+    )  # fmt: skip
+
+
+def _variant_key(variant: Variant) -> tuple:
+    """Report order: the first protocol, then by how many settings differ from it."""
+    changed = tuple(a != b for a, b in zip(variant, _FIRST, strict=True))
+    return (sum(changed), changed, variant)
+
+
+def _title(variant: Variant) -> str:
+    """E.g. ``"last epoch"`` or ``"best validation epoch, batches in time order, float32"``."""
+    select, order, angle_init, dtype, points = variant
+    parts = ["best validation epoch" if select == "val" else "last epoch"]
+    parts += ["batches in time order"] if order == "time" else []
+    parts += ["angles 0.01 N(0, 1)"] if angle_init == "normal" else []
+    parts += ["float32"] if dtype == "float32" else []
+    parts += [f"{points} points"] if points else []
+    return ", ".join(parts)
 
 
 def _suffix(run: dict) -> str:
-    """``""`` for the paper's protocol, else e.g. ``"-time"`` or ``"-val-time"``."""
-    select, order = _variant(run)
-    return ("" if select == "last" else f"-{select}") + ("" if order == "shuffled" else f"-{order}")
+    """``""`` for the first protocol, else the run name's suffix, e.g. ``"-val-time-f32"``."""
+    select, order, angle_init, dtype, points = _variant(run)
+    return (
+        ("" if select == "last" else f"-{select}")
+        + ("" if order == "shuffled" else f"-{order}")
+        + ("" if angle_init == "uniform" else f"-{angle_init}")
+        + ("" if dtype == "float64" else "-f32")
+        + (f"-p{points}" if points else "")
+    )
 
 
-def _label(config: str | int, variant: tuple[str, str] = ("last", "shuffled")) -> str:
+def _label(config: str | int, variant: Variant = _FIRST) -> str:
     label = "DiffQAS-QT (ours)" if config == "diffqas" else f"Config {config}"
-    return label if variant == _VARIANTS[0] else f"{label}, {_VARIANT_TITLES[variant]}"
+    return label if variant == _FIRST else f"{label}, {_title(variant)}"
 
 
 #: Per-epoch fields a summary row keeps (``results.json``), so a report can be written again
@@ -77,7 +100,7 @@ def _fmt(value: float) -> str:
 
 
 def _series_table(results: list[dict]) -> tuple[list[str], dict]:
-    table: dict[tuple[str, str | int, tuple[str, str]], list[float]] = defaultdict(list)
+    table: dict[tuple[str, str | int, Variant], list[float]] = defaultdict(list)
     for r in results:
         run = r["run"]
         table[(run["task"], run["config"], _variant(run))].append(r["test_mse"])
@@ -88,7 +111,8 @@ def _series_table(results: list[dict]) -> tuple[list[str], dict]:
     ]
     stats = {}
     equivalent = equivalent_configs()
-    rows = [(c, variant) for variant in _VARIANTS for c in _CONFIG_ORDER]
+    variants = sorted({k[2] for k in table}, key=_variant_key)
+    rows = [(c, variant) for variant in variants for c in _CONFIG_ORDER]
     for config, variant in rows:
         own = equivalent.get(config, config) if isinstance(config, int) else config
         if not any((t, config, variant) in table or (t, own, variant) in table for t in tasks):
@@ -108,7 +132,7 @@ def _series_table(results: list[dict]) -> tuple[list[str], dict]:
                 f"{cell} (n={len(values)}){mark} [{paper:.2e}]" if values else f"- [{paper:.2e}]"
             )
         lines.append(f"| {_label(config, variant)} | " + " | ".join(cells) + " |")
-    return lines, {"tasks": tasks, "stats": stats}
+    return lines, {"tasks": tasks, "stats": stats, "variants": variants}
 
 
 def _derived(results: list[dict]) -> list[str]:
@@ -132,7 +156,46 @@ def _derived(results: list[dict]) -> list[str]:
     return lines
 
 
-def _targets(info: dict, variant: tuple[str, str] = _VARIANTS[0]) -> list[str]:
+def _ablation(info: dict) -> list[str]:
+    """DiffQAS-QT under every protocol measured: mean +- std and the ratio to the paper."""
+    stats, tasks = info["stats"], info["tasks"]
+    variants = [v for v in info["variants"] if any((t, "diffqas", v) in stats for t in tasks)]
+    if len(variants) < 2:
+        return []
+    lines = [
+        "### DiffQAS-QT by protocol (test MSE, mean ± std over seeds, n; x = ours / paper)",
+        "",
+        "| protocol | " + " | ".join(tasks) + " | series within 2x |",
+        "|---|" + "---|" * (len(tasks) + 1),
+    ]
+    for variant in variants:
+        cells, within = [], 0
+        for task in tasks:
+            mean, std, n = stats.get((task, "diffqas", variant), (math.nan, math.nan, 0))
+            if not n:
+                cells.append("-")
+                continue
+            ratio = mean / PAPER_TABLE_II[task]["diffqas"]
+            within += ratio <= 2
+            cells.append(f"{_fmt(mean)} ± {_fmt(std)} (n={n}, {ratio:.1f}x)")
+        lines.append(f"| {_title(variant)} | " + " | ".join(cells) + f" | {within} |")
+    return lines
+
+
+def _classify_summary(classify: list[dict]) -> list[str]:
+    """Mean +- std over seeds per task and scoring rule."""
+    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in classify:
+        groups[(r["run"]["task"], r["run"].get("select", "last"))].append(r["test_accuracy"])
+    lines = ["| task | scored at | seeds | test accuracy (mean ± std) |", "|---|---|---|---|"]
+    for (task, select), values in sorted(groups.items()):
+        mean, std = mean_std(values)
+        rule = "best validation epoch" if select == "val" else "last epoch"
+        lines.append(f"| {task} | {rule} | {len(values)} | {100 * mean:.2f} ± {100 * std:.2f} % |")
+    return lines
+
+
+def _targets(info: dict, variant: Variant = _FIRST) -> list[str]:
     lines = []
     stats = info["stats"]
     for task in info["tasks"]:
@@ -188,12 +251,12 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         ax.axvspan(p["first_test"], len(series) - 1, color="0.9", label="test region")
         title = f"{run['task']}: test MSE {r['test_mse']:.2e} (seed 0)"
         if _suffix(run):
-            title += f", {_VARIANT_TITLES[_variant(run)]}"
+            title += f", {_title(_variant(run))}"
         name = f"series-{run['task']}{_suffix(run)}.png"
         written.append(_finish(fig, ax, out, name, "time step", "", title))
     curves = [r for r in results if r["run"]["config"] == "diffqas" and r["run"]["seed"] == 0]
     curves = [r for r in curves if "test_mse" in r and _history(r)]
-    variants = [v for v in _VARIANTS if any(_variant(r["run"]) == v for r in curves)]
+    variants = sorted({_variant(r["run"]) for r in curves}, key=_variant_key)
     if curves:  # one panel per protocol variant
         fig, axes = subplots(
             1, len(variants), figsize=(5.5 * len(variants), 3.5), sharey=True, squeeze=False
@@ -202,7 +265,7 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
             for r in (r for r in curves if _variant(r["run"]) == variant):
                 epochs = [h["epoch"] for h in _history(r)]
                 ax.semilogy(epochs, [h["test_mse"] for h in _history(r)], label=r["run"]["task"])
-            ax.set_title(f"DiffQAS-QT LSTM, seed 0: {_VARIANT_TITLES[variant]}", fontsize=9)
+            ax.set_title(f"DiffQAS-QT LSTM, seed 0: {_title(variant)}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.legend(fontsize=7)
         axes[0][0].set_ylabel("test MSE")
@@ -320,26 +383,31 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             *table,
             "",
         ]
+        ablation = _ablation(info)
+        lines += [*ablation, ""] if ablation else []
         lines += [*_derived(series), ""]
-        for variant in _VARIANTS:
+        for variant in info["variants"]:
             targets = _targets(info, variant)
             if targets:
-                lines += [f"### Targets ({_VARIANT_TITLES[variant]})", "", *targets, ""]
+                lines += [f"### Targets ({_title(variant)})", "", *targets, ""]
     if classify:
         lines += [
             "## Classification (QT-generated 784-128-64-2 MLP, full 28x28 images)",
             "",
-            "| task | seed | epochs | train accuracy | test accuracy | test accuracy by epoch "
-            "(%) | seconds |",
-            "|---|---|---|---|---|---|---|",
+            "| task | seed | epochs | scored epoch | train accuracy | test accuracy | test "
+            "accuracy by epoch (%) | seconds |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for r in classify:
+        for r in sorted(classify, key=lambda r: r["name"]):
             by_epoch = ", ".join(f"{100 * h['test_accuracy']:.1f}" for h in _history(r)) or "-"
+            select = r["run"].get("select", "last")
+            scored = f"{r.get('scored_epoch', '-')}" + (" (best val)" if select == "val" else "")
             lines.append(
-                f"| {r['run']['task']} | {r['run']['seed']} | {r['run']['epochs']} | "
+                f"| {r['run']['task']} | {r['run']['seed']} | {r['run']['epochs']} | {scored} | "
                 f"{r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | {by_epoch} | "
                 f"{r['seconds']:.0f} |"
             )
+        lines += ["", *_classify_summary(classify)]
         lines += ["", "The paper reports above 98 % train and test accuracy on Fashion 1 vs 5.", ""]
     lines += [
         "## Compression (classical weights -> trained parameters)",

@@ -41,7 +41,7 @@ from ..models.classical import LSTMRegressor, count_parameters, mlp
 from ..models.diffqas import DiffQASSpace
 from ..models.quantum_train import QuantumTrain, qubits_for
 from ..training.checkpoints import load_checkpoint, save_checkpoint
-from ..training.loop import FitOptions, FitState, fit, predict
+from ..training.loop import FitOptions, FitState, fit, load_flat_weights, predict
 from .qt_paper import PAPER_TABLE_II
 
 __all__ = [
@@ -68,6 +68,10 @@ CLASSIFY_TASKS: dict[str, tuple[str, tuple[int, int]]] = {
 SELECTIONS = ("last", "val")
 #: Mini-batch orders of a run (see :attr:`QTRun.order`).
 ORDERS = ("shuffled", "time")
+#: Initialisations of the generator angles (see :attr:`QTRun.angle_init`).
+ANGLE_INITS = ("uniform", "normal")
+#: Precisions of a run (see :attr:`QTRun.dtype`).
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 #: Share of the training data held out (the latest windows) when ``select = "val"``.
 VAL_FRACTION = 0.1
 
@@ -103,6 +107,17 @@ class QTRun:
             ``"time"`` (the training windows in time order every epoch, as the authors'
             time-series code does; every epoch then ends on the windows just before the test
             region). Named with a ``-time`` suffix.
+        angle_init: Generator angles ``"uniform"`` in ``[0, 2 pi)`` or ``"normal"``
+            (``0.01 * N(0, 1)``, the authors' Quantum-Train code). ``-normal`` suffix.
+        dtype: ``"float64"`` or ``"float32"`` (the authors' precision: generator states in
+            complex64, network and mapping in float32). ``-f32`` suffix.
+        points: Length of the generated series; 0 for the paper's
+            (:data:`~qmoe_qiskit.data.series.POINTS`; e.g. 1,000 for the Bessel function of
+            the authors' newer scripts). ``-pN`` suffix.
+
+    Name suffixes mark settings that differ from the first protocol of this project (last
+    epoch, shuffled, uniform, float64, the paper's points), whatever the current defaults,
+    so a run directory's name always says how it was trained.
     """
 
     task: str
@@ -116,6 +131,9 @@ class QTRun:
     mapping_init: str = "torch"
     select: str = "last"
     order: str = "shuffled"
+    angle_init: str = "uniform"
+    dtype: str = "float64"
+    points: int = 0
 
     @property
     def kind(self) -> str:
@@ -128,6 +146,9 @@ class QTRun:
         label = "diffqas" if self.config == "diffqas" else f"c{int(self.config):02d}"
         suffix = "" if self.select == "last" else f"-{self.select}"
         suffix += "" if self.order == "shuffled" else f"-{self.order}"
+        suffix += "" if self.angle_init == "uniform" else f"-{self.angle_init}"
+        suffix += "" if self.dtype == "float64" else "-f32"
+        suffix += f"-p{self.points}" if self.points else ""
         return f"{self.task}-{label}-s{self.seed}{suffix}"
 
     @property
@@ -152,6 +173,14 @@ class QTRun:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.angle_init not in ANGLE_INITS:
+            raise ValueError(f"angle_init must be one of {ANGLE_INITS}, got {self.angle_init!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+        if self.points and (self.kind != "series" or self.points < 7):
+            raise ValueError(
+                f"points applies to time series and must be at least 7, got {self.points}"
+            )
         for name in ("epochs", "depth", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -165,15 +194,25 @@ def series_run(
     epochs: int = 100,
     select: str = "last",
     order: str = "shuffled",
+    *,
+    angle_init: str = "uniform",
+    dtype: str = "float64",
+    points: int = 0,
 ) -> QTRun:
     """A time-series run with the paper's settings (depth 10, RMSprop 0.01, batch 10)."""
-    run = QTRun(task, config, seed, epochs, 10, 0.01, 10, "rmsprop", select=select, order=order)
+    run = QTRun(
+        task, config, seed, epochs, 10, 0.01, 10, "rmsprop", select=select, order=order,
+        angle_init=angle_init, dtype=dtype, points=points,
+    )  # fmt: skip
     return run.validate()
 
 
-def classify_run(task: str, seed: int, epochs: int, config: str | int = "diffqas") -> QTRun:
+def classify_run(
+    task: str, seed: int, epochs: int, config: str | int = "diffqas", select: str = "last"
+) -> QTRun:
     """A classification run with the paper's settings (depth 15, Adam 1e-3, batch 100)."""
-    return QTRun(task, config, seed, epochs, 15, 1e-3, 100, "adam", "fan-in").validate()
+    run = QTRun(task, config, seed, epochs, 15, 1e-3, 100, "adam", "fan-in", select=select)
+    return run.validate()
 
 
 @functools.cache
@@ -198,6 +237,10 @@ def series_runs(
     select: str = "last",
     order: str = "shuffled",
     train_equivalent: bool = False,
+    *,
+    angle_init: str = "uniform",
+    dtype: str = "float64",
+    points: int = 0,
 ) -> list[QTRun]:
     """The Table II runs, DiffQAS first (seed by seed), then the fixed configurations.
 
@@ -210,6 +253,9 @@ def series_runs(
         order: See :class:`QTRun`.
         train_equivalent: Also train configs that are the same model as a lower-numbered one
             (:func:`equivalent_configs`); by default they are left out.
+        angle_init: See :class:`QTRun`.
+        dtype: See :class:`QTRun`.
+        points: See :class:`QTRun`.
 
     Returns:
         The runs, in order.
@@ -221,7 +267,10 @@ def series_runs(
             continue
         for seed in seeds:
             for task in tasks:
-                runs.append(series_run(task, config, seed, epochs, select, order))
+                runs.append(series_run(
+                    task, config, seed, epochs, select, order, angle_init=angle_init,
+                    dtype=dtype, points=points,
+                ))  # fmt: skip
     return runs
 
 
@@ -230,12 +279,15 @@ def build_model(run: QTRun, engine: str = "torch", device: str = "cpu") -> Quant
     network = LSTMRegressor() if run.kind == "series" else mlp([784, 128, 64, 2])
     space = DiffQASSpace(qubits_for(count_parameters(network)), run.depth, run.candidates)
     factory = probability_factory(engine, device)
-    return QuantumTrain(network, space, factory, seed=run.seed, mapping_init=run.mapping_init)
+    return QuantumTrain(
+        network, space, factory, seed=run.seed, mapping_init=run.mapping_init,
+        angle_init=run.angle_init, dtype=DTYPES[run.dtype],
+    )  # fmt: skip
 
 
 def _data(run: QTRun, data_dir: str | Path | None):
     if run.kind == "series":
-        split = load_series(run.task)
+        split = load_series(run.task, points=run.points or None)
         return split.x_train, split.y_train, split.x_test, split.y_test, split
     name, classes = CLASSIFY_TASKS[run.task]
     data = load_idx_dataset(name, data_dir, classes, seed=0, full_size=True)
@@ -243,7 +295,7 @@ def _data(run: QTRun, data_dir: str | Path | None):
 
 
 def _score(run: QTRun, model: QuantumTrain, x: np.ndarray, y: np.ndarray) -> float:
-    out = predict(model, x, batch_size=1024)
+    out = predict(model, x, batch_size=1024).astype(np.float64)
     if run.kind == "series":
         return float(np.mean((out - y) ** 2))
     return float(np.mean(out.argmax(axis=1) == y))
@@ -279,9 +331,8 @@ def run_one(
     state = None
     if (folder / CHECKPOINT).is_file():
         state = FitState(**load_checkpoint(folder / CHECKPOINT))
-        torch.nn.utils.vector_to_parameters(
-            torch.as_tensor(state.weights), [p for p in model.parameters()]
-        )
+        if state.weights is not None:
+            load_flat_weights(model, state.weights)
     metric = "test_mse" if run.kind == "series" else "test_accuracy"
 
     def on_epoch(fit_state: FitState, network: torch.nn.Module) -> None:
@@ -309,7 +360,7 @@ def run_one(
         model, x_train, y_train, options, validation=validation, state=state,
         on_epoch=on_epoch, progress=progress, log=log,
     )  # fmt: skip
-    torch.nn.utils.vector_to_parameters(torch.as_tensor(result.weights), list(model.parameters()))
+    load_flat_weights(model, result.weights)
     seconds = sum(row["seconds"] for row in result.history)
     summary = {
         "run": asdict(run),

@@ -43,6 +43,7 @@ from ..circuits.diffqas import CANDIDATES, candidate_circuit
 from ..errors import EngineError, SpecError
 
 __all__ = [
+    "ANGLE_INITS",
     "MAX_ARCHITECTURES",
     "DiffQASMixture",
     "DiffQASSpace",
@@ -58,6 +59,12 @@ ProbabilityFactory = Callable[["DiffQASSpace", Sequence[tuple[int, ...]]], nn.Mo
 
 #: Most architectures (``len(candidates) ** layers``) a mixture may enumerate.
 MAX_ARCHITECTURES = 256
+
+#: Initialisations of the shared angles (see :class:`DiffQASMixture`).
+ANGLE_INITS = ("uniform", "normal")
+
+#: Real dtypes a mixture computes in (states in the matching complex dtype).
+DTYPES = (torch.float64, torch.float32)
 
 
 @dataclass(frozen=True)
@@ -175,8 +182,14 @@ class DiffQASMixture(nn.Module):
     Args:
         space: The search space.
         probabilities: Engine factory that simulates architectures of ``space``.
-        seed: Seed of the initial angles (uniform in ``[0, 2 pi)``); logits start at 0.
+        seed: Seed of the initial angles; logits start at 0.
         constant_trials: Random angle vectors used to find constant architectures.
+        angle_init: ``"uniform"``: angles uniform in ``[0, 2 pi)``; ``"normal"``: angles
+            ``0.01 * N(0, 1)``, as the authors' Quantum-Train code initialises its QNN (every
+            circuit then starts near the identity: probability close to 1 on ``|0...0>``).
+        dtype: ``torch.float64`` (default) or ``torch.float32`` for the angles, structural
+            weights and probabilities (states in complex128 or complex64; the authors' code
+            runs in float32). Constant architectures are found in float64 either way.
 
     Attributes:
         theta: The shared angles ``(num_theta,)``, ensemble layer major, then circuit layer,
@@ -194,16 +207,23 @@ class DiffQASMixture(nn.Module):
         *,
         seed: int = 0,
         constant_trials: int = 3,
+        angle_init: str = "uniform",
+        dtype: torch.dtype = torch.float64,
     ) -> None:
         super().__init__()
+        if angle_init not in ANGLE_INITS:
+            raise SpecError(f"angle_init must be one of {ANGLE_INITS}, got {angle_init!r}")
+        if dtype not in DTYPES:
+            raise SpecError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
         self.space = space
+        self.dtype = dtype
         generator = torch.Generator().manual_seed(seed)
-        theta = torch.rand(space.num_theta, generator=generator, dtype=torch.float64)
-        self.theta = nn.Parameter(2 * math.pi * theta)
+        draw = torch.rand if angle_init == "uniform" else torch.randn
+        theta = draw(space.num_theta, generator=generator, dtype=torch.float64)
+        theta = 2 * math.pi * theta if angle_init == "uniform" else 0.01 * theta
+        self.theta = nn.Parameter(theta.to(dtype))
         if space.searching:
-            self.logits = nn.Parameter(
-                torch.zeros(space.weight_shapes["logits"], dtype=torch.float64)
-            )
+            self.logits = nn.Parameter(torch.zeros(space.weight_shapes["logits"], dtype=dtype))
         self.architectures = space.architectures()
         everything = probabilities(space, self.architectures)
         rng = np.random.default_rng(seed + 7919)
@@ -214,14 +234,14 @@ class DiffQASMixture(nn.Module):
         self._constant = [i for i in range(len(self.architectures)) if fixed[i]]
         self._varying = [i for i in range(len(self.architectures)) if not fixed[i]]
         self.constant_architectures = tuple(self.architectures[i] for i in self._constant)
-        self.register_buffer("_fixed", outs[0, self._constant].detach().clone())
+        self.register_buffer("_fixed", outs[0, self._constant].detach().to(dtype).clone())
         varying = [self.architectures[i] for i in self._varying]
         self.simulator = probabilities(space, varying) if varying else None
 
     def structural_weights(self) -> torch.Tensor:
         """``w = softmax(logits)`` per ensemble layer, ``(layers, len(candidates))``."""
         if not self.space.searching:
-            return torch.ones(self.space.layers, 1, dtype=torch.float64)
+            return torch.ones(self.space.layers, 1, dtype=self.dtype)
         return torch.softmax(self.logits, dim=-1)
 
     def architecture_weights(self) -> torch.Tensor:
@@ -239,7 +259,7 @@ class DiffQASMixture(nn.Module):
         if self._constant:
             out = weights[self._constant] @ cast(torch.Tensor, self._fixed)
         if self.simulator is not None:
-            out = out + weights[self._varying] @ self.simulator(self.theta)
+            out = out + weights[self._varying] @ self.simulator(self.theta).to(self.dtype)
         return out
 
     def derived(self) -> tuple[int, ...]:

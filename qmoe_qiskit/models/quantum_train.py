@@ -85,6 +85,10 @@ class QuantumTrain(nn.Module):
             ``"torch"`` the generated weights start about ``0.5`` in size whatever the network;
             a 784-input layer then saturates (training loss in the thousands), which
             ``"fan-in"`` avoids.
+        angle_init: Initial generator angles (:class:`~.diffqas.DiffQASMixture`):
+            ``"uniform"`` in ``[0, 2 pi)`` or ``"normal"``, ``0.01 * N(0, 1)`` (the authors').
+        dtype: ``torch.float64`` (default) or ``torch.float32`` (the authors' precision) for
+            the generator, the mapping model and the classical network; inputs are cast to it.
 
     ``forward(x)`` runs the network on ``x`` with the generated weights.
     """
@@ -97,6 +101,8 @@ class QuantumTrain(nn.Module):
         *,
         seed: int = 0,
         mapping_init: str = "torch",
+        angle_init: str = "uniform",
+        dtype: torch.dtype = torch.float64,
     ) -> None:
         super().__init__()
         if mapping_init not in MAPPING_INITS:
@@ -108,12 +114,15 @@ class QuantumTrain(nn.Module):
                 f"a network with {self.num_classical} parameters needs a {needed}-qubit "
                 f"generator (ceil(log2 p)), got {space.num_qubits} qubits"
             )
-        template = copy.deepcopy(network).double()
+        template = copy.deepcopy(network).to(torch.float64)
         for parameter in template.parameters():
             parameter.requires_grad_(False)
         self._template = (template,)  # a tuple: not a submodule, so not trained or saved
         self.shapes = {name: tuple(p.shape) for name, p in template.named_parameters()}
-        self.generator = DiffQASMixture(space, probabilities, seed=seed)
+        self.generator = DiffQASMixture(
+            space, probabilities, seed=seed, angle_init=angle_init, dtype=dtype
+        )
+        self.dtype = dtype
         torch.manual_seed(seed)
         self.mapping = nn.Linear(space.num_qubits + 1, 1, dtype=torch.float64)
         n = space.num_qubits
@@ -123,7 +132,10 @@ class QuantumTrain(nn.Module):
             with torch.no_grad():
                 self.mapping.weight.uniform_(-bound, bound)
                 self.mapping.bias.zero_()
-        self.register_buffer("bits", basis_bits(n, self.num_classical))
+        # float32 models: the same draws as float64 ones, rounded (seeds compare across dtypes).
+        self.mapping.to(dtype)
+        template.to(dtype)
+        self.register_buffer("bits", basis_bits(n, self.num_classical).to(dtype))
         # Qiskit index of the basis state whose qubit-0-first bits spell i.
         order = torch.zeros(2**n, dtype=torch.int64)
         for q in range(n):
@@ -177,7 +189,7 @@ class QuantumTrain(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The classical network's output on ``x`` with the generated weights."""
         params = self.generated_parameters()
-        return torch.func.functional_call(self.network, params, (x.to(torch.float64),))
+        return torch.func.functional_call(self.network, params, (x.to(self.dtype),))
 
     def classical_state_dict(self) -> dict[str, torch.Tensor]:
         """A plain state dict of the classical network with the generated weights."""

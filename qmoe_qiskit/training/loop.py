@@ -38,6 +38,7 @@ __all__ = [
     "epoch_order",
     "fit",
     "flat_weights",
+    "load_flat_weights",
     "predict",
 ]
 
@@ -153,6 +154,25 @@ def flat_weights(network: torch.nn.Module) -> np.ndarray:
         [p.detach().to(torch.float64) for p in network.parameters()]
     )
     return vector.cpu().numpy().copy()
+
+
+def load_flat_weights(network: torch.nn.Module, weights: np.ndarray) -> None:
+    """Copy a :func:`flat_weights` vector into ``network``'s parameters, in place, keeping
+    each parameter's dtype and device (a float32 network stays float32).
+
+    Raises:
+        ValueError: If the vector's length is not the network's parameter count.
+    """
+    params = list(network.parameters())
+    total = sum(p.numel() for p in params)
+    values = torch.as_tensor(np.asarray(weights))
+    if values.ndim != 1 or values.numel() != total:
+        raise ValueError(f"expected {total} weights, got shape {tuple(values.shape)}")
+    start = 0
+    with torch.no_grad():
+        for p in params:
+            p.copy_(values[start : start + p.numel()].view_as(p))
+            start += p.numel()
 
 
 def predict(network: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -168,3 +168,43 @@ def test_validation_selection_scores_the_best_validation_epoch(tmp_path):
         result["history"][result["scored_epoch"] - 1]["test_mse"], rel=1e-10
     )
     assert len(result["prediction"]["predicted"]) == len(split.series) - 4
+
+
+def test_the_authors_protocol_options_are_named_recorded_and_reported(tmp_path):
+    from qmoe_qiskit.data.series import load_series
+
+    run = series_run(
+        "bessel", "diffqas", seed=0, epochs=1, order="time", angle_init="normal",
+        dtype="float32", points=1000,
+    )  # fmt: skip
+    assert run.name == "bessel-diffqas-s0-time-normal-f32-p1000"
+    result = run_one(run, tmp_path)
+    assert result["run"]["dtype"] == "float32" and result["run"]["points"] == 1000
+    split = load_series("bessel", points=1000)
+    assert len(result["prediction"]["series"]) == 1000
+    # The saved network is float32 and reproduces the recorded MSE.
+    state = torch.load(tmp_path / "runs" / run.name / "classical.pt")
+    assert {v.dtype for v in state.values()} == {torch.float32}
+    network = LSTMRegressor()
+    network.load_state_dict(state)
+    with torch.no_grad():
+        out = network(torch.as_tensor(split.x_test, dtype=torch.float32)).double().numpy()
+    assert float(((out - split.y_test) ** 2).mean()) == pytest.approx(result["test_mse"], rel=1e-5)
+    run_one(series_run("bessel", "diffqas", seed=0, epochs=1), tmp_path)
+    text = write_report(tmp_path, tmp_path / "report").read_text()
+    assert "### DiffQAS-QT by protocol" in text
+    title = "last epoch, batches in time order, angles 0.01 N(0, 1), float32, 1000 points"
+    assert f"| {title} |" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--points", "3"], "points applies to time series and must be at least 7"),
+        (["--dtype", "float16"], "invalid choice"),
+    ],
+)
+def test_bad_protocol_options_are_refused(argv, message, tmp_path, capsys):
+    code = main(["qt", "series", "--out", str(tmp_path), "--tasks", "bessel", *argv])
+    assert code == 2
+    assert message in capsys.readouterr().err

@@ -144,3 +144,38 @@ def test_compile_reports_the_compression_of_qt_networks(capsys):
     assert main(["compile", "qt-lstm", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["classical_parameters"], summary["trained_parameters"]) == (1781, 135)
+
+
+def test_float32_model_computes_in_float32_and_agrees_with_float64():
+    network = mlp([3, 4, 1])  # 21 parameters -> 5 qubits
+    space = DiffQASSpace(5, 2)
+    factory = probability_factory("torch")
+    double = QuantumTrain(network, space, factory, seed=4)
+    single = QuantumTrain(network, space, factory, seed=4, dtype=torch.float32)
+    assert {p.dtype for p in single.parameters()} == {torch.float32}
+    assert single.generator().dtype == torch.float32
+    # The same draws, rounded: the float32 model's weights equal the float64 model's to 1e-6.
+    for a, b in zip(single.parameters(), double.parameters(), strict=True):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    out = single(x)
+    assert out.dtype == torch.float32
+    np.testing.assert_allclose(out.detach().numpy(), double(x).detach().numpy(), atol=1e-5)
+    out.sum().backward()
+    assert single.generator.theta.grad is not None
+    assert single.generator.theta.grad.dtype == torch.float32
+
+
+def test_normal_angle_init_starts_every_circuit_near_the_identity():
+    space = DiffQASSpace(4, 3)
+    model = QuantumTrain(
+        mlp([2, 3, 1]), space, probability_factory("torch"), seed=2, angle_init="normal"
+    )
+    theta = model.generator.theta.detach()
+    assert theta.abs().max() < 0.06 and 0.005 < theta.std() < 0.015  # 0.01 * N(0, 1)
+    # Candidates without a Hadamard layer start with probability ~1 on |0000>, checked on
+    # Statevector of the candidate circuit at these angles.
+    probs = Statevector(space.circuit((9,), list(theta.numpy()))).probabilities()
+    assert probs[0] > 0.99
+    with pytest.raises(ValueError, match="angle_init must be one of"):
+        QuantumTrain(mlp([2, 3, 1]), space, probability_factory("torch"), angle_init="zero")

@@ -85,7 +85,8 @@ class TorchLayeredProbabilities(nn.Module):
         device: Torch device.
 
     ``forward(theta)`` maps the shared angles ``(space.num_theta,)`` to probabilities
-    ``(len(architectures), 2**n)`` in Qiskit index order, differentiable in ``theta``.
+    ``(len(architectures), 2**n)`` in Qiskit index order, differentiable in ``theta``; float32
+    angles are simulated in complex64 (probabilities in float32), others in complex128.
     """
 
     # Buffers (declared so that attribute access is typed, not nn.Module's ``Tensor | Module``).
@@ -153,17 +154,21 @@ class TorchLayeredProbabilities(nn.Module):
         n, batch = space.num_qubits, len(self.architectures)
         if theta.shape != (space.num_theta,):
             raise EngineError(f"expected {space.num_theta} angles, got shape {tuple(theta.shape)}")
-        half = 0.5 * theta.to(torch.float64).reshape(1, -1, n, 1, 1)  # (1, T, n, 1, 1)
-        sine = self._sine[:, :, None]  # (A, T, 1, 2, 2)
-        rotations = torch.cos(half) * self._eye + torch.sin(half) * sine  # (A, T, n, 2, 2)
+        # float32 angles run in complex64, anything else in float64 / complex128.
+        real = torch.float32 if theta.dtype == torch.float32 else torch.float64
+        complex_ = torch.complex64 if real == torch.float32 else torch.complex128
+        eye, h = self._eye.to(complex_), self._h.to(complex_)
+        half = 0.5 * theta.to(real).reshape(1, -1, n, 1, 1)  # (1, T, n, 1, 1)
+        sine = self._sine.to(complex_)[:, :, None]  # (A, T, 1, 2, 2)
+        rotations = torch.cos(half) * eye + torch.sin(half) * sine  # (A, T, n, 2, 2)
         # Every layer's group matrices at once: (A, T, 2**g, 2**g) per group.
         matrices = self._group_matrices(rotations)
-        state = torch.zeros(batch, 2**n, dtype=torch.complex128, device=theta.device)
+        state = torch.zeros(batch, 2**n, dtype=complex_, device=theta.device)
         state[:, 0] = 1
         for m in range(space.layers):
             has_h = self._hadamard[m]
             if bool(has_h.any()):
-                factor = torch.where(has_h[:, None, None], self._h, self._eye)
+                factor = torch.where(has_h[:, None, None], h, eye)
                 hadamards = self._group_matrices(factor[:, None].expand(batch, n, 2, 2))
                 state = self._apply_groups(state, hadamards)
             for layer in range(space.depth):
