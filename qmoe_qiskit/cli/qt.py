@@ -107,6 +107,14 @@ def register(sub) -> None:
     rl.add_argument("--episodes", type=int, default=50_000, help="episodes per agent (50000)")
     rl.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (1)")
     rl.add_argument("--envs", type=int, default=16, help="environments stepped together (16)")
+    rl.add_argument(
+        "--vector", default="sync", choices=("sync", "async"),
+        help="step the environments in this process or one subprocess each",
+    )  # fmt: skip
+    rl.add_argument(
+        "--checkpoint-every", type=int, default=500, metavar="UPDATES",
+        help="updates between checkpoints (500; a killed run resumes from the last)",
+    )  # fmt: skip
     rl.set_defaults(func=run_rl)
     report = commands.add_parser(
         "report", help="Markdown report and plots of a QT study directory",
@@ -186,7 +194,15 @@ def run_rl(args) -> int:
 
     try:
         runs = [
-            RLRun(agent, seed, episodes=args.episodes, env=args.env, envs=args.envs).validate()
+            RLRun(
+                agent,
+                seed,
+                episodes=args.episodes,
+                env=args.env,
+                envs=args.envs,
+                checkpoint_every=args.checkpoint_every,
+                vector=args.vector,
+            ).validate()  # fmt: skip
             for seed in range(args.seeds)
             for agent in args.agents
         ]

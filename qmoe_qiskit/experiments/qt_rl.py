@@ -20,6 +20,7 @@ are not saved), so it is not bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 AGENTS = ("qt", "classical")
+#: How the environments are stepped: in this process, or one subprocess each.
+VECTORS = ("sync", "async")
 RESULT = "result.json"
 CHECKPOINT = "checkpoint.pt"
 
@@ -67,7 +70,11 @@ class RLRun:
         gamma: Discount.
         lr: Adam learning rate.
         depth: Generator depth (``qt``).
-        checkpoint_every: Updates between checkpoints.
+        checkpoint_every: Updates between checkpoints (a killed run loses at most these).
+        vector: ``"sync"``: the environments step in the training process
+            (``gymnasium.vector.SyncVectorEnv``); ``"async"``: one subprocess each
+            (``AsyncVectorEnv``), so stepping overlaps nothing but runs beside the learner on
+            another core. The learning is the same either way.
         mapping_init: Mapping-model initialisation of the ``qt`` generators
             (:class:`~qmoe_qiskit.models.quantum_train.QuantumTrain`). ``"fan-in"`` by default:
             with ``"torch"`` the first generated policy put probability 1.000 on one action
@@ -86,6 +93,7 @@ class RLRun:
     depth: int = 10
     checkpoint_every: int = 500
     mapping_init: str = "fan-in"
+    vector: str = "sync"
 
     @property
     def name(self) -> str:
@@ -96,6 +104,8 @@ class RLRun:
         """Check the settings; returns ``self``."""
         if self.agent not in AGENTS:
             raise ValueError(f"agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
+        if self.vector not in VECTORS:
+            raise ValueError(f"vector must be one of {', '.join(VECTORS)}, got {self.vector!r}")
         for name in ("episodes", "envs", "steps", "depth", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -202,24 +212,28 @@ def moving_average(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndar
     return mean, std
 
 
+def _minigrid(env_id: str):
+    """One MiniGrid environment with image observations (importable in a subprocess: it
+    registers MiniGrid itself)."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the MiniGrid environments)
+    from minigrid.wrappers import ImgObsWrapper
+
+    return ImgObsWrapper(gym.make(env_id))
+
+
 def _vector_env(run: RLRun):
     try:
         import gymnasium as gym
-        import minigrid  # noqa: F401  (registers the MiniGrid environments)
-        from minigrid.wrappers import ImgObsWrapper
+        import minigrid  # noqa: F401
     except ImportError:
         raise MissingExtraError(
             "reinforcement learning needs the rl extra: pip install -e '.[rl]' "
             "(gymnasium and minigrid)"
         ) from None
-
-    def make(i: int):
-        return lambda: ImgObsWrapper(gym.make(run.env))
-
-    envs = gym.vector.SyncVectorEnv(
-        [make(i) for i in range(run.envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
-    )
-    return envs
+    makers = [functools.partial(_minigrid, run.env) for _ in range(run.envs)]
+    kind = gym.vector.AsyncVectorEnv if run.vector == "async" else gym.vector.SyncVectorEnv
+    return kind(makers, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
 def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
@@ -265,13 +279,15 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
 
     while len(returns) < run.episodes:
         started = time.perf_counter()
-        with torch.no_grad():
-            actor_w = {k: v.detach() for k, v in actor.weights().items()}
+        # One generation of the actor's weights per update: the rollout acts with them
+        # (detached) and the loss differentiates them (the parameters do not change between).
+        actor_w = actor.weights()
+        acting = {k: v.detach() for k, v in actor_w.items()}
         batch_obs, batch_act, batch_rew, batch_done = [], [], [], []
         for _ in range(run.steps):
             x = torch.as_tensor(obs.reshape(run.envs, -1), dtype=torch.float64)
             with torch.no_grad():
-                logits = actor.call_with(actor_w, x)
+                logits = actor.call_with(acting, x)
             action = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
             next_obs, reward, terminated, truncated, _ = envs.step(action.numpy())
             done = np.logical_or(terminated, truncated)
@@ -291,7 +307,6 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
             obs = next_obs
         x_last = torch.as_tensor(obs.reshape(run.envs, -1), dtype=torch.float64)
         critic_w = critic.weights()
-        actor_w = actor.weights()
         with torch.no_grad():
             bootstrap = critic.call_with(critic_w, x_last)[:, 0]
         targets = n_step_targets(batch_rew, batch_done, bootstrap, run.gamma)

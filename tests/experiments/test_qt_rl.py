@@ -79,3 +79,71 @@ def test_bad_settings_are_refused():
         RLRun("quantum", 0).validate()
     with pytest.raises(ValueError, match="envs must be positive"):
         RLRun("qt", 0, envs=0).validate()
+
+
+def test_kill_9_mid_run_resumes_and_the_episodes_and_moving_average_continue(tmp_path):
+    """A study killed with SIGKILL loses at most the updates since its last checkpoint: run
+    again, it goes on from the checkpoint's episodes (the same first episodes, in order) to
+    the episodes asked for, and the moving average runs on over them."""
+    pytest.importorskip("minigrid", reason="the rl extra (gymnasium, minigrid) is not installed")
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from qmoe_qiskit.training.checkpoints import load_checkpoint
+
+    argv = [
+        sys.executable, "-c", "import sys; from qmoe_qiskit.cli import main; sys.exit(main())",
+        "qt", "rl", "--out", str(tmp_path), "--agents", "classical", "--episodes", "400",
+        "--envs", "4", "--checkpoint-every", "20",
+    ]  # fmt: skip
+    checkpoint = tmp_path / "runs" / "MiniGrid-Empty-5x5-v0-classical-s0" / "checkpoint.pt"
+    victim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    saved: list[float] = []
+    while time.monotonic() < deadline and victim.poll() is None:
+        if checkpoint.is_file():
+            try:
+                saved = load_checkpoint(checkpoint)["returns"]
+            except Exception:  # caught between its write and rename: read again
+                saved = []
+            if len(saved) >= 20:
+                break
+        time.sleep(0.05)
+    assert victim.poll() is None, "the run finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    state = load_checkpoint(checkpoint)
+    episodes, updates = len(state["returns"]), state["updates"]
+    assert 20 <= episodes < 400 and updates % 20 == 0
+    assert not (checkpoint.parent / "result.json").exists()
+    finished = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    import json
+
+    from qmoe_qiskit.experiments.qt_rl import moving_average
+
+    result = json.loads((checkpoint.parent / "result.json").read_text())
+    assert result["returns"][:episodes] == state["returns"]  # nothing before the kill is lost
+    assert len(result["returns"]) >= 400 and result["updates"] > updates
+    mean, _ = moving_average(np.asarray(result["returns"]), 100)
+    before, _ = moving_average(np.asarray(state["returns"]), 100)
+    np.testing.assert_allclose(mean[:episodes], before)  # the curve continues, not restarts
+    assert result["final_mean_return_1000"] == pytest.approx(np.mean(result["returns"][-1000:]))
+
+
+def test_async_environments_learn_exactly_as_sync_ones(tmp_path):
+    pytest.importorskip("minigrid", reason="the rl extra (gymnasium, minigrid) is not installed")
+    runs = {
+        vector: run_rl(
+            RLRun("classical", 0, episodes=12, envs=3, vector=vector),
+            tmp_path / vector,
+            progress=False,
+        )  # fmt: skip
+        for vector in ("sync", "async")
+    }
+    assert runs["sync"]["returns"] == runs["async"]["returns"]
+    assert runs["sync"]["lengths"] == runs["async"]["lengths"]
+    with pytest.raises(ValueError, match="vector must be one of"):
+        RLRun("qt", 0, vector="threads").validate()
