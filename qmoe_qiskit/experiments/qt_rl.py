@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -255,6 +256,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
     optimizer = torch.optim.Adam(params, lr=run.lr, betas=(0.92, 0.999))
     returns: list[float] = []
     lengths: list[int] = []
+    diagnostics: list[dict] = []
     updates, seconds = 0, 0.0
     if (folder / CHECKPOINT).is_file():
         state = load_checkpoint(folder / CHECKPOINT)
@@ -263,6 +265,8 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         returns, lengths = state["returns"], state["lengths"]
         updates, seconds = state["updates"], state["seconds"]
+        diagnostics = state.get("diagnostics", [])
+    sums: dict[str, float] = defaultdict(float)
     obs, _ = envs.reset(seed=run.seed * 1000 + updates)
     running = np.zeros(run.envs)
     steps_in = np.zeros(run.envs, dtype=np.int64)
@@ -273,7 +277,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
         state = {
             "run": asdict(run), "actor": actor.state_dict(), "critic": critic.state_dict(),
             "optimizer": optimizer.state_dict(), "returns": returns, "lengths": lengths,
-            "updates": updates, "seconds": seconds,
+            "updates": updates, "seconds": seconds, "diagnostics": diagnostics,
         }  # fmt: skip
         save_checkpoint(folder / CHECKPOINT, state)
 
@@ -320,10 +324,13 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
         loss = policy + 0.5 * advantage.pow(2).mean() - 0.01 * entropy
         optimizer.zero_grad()
         loss.backward()
+        _accumulate(sums, actor, critic, actor_w, entropy, advantage)
         optimizer.step()
         updates += 1
         seconds += time.perf_counter() - started
         if updates % run.checkpoint_every == 0:
+            diagnostics.append(_diagnostics_row(sums, returns, updates))
+            sums.clear()
             save()
     bar.close()
     envs.close()
@@ -336,10 +343,43 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
         "seconds": seconds,
         **parameter_counts(actor, critic),
         "final_mean_return_1000": float(np.mean(returns[-1000:])),
+        "diagnostics": diagnostics,
     }
     save()  # kept, so that a later call with more episodes continues this run
     write_json(folder / RESULT, result)
     return result
+
+
+def _accumulate(
+    sums: dict[str, float],
+    actor: _Agent,
+    critic: _Agent,
+    actor_w: dict[str, torch.Tensor],
+    entropy: torch.Tensor,
+    advantage: torch.Tensor,
+) -> None:
+    """Add one update's learning signals to ``sums`` (see :func:`_diagnostics_row`)."""
+    with torch.no_grad():
+        flat = torch.cat([v.reshape(-1) for v in actor_w.values()])
+        sums["entropy"] += float(entropy)
+        sums["value_loss"] += float(advantage.pow(2).mean())
+        sums["advantage_std"] += float(advantage.std())
+        sums["actor_weight_std"] += float(flat.std())
+        for name, module in (("actor", actor), ("critic", critic)):
+            grads = [p.grad.reshape(-1) for p in module.parameters() if p.grad is not None]
+            sums[f"{name}_grad_norm"] += float(torch.cat(grads).norm()) if grads else 0.0
+        sums["count"] += 1
+
+
+def _diagnostics_row(sums: dict[str, float], returns: list[float], updates: int) -> dict:
+    """Means of the learning signals since the last row: policy entropy (nats; ln 7 = 1.95 is
+    uniform), the critic's squared error, the advantage's spread, the actor's (generated)
+    weights' standard deviation, and the gradient norms of the trained parameters; with the
+    episodes so far and the mean return of the last 1,000."""
+    count = max(1.0, sums.get("count", 0.0))
+    row = {k: round(v / count, 6) for k, v in sums.items() if k != "count"}
+    recent = float(np.mean(returns[-1000:])) if returns else 0.0
+    return {"updates": updates, "episodes": len(returns), "mean_return_1000": recent, **row}
 
 
 def in_progress(out: str | Path) -> list[dict]:
@@ -362,6 +402,7 @@ def in_progress(out: str | Path) -> list[dict]:
         partial.append({
             "run": asdict(run), "name": name, "returns": state["returns"],
             "lengths": state["lengths"], "updates": state["updates"],
-            "seconds": state["seconds"], "in_progress": True, **counts,
+            "seconds": state["seconds"], "in_progress": True,
+            "diagnostics": state.get("diagnostics", []), **counts,
         })  # fmt: skip
     return partial

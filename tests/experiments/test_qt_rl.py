@@ -147,3 +147,18 @@ def test_async_environments_learn_exactly_as_sync_ones(tmp_path):
     assert runs["sync"]["lengths"] == runs["async"]["lengths"]
     with pytest.raises(ValueError, match="vector must be one of"):
         RLRun("qt", 0, vector="threads").validate()
+
+
+def test_learning_signals_are_recorded_at_every_checkpoint_and_reported(tmp_path):
+    pytest.importorskip("minigrid", reason="the rl extra (gymnasium, minigrid) is not installed")
+    run = RLRun("qt", 0, episodes=2, envs=2, steps=5, checkpoint_every=10)
+    result = run_rl(run, tmp_path, progress=False)
+    rows = result["diagnostics"]
+    assert len(rows) == result["updates"] // 10 and rows
+    assert [r["updates"] for r in rows] == [10 * (i + 1) for i in range(len(rows))]
+    for row in rows:
+        assert 0 < row["entropy"] <= np.log(7) + 1e-9  # a policy over 7 actions
+        assert row["value_loss"] >= 0 and row["actor_grad_norm"] > 0
+        assert row["critic_grad_norm"] > 0 and row["actor_weight_std"] > 0
+    text = write_report(tmp_path).read_text()
+    assert f"Learning signals of {run.name}" in text and "success (last 1,000)" in text
