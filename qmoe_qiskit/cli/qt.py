@@ -108,6 +108,11 @@ def register(sub) -> None:
     rl.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (1)")
     rl.add_argument("--envs", type=int, default=16, help="environments stepped together (16)")
     rl.add_argument(
+        "--lr", type=float, default=1e-4,
+        help="Adam learning rate (the paper's 1e-4 per A3C worker; 16 workers x 1e-4 = 16e-4 "
+        "gives this synchronous agent about the same parameter movement per step)",
+    )  # fmt: skip
+    rl.add_argument(
         "--vector", default="sync", choices=("sync", "async"),
         help="step the environments in this process or one subprocess each",
     )  # fmt: skip
@@ -202,7 +207,8 @@ def run_rl(args) -> int:
                 envs=args.envs,
                 checkpoint_every=args.checkpoint_every,
                 vector=args.vector,
-            ).validate()  # fmt: skip
+                lr=args.lr,
+            ).validate()
             for seed in range(args.seeds)
             for agent in args.agents
         ]

@@ -69,7 +69,9 @@ class RLRun:
         envs: Environments stepped together.
         steps: Steps per environment between updates.
         gamma: Discount.
-        lr: Adam learning rate.
+        lr: Adam learning rate (the paper's 1e-4 is per A3C worker update: its 16 workers
+            make 16 updates of 5 steps each where this synchronous agent makes one of 16 x 5,
+            so ``16e-4`` gives the parameters about the same movement per environment step).
         depth: Generator depth (``qt``).
         checkpoint_every: Updates between checkpoints (a killed run loses at most these).
         vector: ``"sync"``: the environments step in the training process
@@ -98,8 +100,10 @@ class RLRun:
 
     @property
     def name(self) -> str:
-        """Directory name, e.g. ``MiniGrid-Empty-5x5-v0-qt-s0``."""
-        return f"{self.env}-{self.agent}-s{self.seed}"
+        """Directory name, e.g. ``MiniGrid-Empty-5x5-v0-qt-s0`` (``-lr0.0016`` appended for a
+        learning rate other than the paper's 1e-4)."""
+        suffix = "" if self.lr == 1e-4 else f"-lr{self.lr:g}"
+        return f"{self.env}-{self.agent}-s{self.seed}{suffix}"
 
     def validate(self) -> RLRun:
         """Check the settings; returns ``self``."""
@@ -107,6 +111,8 @@ class RLRun:
             raise ValueError(f"agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
         if self.vector not in VECTORS:
             raise ValueError(f"vector must be one of {', '.join(VECTORS)}, got {self.vector!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
         for name in ("episodes", "envs", "steps", "depth", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

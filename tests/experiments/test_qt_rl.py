@@ -162,3 +162,10 @@ def test_learning_signals_are_recorded_at_every_checkpoint_and_reported(tmp_path
         assert row["critic_grad_norm"] > 0 and row["actor_weight_std"] > 0
     text = write_report(tmp_path).read_text()
     assert f"Learning signals of {run.name}" in text and "success (last 1,000)" in text
+
+
+def test_a_learning_rate_other_than_the_papers_is_named_and_nonpositive_is_refused():
+    assert RLRun("qt", 0).name == "MiniGrid-Empty-5x5-v0-qt-s0"
+    assert RLRun("qt", 0, lr=16e-4).name == "MiniGrid-Empty-5x5-v0-qt-s0-lr0.0016"
+    with pytest.raises(ValueError, match="lr must be positive"):
+        RLRun("qt", 0, lr=0.0).validate()
