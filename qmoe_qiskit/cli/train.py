@@ -84,8 +84,9 @@ def register(sub) -> None:
     parser.add_argument(
         "--memory-gb",
         type=positive_float,
-        help="working-memory budget of one Aer call in GB; larger batches of circuits are "
-        "split, results unchanged (default: the spec's, 1)",
+        help="working-memory budget of one pass in GB: Aer splits larger batches of circuits "
+        "into calls, the torch engine recomputes states in slices; results unchanged "
+        "(default: the spec's, 1)",
     )
     parser.add_argument(
         "--device", help="auto, cpu, gpu or cuda:N (default: auto = a GPU when there is one)"

@@ -11,7 +11,9 @@ Memory models, per engine:
   ``(blocks + 2) x batch x 2**n`` amplitudes of 16 bytes; evaluation (no gradient, batches of
   256) holds a few states. Measured peaks at batch 32 on the digits QMoE (10-15 qubits, 27-38
   blocks) were 0.8-1.2x this model above a 64 MB fixed part; ``tests/engines/test_estimate.py``
-  checks it against a measured peak.
+  checks it against a measured peak. With ``training.memory_gb``, a pass takes only as many
+  rows at once as fit the budget (at least one; the others recompute their states), so the
+  peak is about the budget, or one row's states when a single row needs more.
 * ``aer``: one call holds at most ``training.memory_gb`` of parameter rows but never less than
   one row (:func:`~qmoe_qiskit.engines.aer.budget.estimated_row_bytes`: the bound circuit and
   its statevector, or ``4**n`` amplitudes for the density-matrix method of noisy training).
@@ -143,10 +145,18 @@ def available_memory(engine: str, device: str) -> tuple[int | None, str]:
         return None, "memory (unknown here)"
 
 
-def _torch_peak(blocks: int, num_qubits: int, batch: int) -> int:
+def _torch_peak(blocks: int, num_qubits: int, batch: int, memory_gb: float | None = None) -> int:
+    """Peak of a training step and of an evaluation pass; with a budget, the rows of one pass
+    are those :meth:`~.statevector.TorchStatevectorNetwork.rows_per_pass` allows."""
     state = 2**num_qubits * _AMPLITUDE
-    train = (blocks + 2) * batch * state
-    evaluate = 3 * _EVAL_BATCH * state
+
+    def rows(wanted: int, per_row: int) -> int:
+        if memory_gb is None:
+            return wanted
+        return min(wanted, max(1, int(memory_gb * 1e9 // per_row)))
+
+    train = (blocks + 2) * state * rows(batch, (blocks + 2) * state)
+    evaluate = 3 * state * rows(_EVAL_BATCH, 3 * state)
     return _TORCH_FIXED + max(train, evaluate)
 
 
@@ -229,7 +239,8 @@ def estimate_training(
         device: The resolved device (``"cpu"``, ``"cuda:0"``, Aer's ``"CPU"``/``"GPU"``).
         batch_size: Training mini-batch size.
         train_samples: Training samples per epoch.
-        memory_gb: Aer's per-call budget (``training.memory_gb``).
+        memory_gb: The budget of one pass (``training.memory_gb``): Aer's per call, the torch
+            engine's kept states.
         noisy: Noise-aware training (Aer's density-matrix method).
         time_it: Time one step of the real network (torch engine, small models only).
 
@@ -248,7 +259,7 @@ def estimate_training(
 
         program = lower_circuit(circuit.decomposed, circuit.input_params, circuit.weight_params)
         blocks = len(plan_execution(program, choose_block_qubits(program)).steps)
-        peak = _torch_peak(blocks, n, batch_size)
+        peak = _torch_peak(blocks, n, batch_size, memory_gb)
         if time_it and (limit is None or peak <= limit):
             seconds = _time_torch_epoch(circuit, blocks, batch_size, train_samples, device)
     else:

@@ -44,7 +44,9 @@ def circuit_network_factory(
     Args:
         engine: One of :data:`ENGINES`.
         device: ``"auto"``, ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"cuda:N"``.
-        memory_gb: Working-memory budget of one Aer call, in GB (Aer only).
+        memory_gb: Working-memory budget of one pass, in GB: one Aer call's parameter rows, or
+            the states the torch engine keeps for a backward pass (beyond it, slices of the
+            batch recompute them: :class:`~.statevector.TorchStatevectorNetwork`).
 
     Returns:
         ``factory(circuit_model, circuit_weights) -> nn.Module``.
@@ -68,7 +70,7 @@ def circuit_network_factory(
     from .statevector import TorchStatevectorNetwork
 
     def statevector(model: CompiledModel, weights: np.ndarray) -> torch.nn.Module:
-        return TorchStatevectorNetwork(model, weights, device=resolved)
+        return TorchStatevectorNetwork(model, weights, device=resolved, memory_gb=memory_gb)
 
     return statevector
 
@@ -136,8 +138,8 @@ def build_network(
         seed: Seed of the initial weights when ``weights`` is None.
         routed: Also keep each batch's routing probabilities ``P(k|x)`` in the module's
             ``last_routing`` attribute (for routing losses; see ``Model.routed_network``).
-        memory_gb: Working-memory budget of one Aer call, in GB (Aer only; results do not
-            depend on it).
+        memory_gb: Working-memory budget of one pass, in GB (one Aer call, or the states the
+            torch engine keeps; results do not depend on it).
         factory: Build the circuit modules with this factory instead of the engine's (e.g.
             :func:`~qmoe_qiskit.hardware.noise_aware.noisy_network_factory`: the circuit
             transpiled for a backend, on Aer with its noise model).

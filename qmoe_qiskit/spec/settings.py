@@ -35,11 +35,12 @@ class TrainingSpec:
         class_routing: Weight of minus the batch's mutual information ``I(class; expert)`` in
             bits (from the labels and ``P(k|x)``): rewards routing that sends different classes
             to different experts; 0 = off.
-        memory_gb: Working-memory budget of one Aer simulator call, in GB: larger batches of
+        memory_gb: Working-memory budget of one pass, in GB. On Aer, larger batches of
             circuit evaluations (forward and parameter-shift gradient) are split into calls that
-            fit it. Does not change any result; the statevector engine ignores it. 1 GB was
-            both leaner and, in most cases, faster than 4 GB or no budget
-            (``benchmarks/aer_memory.py``).
+            fit it (1 GB was both leaner and, in most cases, faster than 4 GB or no budget:
+            ``benchmarks/aer_memory.py``); on the torch engine, a batch whose kept states
+            (one per fused block) would exceed it runs in slices that recompute their states
+            in the backward pass. Does not change any result.
 
     A spec without a ``[training]`` table (or with some keys missing) gets its family's
     validated defaults: :data:`FAMILY_TRAINING`.

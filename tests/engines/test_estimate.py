@@ -99,3 +99,24 @@ def test_a_28_qubit_spec_is_refused_before_anything_is_written(tmp_path, capsys)
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "28 qubits" in err and "available memory is" in err and "GB of memory" in err
     assert not out.exists()
+
+
+def test_the_torch_estimate_follows_the_memory_budget():
+    """20 qubits at batch 32: unbounded, a step keeps (blocks + 2) x 32 states of 16.8 MB
+    (several GB); with a 3 GB budget the engine takes the rows that fit, so the estimate is
+    the budget's, and a budget smaller than one row's states gives one row's."""
+    model = compile_model(make_spec(**{"experts.data_qubits": 18}))
+
+    def peak(budget: float) -> int:
+        estimate = estimate_training(
+            model, engine="torch", device="cpu", batch_size=32, train_samples=32,
+            memory_gb=budget, time_it=False,
+        )  # fmt: skip
+        assert estimate.num_qubits == 20
+        return estimate.peak_bytes
+
+    unbounded, bounded, tiny = peak(1000.0), peak(3.0), peak(1e-6)
+    state = 2**20 * 16
+    assert unbounded > 32 * 20 * state  # at least 20 blocks' states of 32 rows
+    assert 2.0e9 < bounded <= 3.0e9 + 64 * 2**20
+    assert tiny == (unbounded - 64 * 2**20) // 32 + 64 * 2**20  # one row's states

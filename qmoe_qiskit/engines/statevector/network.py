@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ...errors import EngineError
 from ...models import CompiledModel, require_circuit_model
@@ -75,6 +76,14 @@ class TorchStatevectorNetwork(nn.Module):
             Default: off, unless the environment variable :data:`~.allocator.RETAIN_ENV` is
             ``"1"`` (the ``qmoe`` command line sets it: a library call never changes the
             caller's allocator unasked).
+        memory_gb: Budget, in GB, for the states one pass keeps (default: none). A training
+            pass keeps the state after every fused block for the backward pass, about
+            ``(blocks + 2) x rows x 2**n`` amplitudes; a batch larger than the budget allows
+            (:attr:`rows_per_pass`) runs in slices of rows, each under activation
+            checkpointing (its states are recomputed during the backward pass instead of
+            kept), so the budget bounds the peak and the gradients are those of the whole
+            batch (sums over the slices). An evaluation pass (no gradient) keeps about three
+            states per row and is sliced the same way.
     """
 
     # Buffers registered in _build_buffers (declared so that attribute access is typed: nn.Module's
@@ -108,8 +117,11 @@ class TorchStatevectorNetwork(nn.Module):
         dtype: torch.dtype = torch.complex128,
         block_qubits: int | None = None,
         retain_memory: bool | None = None,
+        memory_gb: float | None = None,
     ) -> None:
         super().__init__()
+        if memory_gb is not None and not (math.isfinite(memory_gb) and memory_gb > 0):
+            raise EngineError(f"memory_gb must be a positive number of GB, got {memory_gb}")
         if hasattr(model, "circuit_model"):  # a model family's: refuse one with classical parts
             model = require_circuit_model(model, "TorchStatevectorNetwork")
         if dtype not in _REAL:
@@ -138,8 +150,22 @@ class TorchStatevectorNetwork(nn.Module):
         if weights.shape != (model.num_weights,):
             raise EngineError(f"expected {model.num_weights} weights, got shape {weights.shape}")
         self.weight = nn.Parameter(torch.tensor(weights, dtype=torch.float64))
+        self.memory_gb = memory_gb
         self._build_buffers()
         self.to(self.device)
+
+    def stored_bytes_per_row(self, training: bool = True) -> int:
+        """Bytes of state one input row keeps during a pass: ``(blocks + 2)`` states for a
+        training pass (autograd keeps each block's output), three for an evaluation pass."""
+        state = 2**self.plan.num_qubits * torch.empty((), dtype=self.dtype).element_size()
+        return (len(self.plan.steps) + 2 if training else 3) * state
+
+    def rows_per_pass(self, training: bool = True) -> int | None:
+        """Most input rows one pass takes within :attr:`memory_gb` (at least one), or None
+        without a budget."""
+        if self.memory_gb is None:
+            return None
+        return max(1, int(self.memory_gb * 1e9 // self.stored_bytes_per_row(training)))
 
     def _build_buffers(self) -> None:
         program, rdt = self.program, torch.float64
@@ -334,9 +360,22 @@ class TorchStatevectorNetwork(nn.Module):
         if self.table is None:
             raise EngineError("this circuit has no observables; use probabilities()")
         single = x.dim() == 1
-        state = self.statevector(torch.atleast_2d(x), self.weight)
-        out = self._expectations(state)
+        x = torch.atleast_2d(x)
+        training = torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad)
+        rows = self.rows_per_pass(training)
+        if rows is None or x.shape[0] <= rows:
+            out = self._scores(x, self.weight)
+        elif training:  # slices whose states are recomputed in the backward pass
+            out = torch.cat([
+                checkpoint(self._scores, part, self.weight, use_reentrant=False)
+                for part in x.split(rows)
+            ])  # fmt: skip
+        else:
+            out = torch.cat([self._scores(part, self.weight) for part in x.split(rows)])
         return out[0] if single else out
+
+    def _scores(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return self._expectations(self.statevector(x, weight))
 
     def probabilities(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Computational-basis probabilities ``(batch, 2**n)``, index in Qiskit order.
