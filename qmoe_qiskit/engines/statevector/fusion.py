@@ -21,6 +21,7 @@ from ...errors import EngineError
 from .lowering import Gate, GateProgram
 
 __all__ = [
+    "BUILD_WEIGHT",
     "MAX_CONTROLS",
     "Block",
     "ExecutionPlan",
@@ -326,25 +327,47 @@ def plan_execution(program: GateProgram, max_qubits: int) -> ExecutionPlan:
 BLOCK_WIDTHS = (3, 4, 5)
 
 
-def plan_cost(plan: ExecutionPlan) -> int:
-    """Estimated work of one pass over a plan, per sample: for each block product on a register
-    of ``2**m`` amplitudes, ``2**k`` multiply-adds per amplitude (``k`` active qubits) plus 6
-    amplitude reads and writes (forward and backward), 2 more when the block needs a layout copy.
+#: Weight of building an input-dependent block (per sample, gate by gate) against a pass over
+#: the state in :func:`plan_cost`: fitted so that the choice is the measured fastest width on
+#: the engine benchmark's QMoE (6, 10 and 14 qubits) and on the Table II presets (5-6 qubits),
+#: where one 5-qubit block of 270 input-dependent gates built per sample took 4x the time of
+#: the 3- or 4-qubit plan (225 ms against 49-63 ms per step, batch 32).
+BUILD_WEIGHT = 0.125
+
+
+def plan_cost(plan: ExecutionPlan, program: GateProgram | None = None) -> float:
+    """Estimated work of one pass over a plan, per sample.
+
+    For each block product on a register of ``2**m`` amplitudes, ``2**k`` multiply-adds per
+    amplitude (``k`` active qubits) plus 6 amplitude reads and writes (forward and backward),
+    2 more when the block needs a layout copy. With the ``program``, blocks with an
+    input-dependent angle (built per sample) add the building: ``2 x 4**k`` multiply-adds per
+    gate and control value, weighted by :data:`BUILD_WEIGHT`.
     """
-    return sum(
+    work: float = sum(
         2 ** len(step.order) * (2 ** len(step.local) + 6 + (2 if step.permute else 0))
         for step in plan.steps
         if not step.starts
     )
+    if program is None:
+        return work
+    depends = program.input_dependent()
+    for step in plan.steps:
+        angles = [program.gates[g].angle for g in step.block.gates]
+        if any(a >= 0 and depends[a] for a in angles):
+            size = 2 * 4 ** len(step.local) * 2 ** len(step.controls)
+            work += BUILD_WEIGHT * len(step.block.gates) * size
+    return work
 
 
 def choose_block_qubits(program: GateProgram) -> int:
     """The width in :data:`BLOCK_WIDTHS` whose plan has the least :func:`plan_cost`.
 
-    Wider blocks mean fewer passes over the state but more arithmetic per pass; which wins
-    depends on how the circuit fuses. On the engine benchmark's QMoE (2 CPU cores) the estimate
-    picks the measured fastest width: 4 at 6 qubits, 3 at 10 and 12, 5 at 14 (at 10 qubits,
-    batch 256, complex128: 3 -> 0.094 s, 4 -> 0.127 s, 5 -> 0.382 s per training step).
+    Wider blocks mean fewer passes over the state but more arithmetic per pass, and blocks
+    with input-dependent angles are built once per sample; which wins depends on how the
+    circuit fuses. On the engine benchmark's QMoE (2 CPU cores) the estimate picks the measured
+    fastest width: 4 at 6 qubits, 3 at 10 and 12, 5 at 14 (at 10 qubits, batch 256,
+    complex128: 3 -> 0.094 s, 4 -> 0.127 s, 5 -> 0.382 s per training step).
     """
     widths = [w for w in BLOCK_WIDTHS if w <= max(program.num_qubits, 2)] or [2]
-    return min(widths, key=lambda w: (plan_cost(plan_execution(program, w)), w))
+    return min(widths, key=lambda w: (plan_cost(plan_execution(program, w), program), w))
