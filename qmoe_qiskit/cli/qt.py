@@ -57,16 +57,16 @@ def register(sub) -> None:
         help="score the last epoch (the paper) or the best epoch on a held-out validation split",
     )  # fmt: skip
     series.add_argument(
-        "--order", default="shuffled", choices=("shuffled", "time"),
-        help="mini-batches in a fresh order every epoch, or in time order every epoch (the "
-        "authors' code)",
+        "--order", default="time", choices=("shuffled", "time"),
+        help="mini-batches in time order every epoch (the authors' code), or in a fresh order "
+        "every epoch",
     )  # fmt: skip
     series.add_argument(
-        "--init", dest="angle_init", default="uniform", choices=("uniform", "normal"),
-        help="generator angles uniform in [0, 2 pi) or 0.01 * N(0, 1) (the authors' code)",
+        "--init", dest="angle_init", default="normal", choices=("uniform", "normal"),
+        help="generator angles 0.01 * N(0, 1) (the authors' code) or uniform in [0, 2 pi)",
     )  # fmt: skip
     series.add_argument(
-        "--dtype", default="float64", choices=("float64", "float32"),
+        "--dtype", default="float32", choices=("float64", "float32"),
         help="precision of generator, mapping and LSTM (float32: the authors' code)",
     )  # fmt: skip
     series.add_argument(

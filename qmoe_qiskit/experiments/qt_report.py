@@ -32,8 +32,10 @@ _CONFIG_ORDER = ["diffqas", *range(1, 13)]
 
 #: A series run's protocol: ``(select, order, angle_init, dtype, points)``.
 Variant = tuple[str, str, str, str, int]
-#: The project's first protocol (the paper's as we read it): every other is named by how it
-#: differs (see :class:`~.qt_study.QTRun`).
+#: The default protocol, the authors' (``AUTHORS_PROTOCOL``): rows and titles of other
+#: protocols name how they differ from it.
+_DEFAULT: Variant = ("last", "time", "normal", "float32", 0)
+#: This project's first protocol (the committed runs from before; no suffix in run names).
 _FIRST: Variant = ("last", "shuffled", "uniform", "float64", 0)
 
 
@@ -45,37 +47,41 @@ def _variant(run: dict) -> Variant:
 
 
 def _variant_key(variant: Variant) -> tuple:
-    """Report order: the first protocol, then by how many settings differ from it."""
-    changed = tuple(a != b for a, b in zip(variant, _FIRST, strict=True))
-    return (sum(changed), changed, variant)
+    """Report order: the default protocol, the first one, then by how many settings differ."""
+    changed = tuple(a != b for a, b in zip(variant, _DEFAULT, strict=True))
+    return (variant != _DEFAULT, variant != _FIRST, sum(changed), changed, variant)
 
 
 def _title(variant: Variant) -> str:
-    """E.g. ``"last epoch"`` or ``"best validation epoch, batches in time order, float32"``."""
+    """How a protocol differs from the default, e.g. ``"shuffled batches, uniform angles,
+    float64"``; the default's is ``"the authors' protocol"``."""
+    if variant == _DEFAULT:
+        return "the authors' protocol"
     select, order, angle_init, dtype, points = variant
-    parts = ["best validation epoch" if select == "val" else "last epoch"]
-    parts += ["batches in time order"] if order == "time" else []
-    parts += ["angles 0.01 N(0, 1)"] if angle_init == "normal" else []
-    parts += ["float32"] if dtype == "float32" else []
+    parts = ["best validation epoch"] if select == "val" else []
+    parts += ["shuffled batches"] if order == "shuffled" else []
+    parts += ["uniform angles"] if angle_init == "uniform" else []
+    parts += ["float64"] if dtype == "float64" else []
     parts += [f"{points} points"] if points else []
     return ", ".join(parts)
 
 
 def _suffix(run: dict) -> str:
-    """``""`` for the first protocol, else the run name's suffix, e.g. ``"-val-time-f32"``."""
+    """``""`` for the default protocol, else how the run differs from it, for file names,
+    e.g. ``"-val"`` or ``"-shuffled-uniform-f64"``."""
     select, order, angle_init, dtype, points = _variant(run)
     return (
-        ("" if select == "last" else f"-{select}")
-        + ("" if order == "shuffled" else f"-{order}")
-        + ("" if angle_init == "uniform" else f"-{angle_init}")
-        + ("" if dtype == "float64" else "-f32")
+        ("-val" if select == "val" else "")
+        + ("-shuffled" if order == "shuffled" else "")
+        + ("-uniform" if angle_init == "uniform" else "")
+        + ("-f64" if dtype == "float64" else "")
         + (f"-p{points}" if points else "")
     )
 
 
-def _label(config: str | int, variant: Variant = _FIRST) -> str:
+def _label(config: str | int, variant: Variant = _DEFAULT) -> str:
     label = "DiffQAS-QT (ours)" if config == "diffqas" else f"Config {config}"
-    return label if variant == _FIRST else f"{label}, {_title(variant)}"
+    return label if variant == _DEFAULT else f"{label}, {_title(variant)}"
 
 
 #: Per-epoch fields a summary row keeps (``results.json``), so a report can be written again
@@ -195,7 +201,7 @@ def _classify_summary(classify: list[dict]) -> list[str]:
     return lines
 
 
-def _targets(info: dict, variant: Variant = _FIRST) -> list[str]:
+def _targets(info: dict, variant: Variant = _DEFAULT) -> list[str]:
     lines = []
     stats = info["stats"]
     for task in info["tasks"]:
@@ -425,7 +431,11 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             "windows of 4, first 67 % train, RMSprop 0.01, batch 10. Mean ± std over seeds "
             "(n = seeds finished), the paper's value in brackets. ‡: not trained, the "
             "numbers of the config with the same constant generator output (3, 4 and 6 as "
-            "1, 12 as 9: the same model, see `equivalent_configs`).",
+            "1, 12 as 9: the same model, see `equivalent_configs`). Rows without a label "
+            "use the authors' protocol (`qmoe qt series`'s default: mini-batches in time "
+            "order, generator angles 0.01 N(0, 1), float32, the last epoch scored); the "
+            "others say how they differ (the project's first protocol: shuffled batches, "
+            "uniform angles, float64).",
             "",
             *table,
             "",
