@@ -29,9 +29,7 @@ both give bit-identical weights.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import re
 import time
 import tomllib
@@ -43,18 +41,18 @@ from typing import Any
 import torch
 
 from ..errors import DamagedFileError, JobFileError, QmoeError
-from ..files import read_json, write_json
+from ..files import read_json
 from ..spec import (
     ModelSpec,
     equal_budget_baseline,
     load_spec,
     spec_from_dict,
     spec_to_dict,
-    spec_to_toml,
 )
 from ..training import RunConfig, train
 from ..training.runs import METRICS, RUN_CONFIG
 from .sweep_ray import run_on_ray
+from .sweep_results import recorded_runs, spec_digest, write_results
 
 __all__ = ["Sweep", "SweepRun", "load_sweep", "run_one", "run_sweep"]
 
@@ -252,11 +250,6 @@ def config_of(run: SweepRun) -> RunConfig:
     return RunConfig.from_spec(run.model_spec(), **dict(run.settings))
 
 
-def spec_digest(spec: ModelSpec) -> str:
-    """SHA-256 of the spec's TOML: a finished run is kept only for the very same spec."""
-    return hashlib.sha256(spec_to_toml(spec).encode()).hexdigest()
-
-
 def _summary(run: SweepRun, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
     from ..models import compile_model
 
@@ -323,37 +316,6 @@ def run_one(run: SweepRun, out: str, threads: int = 1) -> dict[str, Any]:
     return _summary(run, metrics, time.perf_counter() - started)
 
 
-def _write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) -> None:
-    """Write ``results.json``: this sweep's finished runs, in sweep order, after the runs other
-    sweeps into the same directory left there (so several job files can share one directory,
-    and the runs they share are trained once)."""
-    ours = {r.name for r in sweep.runs}
-    path = out / "results.json"
-    others: list[dict[str, Any]] = []
-    sweeps = [str(sweep.path)]
-    descriptions = {str(sweep.path): sweep.description}
-    if path.is_file():
-        others = [run for run in _previous_runs(path) if run.get("name") not in ours]
-        previous = read_json(path)
-        sweeps = [s for s in previous.get("sweeps", [previous.get("sweep")]) if s] + sweeps
-        before = previous.get("descriptions") or {
-            previous.get("sweep"): previous.get("description")
-        }
-        descriptions = {**{k: v for k, v in before.items() if k and v}, **descriptions}
-    ordered = others + [results[r.name] for r in sweep.runs if r.name in results]
-    write_json(
-        path,
-        {
-            "sweep": str(sweep.path),
-            "sweeps": list(dict.fromkeys(sweeps)),
-            "description": sweep.description,
-            "descriptions": {k: v for k, v in descriptions.items() if v},
-            "report": sweep.report,
-            "runs": ordered,
-        },
-    )
-
-
 def run_sweep(
     sweep: Sweep,
     out: str | Path,
@@ -390,12 +352,12 @@ def run_sweep(
             raise JobFileError(f"{directory} is a file, not a directory: choose a new --out")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
-    recorded = _recorded(out, sweep)
+    recorded = recorded_runs(out, sweep)
     bar = tqdm(total=len(sweep.runs), desc="sweep", unit="run")
 
     def done(summary: dict[str, Any]) -> None:
         results[summary["name"]] = summary
-        _write_results(out, sweep, results)
+        write_results(out, sweep, results)
         bar.update(1)
         state = "kept" if summary.get("kept") else f"{summary['seconds']:.0f} s"
         log(f"{summary['name']}: test accuracy {summary['test_accuracy']:.4f} ({state})")
@@ -415,36 +377,3 @@ def run_sweep(
     finally:
         bar.close()
     return [results[r.name] for r in sweep.runs]
-
-
-def _previous_runs(path: Path) -> list[dict[str, Any]]:
-    """The runs a ``results.json`` records; a damaged one is refused in one line (a sweep
-    would otherwise write over the runs other sweeps recorded there)."""
-    data = read_json(path)
-    runs = data.get("runs", []) if isinstance(data, dict) else None
-    if not isinstance(runs, list) or not all(isinstance(r, dict) and "name" in r for r in runs):
-        raise DamagedFileError(f"{path} is damaged (not a sweep's results): move it away")
-    return runs
-
-
-def _recorded(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
-    """Runs that ``out/results.json`` records as finished with this sweep's exact spec,
-    settings and changes, and whose run directory holds no newer result: a results.json
-    committed by an earlier session resumes the sweep without training those runs again."""
-    path = out / "results.json"
-    if not path.is_file():
-        return {}
-    rows = {r["name"]: r for r in _previous_runs(path)}
-    kept = {}
-    for run in sweep.runs:
-        row = rows.get(run.name)
-        if row is None or (out / "runs" / run.name).exists():
-            continue
-        same = (
-            row.get("spec_sha256") == spec_digest(run.model_spec())
-            and row.get("settings") == json.loads(json.dumps(dict(run.settings)))
-            and row.get("changes") == json.loads(json.dumps(dict(run.changes)))
-        )
-        if same and "test_accuracy" in row:
-            kept[run.name] = row
-    return kept

@@ -133,6 +133,36 @@ def test_two_sweeps_share_a_directory_and_their_common_runs(tmp_path):
     assert title == "# toy sweep; second"
 
 
+def test_a_sweep_killed_before_a_shared_run_keeps_that_runs_row(tmp_path, monkeypatch):
+    """The second sweep names the shared run last and is killed before it gets there: the row
+    the first sweep recorded stays in results.json (it was dropped until the second sweep
+    reached the run, so a snapshot taken meanwhile lost it)."""
+    from qmoe_qiskit.experiments import sweep as sweep_module
+
+    first = toy(tmp_path)
+    second = tmp_path / "second.toml"
+    second.write_text(
+        'description = "second"\n[defaults]\nengine = "torch"\ndevice = "cpu"\ntest_limit = 8\n\n'
+        '[[grid]]\nspec = "hybrid-moons-linear"\nseed = [2, 1]\ntrain_limit = 48\nepochs = 3\n'
+    )
+    out = tmp_path / "shared"
+    run_sweep(load_sweep(first, {"epochs": "1"}), out, log=lambda _: None)
+    before = {r["name"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+    real = sweep_module.run_one
+
+    def killed_at_the_shared_run(run, out_dir, threads=1):
+        if run.name == "hybrid-moons-linear-seed1":
+            raise KeyboardInterrupt
+        return real(run, out_dir, threads)
+
+    monkeypatch.setattr(sweep_module, "run_one", killed_at_the_shared_run)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(load_sweep(second), out, log=lambda _: None)
+    rows = {r["name"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+    assert set(rows) == set(before) | {"hybrid-moons-linear-seed2"}
+    assert rows["hybrid-moons-linear-seed1"] == before["hybrid-moons-linear-seed1"]
+
+
 def test_ray_gives_the_same_runs_as_sequential(tmp_path):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[test,ray]'")
     sweep = load_sweep(toy(tmp_path))
