@@ -23,6 +23,7 @@ from ..data.series import TASKS
 from ..errors import JobFileError
 from ..figures import subplots
 from ..files import write_json
+from .qt_rl_report import WINDOW, plot_rl, rl_section
 from .qt_study import PAPER_TABLE_II, collect, equivalent_configs, mean_std
 
 __all__ = ["write_report"]
@@ -305,104 +306,6 @@ def _plot_classify(results: list[dict], out: Path) -> list[str]:
     return [_finish(fig, ax, out, "classify-curves.png", "epoch", "accuracy", title)]
 
 
-_WINDOW = 1000
-
-
-def _rl_section(rl: list[dict]) -> list[str]:
-    from .qt_rl import moving_average
-
-    lines = [
-        "## Reinforcement learning (A2C on MiniGrid, 16 synchronous environments)",
-        "",
-        f"Episode reward, moving average over {_WINDOW} episodes (MiniGrid pays "
-        "1 - 0.9 steps / max steps on reaching the goal, 0 otherwise); success: the share of "
-        f"the last {_WINDOW} episodes that reached the goal. The paper trains A3C with 16 "
-        "asynchronous workers for 50,000 episodes and shows the curves only.",
-        "",
-        "| environment | agent | seed | episodes | trained parameters | final moving average | "
-        "success (last 1,000) | episodes to moving average 0.9 | episodes to reach the "
-        "classical agent's final average | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    classical = {
-        (r["run"]["env"], r["run"]["seed"]): moving_average(r["returns"], _WINDOW)[0][-1]
-        for r in rl
-        if r["run"]["agent"] == "classical"
-    }
-
-    def first(mean: np.ndarray, level: float) -> str:
-        hit = np.flatnonzero(mean >= level)
-        return f"{hit[0] + 1:,}" if len(hit) else "not reached"
-
-    for r in rl:
-        run = r["run"]
-        mean = moving_average(r["returns"], _WINDOW)[0]
-        target = classical.get((run["env"], run["seed"]))
-        reach = "-" if target is None or run["agent"] == "classical" else first(mean, target)
-        success = float(np.mean(np.asarray(r["returns"][-_WINDOW:]) > 0))
-        lines.append(
-            f"| {run['env']} | {run['agent']} | {run['seed']} | {len(r['returns']):,}"
-            f"{' (unfinished: from its checkpoint)' if r.get('in_progress') else ''} | "
-            f"{r['trained_parameters']:,} | {mean[-1]:.3f} | {success:.3f} | {first(mean, 0.9)} "
-            f"| {reach} | {r['seconds']:.0f} |"
-        )
-    return lines + _rl_diagnostics(rl)
-
-
-def _rl_diagnostics(rl: list[dict], rows: int = 8) -> list[str]:
-    """The learning signals of each run at up to ``rows`` evenly spaced checkpoints."""
-    lines = []
-    for r in rl:
-        kept = r.get("diagnostics") or []
-        if not kept:
-            continue
-        picks = sorted({round(i) for i in np.linspace(0, len(kept) - 1, min(rows, len(kept)))})
-        lines += [
-            "",
-            f"Learning signals of {r['name']} (means over each checkpoint interval; entropy "
-            "ln 7 = 1.95 is a uniform policy):",
-            "",
-            "| episodes | mean reward (last 1,000) | policy entropy | critic squared error | "
-            "advantage std | actor weight std | actor grad norm | critic grad norm |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for i in picks:
-            d = kept[i]
-            lines.append(
-                f"| {d['episodes']:,} | {d['mean_return_1000']:.3f} | {d.get('entropy', 0):.3f} "
-                f"| {d.get('value_loss', 0):.2e} | {d.get('advantage_std', 0):.2e} | "
-                f"{d.get('actor_weight_std', 0):.3f} | {d.get('actor_grad_norm', 0):.2e} | "
-                f"{d.get('critic_grad_norm', 0):.2e} |"
-            )
-    return lines
-
-
-def _plot_rl(rl: list[dict], out: Path) -> list[str]:
-    if not rl:
-        return []
-
-    from .qt_rl import moving_average
-
-    envs = sorted({r["run"]["env"] for r in rl})
-    fig, axes = subplots(1, len(envs), figsize=(7 * len(envs), 3.5), squeeze=False)
-    for ax, env in zip(axes[0], envs, strict=True):
-        for r in (r for r in rl if r["run"]["env"] == env):
-            mean, std = moving_average(r["returns"], _WINDOW)
-            x = np.arange(1, len(mean) + 1)
-            label = f"{r['run']['agent']} (seed {r['run']['seed']}, "
-            label += f"{r['trained_parameters']:,} params)"
-            label += ", unfinished" if r.get("in_progress") else ""
-            line = ax.plot(x, mean, label=label)
-            ax.fill_between(x, mean - std, mean + std, color=line[0].get_color(), alpha=0.15)
-        ax.set_title(env)
-        ax.set_xlabel("episode")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel(f"reward (moving average, {_WINDOW})")
-    fig.tight_layout()
-    fig.savefig(out / "rl-reward.png", dpi=120)
-    return ["rl-reward.png"]
-
-
 def write_report(study: str | Path, output: str | Path | None = None) -> Path:
     """Write ``report.md``, ``results.json`` and the plots of a QT study.
 
@@ -504,7 +407,7 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             f"{r['classical_parameters'] / r['trained_parameters']:.1f} |"
         )
     if rl:
-        lines += ["", *_rl_section(rl)]
+        lines += ["", *rl_section(rl)]
     lines += ["", "## Compute", "", "| task | runs | seconds per run (mean) | total hours |"]
     lines += ["|---|---|---|---|"]
     per_task: dict[str, list[float]] = defaultdict(list)
@@ -514,7 +417,7 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
     for task, secs in per_task.items():
         lines.append(f"| {task} | {len(secs)} | {np.mean(secs):.0f} | {sum(secs) / 3600:.2f} |")
     lines.append("")
-    images = _plot_series(series, out) + _plot_classify(classify, out) + _plot_rl(rl, out)
+    images = _plot_series(series, out) + _plot_classify(classify, out) + plot_rl(rl, out)
     lines += [f"![{name}]({name})" for name in images]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
@@ -536,7 +439,7 @@ def _summary_row(result: dict) -> dict:
     if "returns" in result:
         from .qt_rl import moving_average
 
-        mean = moving_average(result["returns"], _WINDOW)[0]
+        mean = moving_average(result["returns"], WINDOW)[0]
         row["episodes"] = len(result["returns"])
         row["moving_average_every_250"] = [round(float(v), 4) for v in mean[249::250]]
     return row

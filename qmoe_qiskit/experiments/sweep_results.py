@@ -9,15 +9,39 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import DamagedFileError
 from ..files import read_json, write_json
 from ..spec import ModelSpec, spec_to_toml
 
-if TYPE_CHECKING:  # the sweep module imports this one
-    from .sweep import Sweep, SweepRun
+
+class SweepRun(Protocol):
+    """What this module reads of a sweep's run (:class:`~.sweep.SweepRun`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+    @property
+    def changes(self) -> Mapping[str, Any]: ...
+    def model_spec(self) -> ModelSpec: ...
+
+
+class Sweep(Protocol):
+    """What this module reads of a sweep (:class:`~.sweep.Sweep`)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def report(self) -> str: ...
+    @property
+    def runs(self) -> Sequence[SweepRun]: ...
+
 
 __all__ = ["matches", "previous_runs", "recorded_runs", "spec_digest", "write_results"]
 

@@ -1,0 +1,109 @@
+"""The reinforcement-learning part of a Quantum-Train report: the reward table beside the
+classical agent, each run's learning signals, and the reward curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..figures import subplots
+
+__all__ = ["WINDOW", "plot_rl", "rl_section"]
+
+WINDOW = 1000
+
+
+def rl_section(rl: list[dict]) -> list[str]:
+    from .qt_rl import moving_average
+
+    lines = [
+        "## Reinforcement learning (A2C on MiniGrid, 16 synchronous environments)",
+        "",
+        f"Episode reward, moving average over {WINDOW} episodes (MiniGrid pays "
+        "1 - 0.9 steps / max steps on reaching the goal, 0 otherwise); success: the share of "
+        f"the last {WINDOW} episodes that reached the goal. The paper trains A3C with 16 "
+        "asynchronous workers for 50,000 episodes and shows the curves only.",
+        "",
+        "| environment | agent | seed | episodes | trained parameters | final moving average | "
+        "success (last 1,000) | episodes to moving average 0.9 | episodes to reach the "
+        "classical agent's final average | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    classical = {
+        (r["run"]["env"], r["run"]["seed"]): moving_average(r["returns"], WINDOW)[0][-1]
+        for r in rl
+        if r["run"]["agent"] == "classical"
+    }
+
+    def first(mean: np.ndarray, level: float) -> str:
+        hit = np.flatnonzero(mean >= level)
+        return f"{hit[0] + 1:,}" if len(hit) else "not reached"
+
+    for r in rl:
+        run = r["run"]
+        mean = moving_average(r["returns"], WINDOW)[0]
+        target = classical.get((run["env"], run["seed"]))
+        reach = "-" if target is None or run["agent"] == "classical" else first(mean, target)
+        success = float(np.mean(np.asarray(r["returns"][-WINDOW:]) > 0))
+        lines.append(
+            f"| {run['env']} | {run['agent']} | {run['seed']} | {len(r['returns']):,}"
+            f"{' (unfinished: from its checkpoint)' if r.get('in_progress') else ''} | "
+            f"{r['trained_parameters']:,} | {mean[-1]:.3f} | {success:.3f} | {first(mean, 0.9)} "
+            f"| {reach} | {r['seconds']:.0f} |"
+        )
+    return lines + _rl_diagnostics(rl)
+
+
+def _rl_diagnostics(rl: list[dict], rows: int = 8) -> list[str]:
+    """The learning signals of each run at up to ``rows`` evenly spaced checkpoints."""
+    lines = []
+    for r in rl:
+        kept = r.get("diagnostics") or []
+        if not kept:
+            continue
+        picks = sorted({round(i) for i in np.linspace(0, len(kept) - 1, min(rows, len(kept)))})
+        lines += [
+            "",
+            f"Learning signals of {r['name']} (means over each checkpoint interval; entropy "
+            "ln 7 = 1.95 is a uniform policy):",
+            "",
+            "| episodes | mean reward (last 1,000) | policy entropy | critic squared error | "
+            "advantage std | actor weight std | actor grad norm | critic grad norm |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for i in picks:
+            d = kept[i]
+            lines.append(
+                f"| {d['episodes']:,} | {d['mean_return_1000']:.3f} | {d.get('entropy', 0):.3f} "
+                f"| {d.get('value_loss', 0):.2e} | {d.get('advantage_std', 0):.2e} | "
+                f"{d.get('actor_weight_std', 0):.3f} | {d.get('actor_grad_norm', 0):.2e} | "
+                f"{d.get('critic_grad_norm', 0):.2e} |"
+            )
+    return lines
+
+
+def plot_rl(rl: list[dict], out: Path) -> list[str]:
+    if not rl:
+        return []
+
+    from .qt_rl import moving_average
+
+    envs = sorted({r["run"]["env"] for r in rl})
+    fig, axes = subplots(1, len(envs), figsize=(7 * len(envs), 3.5), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        for r in (r for r in rl if r["run"]["env"] == env):
+            mean, std = moving_average(r["returns"], WINDOW)
+            x = np.arange(1, len(mean) + 1)
+            label = f"{r['run']['agent']} (seed {r['run']['seed']}, "
+            label += f"{r['trained_parameters']:,} params)"
+            label += ", unfinished" if r.get("in_progress") else ""
+            line = ax.plot(x, mean, label=label)
+            ax.fill_between(x, mean - std, mean + std, color=line[0].get_color(), alpha=0.15)
+        ax.set_title(env)
+        ax.set_xlabel("episode")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(f"reward (moving average, {WINDOW})")
+    fig.tight_layout()
+    fig.savefig(out / "rl-reward.png", dpi=120)
+    return ["rl-reward.png"]
