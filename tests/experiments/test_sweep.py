@@ -55,6 +55,16 @@ def toy(tmp_path: Path) -> Path:
     return path
 
 
+def second_sweep(tmp_path: Path, seeds: str) -> Path:
+    """A sweep of the toy's hybrid runs with other seeds (some shared with the toy)."""
+    path = tmp_path / "second.toml"
+    path.write_text(
+        'description = "second"\n[defaults]\nengine = "torch"\ndevice = "cpu"\ntest_limit = 8\n\n'
+        f'[[grid]]\nspec = "hybrid-moons-linear"\nseed = {seeds}\ntrain_limit = 48\nepochs = 3\n'
+    )
+    return path
+
+
 def weights(out: Path, name: str) -> np.ndarray:
     return load_checkpoint(out / "runs" / name / "checkpoint.pt")["weights"]
 
@@ -112,12 +122,7 @@ def test_sequential_sweep_keeps_finished_runs_and_reports(tmp_path, capsys):
 
 
 def test_two_sweeps_share_a_directory_and_their_common_runs(tmp_path):
-    first = toy(tmp_path)
-    second = tmp_path / "second.toml"
-    second.write_text(
-        'description = "second"\n[defaults]\nengine = "torch"\ndevice = "cpu"\ntest_limit = 8\n\n'
-        '[[grid]]\nspec = "hybrid-moons-linear"\nseed = [1, 2]\ntrain_limit = 48\nepochs = 3\n'
-    )
+    first, second = toy(tmp_path), second_sweep(tmp_path, "[1, 2]")
     out = tmp_path / "shared"
     run_sweep(load_sweep(first, {"epochs": "1"}), out, log=lambda _: None)
     again = run_sweep(load_sweep(second), out, log=lambda _: None)
@@ -139,12 +144,7 @@ def test_a_sweep_killed_before_a_shared_run_keeps_that_runs_row(tmp_path, monkey
     reached the run, so a snapshot taken meanwhile lost it)."""
     from qmoe_qiskit.experiments import sweep as sweep_module
 
-    first = toy(tmp_path)
-    second = tmp_path / "second.toml"
-    second.write_text(
-        'description = "second"\n[defaults]\nengine = "torch"\ndevice = "cpu"\ntest_limit = 8\n\n'
-        '[[grid]]\nspec = "hybrid-moons-linear"\nseed = [2, 1]\ntrain_limit = 48\nepochs = 3\n'
-    )
+    first, second = toy(tmp_path), second_sweep(tmp_path, "[2, 1]")
     out = tmp_path / "shared"
     run_sweep(load_sweep(first, {"epochs": "1"}), out, log=lambda _: None)
     before = {r["name"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
