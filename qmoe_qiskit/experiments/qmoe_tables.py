@@ -278,6 +278,28 @@ def _table_two(cells: dict[RunKey, list[dict[str, Any]]]) -> list[str]:
             lines.append(
                 f"| {title} | {OPERATOR_TITLES[ops]} | " + " | ".join(row) + f" | {rises} |"
             )
+    return lines + _table_two_routing(cells, counts)
+
+
+def _table_two_routing(cells: dict[RunKey, list[dict[str, Any]]], counts: list[int]) -> list[str]:
+    """Per operator set and expert count: I(class; expert) of the QMoE (bits; at most
+    log2 of the expert count) and its margin over its equal-budget baseline (points)."""
+    lines = ["", "| QMoE | operators | " + " | ".join(f"{k} experts" for k in counts) + " |",
+             "|---|---|" + "---|" * len(counts)]  # fmt: skip
+    for ops in OPERATORS:
+        row = []
+        for k in counts:
+            qmoe = cells.get(RunKey("qmoe", "mnist4", ops, k))
+            fair = cells.get(RunKey("fair-baseline", "mnist4", ops, k if k != 4 else 1))
+            mi = _mi(qmoe)
+            margin = _stats(qmoe)[0] - _stats(fair)[0] if qmoe and fair else None
+            row.append(
+                ("—" if mi is None else f"{mi:.2f} bits")
+                + ("" if margin is None else f", {margin:+.2f} vs equal budget")
+            )
+        lines.append(
+            f"| I(class; expert), margin | {OPERATOR_TITLES[ops]} | " + " | ".join(row) + " |"
+        )
     return lines
 
 
