@@ -247,6 +247,8 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         run = r["run"]
         if run["config"] != "diffqas" or run["seed"] != 0 or "prediction" not in r:
             continue
+        if _variant(run) not in (_DEFAULT, _FIRST, _FIRST[:1] + ("time",) + _FIRST[2:]):
+            continue  # the other protocols: in the ablation table and the curves only
         p = r["prediction"]
         series = np.asarray(p["series"])
         predicted = np.asarray(p["predicted"])
