@@ -147,7 +147,8 @@ def available_memory(engine: str, device: str) -> tuple[int | None, str]:
 
 def _torch_peak(blocks: int, num_qubits: int, batch: int, memory_gb: float | None = None) -> int:
     """Peak of a training step and of an evaluation pass; with a budget, the rows of one pass
-    are those :meth:`~.statevector.TorchStatevectorNetwork.rows_per_pass` allows."""
+    are those that
+    :meth:`~qmoe_qiskit.engines.statevector.TorchStatevectorNetwork.rows_per_pass` allows."""
     state = 2**num_qubits * _AMPLITUDE
 
     def rows(wanted: int, per_row: int) -> int:

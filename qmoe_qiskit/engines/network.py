@@ -46,7 +46,8 @@ def circuit_network_factory(
         device: ``"auto"``, ``"cpu"``, ``"gpu"``/``"cuda"`` or ``"cuda:N"``.
         memory_gb: Working-memory budget of one pass, in GB: one Aer call's parameter rows, or
             the states the torch engine keeps for a backward pass (beyond it, slices of the
-            batch recompute them: :class:`~.statevector.TorchStatevectorNetwork`).
+            batch recompute them:
+            :class:`~qmoe_qiskit.engines.statevector.TorchStatevectorNetwork`).
 
     Returns:
         ``factory(circuit_model, circuit_weights) -> nn.Module``.

@@ -3,7 +3,7 @@
 A :class:`QTRun` names everything that decides a run's result (task, candidate or search,
 seed, optimiser, protocol); :func:`series_run`, :func:`series_runs` and :func:`classify_run`
 build the paper's settings, with the authors' time-series protocol by default
-(:data:`AUTHORS_PROTOCOL`). Training them is :mod:`.qt_study`'s job.
+(:data:`AUTHORS_PROTOCOL`). Training them is :mod:`qmoe_qiskit.experiments.qt_study`'s job.
 """
 
 from __future__ import annotations

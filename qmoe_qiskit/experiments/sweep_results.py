@@ -19,7 +19,8 @@ from ..spec import ModelSpec, spec_to_toml
 
 
 class SweepRun(Protocol):
-    """What this module reads of a sweep's run (:class:`~.sweep.SweepRun`)."""
+    """What this module reads of a sweep's run
+    (:class:`~qmoe_qiskit.experiments.sweep.SweepRun`)."""
 
     @property
     def name(self) -> str: ...
@@ -31,7 +32,7 @@ class SweepRun(Protocol):
 
 
 class Sweep(Protocol):
-    """What this module reads of a sweep (:class:`~.sweep.Sweep`)."""
+    """What this module reads of a sweep (:class:`~qmoe_qiskit.experiments.sweep.Sweep`)."""
 
     @property
     def path(self) -> Path: ...

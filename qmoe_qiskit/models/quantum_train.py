@@ -85,7 +85,7 @@ class QuantumTrain(nn.Module):
             ``"torch"`` the generated weights start about ``0.5`` in size whatever the network;
             a 784-input layer then saturates (training loss in the thousands), which
             ``"fan-in"`` avoids.
-        angle_init: Initial generator angles (:class:`~.diffqas.DiffQASMixture`):
+        angle_init: Initial generator angles (``DiffQASMixture``):
             ``"uniform"`` in ``[0, 2 pi)`` or ``"normal"``, ``0.01 * N(0, 1)`` (the authors').
         dtype: ``torch.float64`` (default) or ``torch.float32`` (the authors' precision) for
             the generator, the mapping model and the classical network; inputs are cast to it.
