@@ -15,12 +15,13 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import Operator
 
 from qmoe_qiskit import compile_model, load_spec
-from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, lower_circuit
+from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, fusion, lower_circuit
 from qmoe_qiskit.engines.statevector import network as network_module
 from qmoe_qiskit.engines.statevector.blocks import branch_gates
 from qmoe_qiskit.engines.statevector.fusion import (
     MAX_CONTROLS,
     choose_block_qubits,
+    coalesce_permutation,
     plan_cost,
     plan_execution,
 )
@@ -162,3 +163,42 @@ def test_blocks_built_per_sample_are_not_made_wide(preset, width):
     wide = plan_execution(program, 5)
     assert plan_cost(wide) <= plan_cost(plan_execution(program, width))  # states alone: 5 wins
     assert choose_block_qubits(program) == width
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_coalesced_layout_copy_is_the_same_permutation(seed):
+    rng = np.random.default_rng(seed)
+    m = 10
+    moved = rng.choice(m, size=int(rng.integers(1, 5)), replace=False).tolist()
+    if seed % 2:  # a general permutation as well as "these qubits to the end"
+        permute = tuple(int(a) for a in rng.permutation(m))
+    else:
+        permute = tuple(a for a in range(m) if a not in moved) + tuple(moved)
+    state = rng.normal(size=(3,) + (2,) * m)
+    expected = state.transpose((0,) + tuple(p + 1 for p in permute)).reshape(3, -1)
+    qubits, order = coalesce_permutation(permute)
+    assert sum(qubits) == m and sorted(order) == list(range(len(qubits)))
+    merged = state.reshape((3,) + tuple(2**q for q in qubits))
+    got = merged.transpose((0,) + tuple(o + 1 for o in order)).reshape(3, -1)
+    np.testing.assert_array_equal(got, expected)
+    if seed % 2 == 0:  # kept runs stay whole: at most two axes per moved qubit, plus one
+        assert len(qubits) <= 2 * len(moved) + 1
+
+
+def test_consecutive_expert_blocks_are_merged_and_outputs_match_statevector(monkeypatch):
+    model = qmoe_model(14)
+    program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+    merged = plan_execution(program, 5)
+    monkeypatch.setattr(fusion, "_merge_consecutive", lambda blocks, *args: blocks)
+    unmerged = plan_execution(program, 5)
+    monkeypatch.undo()
+    assert len(merged.steps) <= len(unmerged.steps) - 4  # the two-qubit expert ladder, merged
+    for step in merged.steps:
+        assert len(step.local) <= 5 and len(step.controls) <= MAX_CONTROLS
+    rng = np.random.default_rng(3)
+    w = model.initial_weights(3)
+    x = rng.uniform(0, np.pi, (3, model.num_inputs))
+    net = TorchStatevectorNetwork(model, w, block_qubits=5)
+    assert len(net.plan.steps) == len(merged.steps)
+    out = net(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(out, statevector_outputs(model, x, w), atol=TOL, rtol=0)

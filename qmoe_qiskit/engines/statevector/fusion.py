@@ -28,6 +28,7 @@ __all__ = [
     "Step",
     "active_qubits",
     "choose_block_qubits",
+    "coalesce_permutation",
     "fuse_gates",
     "plan_execution",
 ]
@@ -220,7 +221,54 @@ def fuse_gates(
         Block(tuple(sorted(qs)), tuple(gs), tuple(sorted(qs - act)))
         for qs, act, gs in zip(qubit_sets, active_sets, gate_lists, strict=True)
     ]
-    return tuple(blocks[i] for i in _small_registers_first(blocks, program.num_qubits))
+    ordered = [blocks[i] for i in _small_registers_first(blocks, program.num_qubits)]
+    return tuple(_merge_consecutive(ordered, program, max_qubits, max_controls))
+
+
+def _merge_consecutive(
+    blocks: list[Block], program: GateProgram, max_qubits: int, max_controls: int
+) -> list[Block]:
+    """Merge each block into the one before it when they share a qubit and the result is cheaper.
+
+    Consecutive blocks in execution order can always be merged (their gates keep their order).
+    The greedy fusion misses such merges where two gate streams interleave in program order:
+    in a QMoE, a per-sample encoder ladder and the weight-only expert gates behind it leave one
+    two-qubit expert block per data qubit, which run one after the other once the encoder has
+    finished. Merged when the union fits (``max_qubits`` active, ``max_controls`` controls),
+    both blocks are weight-only or both are per-sample, and one pass over the merged block
+    (``2**k + 8`` in :func:`plan_cost`'s units) costs less than the two passes it replaces.
+    A control qubit of one block that is active in the other is active in the merged block.
+    """
+    depends = program.input_dependent()
+
+    def per_sample(block: Block) -> bool:
+        return any(
+            program.gates[g].angle >= 0 and depends[program.gates[g].angle] for g in block.gates
+        )
+
+    merged: list[Block] = []
+    for block in blocks:
+        if merged:
+            last = merged[-1]
+            qubits = set(last.qubits) | set(block.qubits)
+            active = (set(last.qubits) - set(last.controls)) | (
+                set(block.qubits) - set(block.controls)
+            )
+            widths = [len(b.qubits) - len(b.controls) for b in (last, block)]
+            if (
+                set(last.qubits) & set(block.qubits)
+                and per_sample(last) == per_sample(block)
+                and len(active) <= max_qubits
+                and len(qubits) - len(active) <= max_controls
+                and (not per_sample(block) or len(qubits) == len(active))
+                and 2 ** len(active) + 8 < sum(2**w + 8 for w in widths)
+            ):
+                merged[-1] = Block(
+                    tuple(sorted(qubits)), last.gates + block.gates, tuple(sorted(qubits - active))
+                )
+                continue
+        merged.append(block)
+    return merged
 
 
 def _absorb_forward(
@@ -321,6 +369,31 @@ def plan_execution(program: GateProgram, max_qubits: int) -> ExecutionPlan:
     untouched = [q for q in range(n - 1, -1, -1) if q not in owner]
     final_order = tuple(q for r in final_merge for q in orders[r]) + tuple(untouched)
     return ExecutionPlan(n, tuple(steps), final_order, final_merge, len(untouched))
+
+
+def coalesce_permutation(permute: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The same axis permutation on fewer, larger axes.
+
+    Runs of axes that stay adjacent and in order (new axes ``i, i + 1`` taken from old axes
+    ``a, a + 1``) become one axis. A layout copy over a few large axes runs at close to plain
+    copy speed; over one axis per qubit it was measured up to 2.6x slower (14 qubits, batch
+    256: 17.7 ms against 6.7 ms for moving two qubits to the end; a plain copy takes 6.0 ms).
+
+    Args:
+        permute: New axis ``i`` is old axis ``permute[i]`` (each axis one qubit).
+
+    Returns:
+        ``(qubits, order)``: the qubits in each merged axis, in old axis order, and the
+        permutation of the merged axes (new merged axis ``j`` is old merged axis ``order[j]``).
+    """
+    runs: list[list[int]] = []
+    for axis in permute:
+        if runs and runs[-1][-1] + 1 == axis:
+            runs[-1].append(axis)
+        else:
+            runs.append([axis])
+    by_old = sorted(range(len(runs)), key=lambda r: runs[r][0])
+    return tuple(len(runs[r]) for r in by_old), tuple(by_old.index(r) for r in range(len(runs)))
 
 
 #: Active-qubit widths :func:`choose_block_qubits` considers.

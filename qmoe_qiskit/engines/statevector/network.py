@@ -16,7 +16,7 @@ from ...models import CompiledModel, require_circuit_model
 from ..devices import resolve_torch_device
 from .allocator import RETAIN_ENV, retain_freed_memory
 from .blocks import block_groups, branch_gates, build_group_matrices, signed_permutation
-from .fusion import ExecutionPlan, choose_block_qubits, plan_execution
+from .fusion import ExecutionPlan, choose_block_qubits, coalesce_permutation, plan_execution
 from .lowering import GateProgram, lower_circuit
 from .observables import ObservableTable, layout_to_canonical, observable_table
 
@@ -139,6 +139,11 @@ class TorchStatevectorNetwork(nn.Module):
         )
         width = block_qubits or choose_block_qubits(self.program)
         self.plan: ExecutionPlan = plan_execution(self.program, width)
+        self._layout_copies = {
+            s: coalesce_permutation(step.permute)
+            for s, step in enumerate(self.plan.steps)
+            if step.permute is not None
+        }
         self.table: ObservableTable | None = (
             observable_table(model.observables, self.plan.final_order)
             if len(model.observables)
@@ -404,9 +409,10 @@ class TorchStatevectorNetwork(nn.Module):
                 continue
             state = _product([registers.pop(r) for r in step.merge], step.fresh)
             rows, m = state.shape[0], len(step.order)
-            if step.permute is not None:
-                axes = (0,) + tuple(p + 1 for p in step.permute)
-                state = state.reshape((rows,) + (2,) * m).permute(axes)
+            if step.permute is not None:  # the layout copy, over merged axes
+                qubits, order = self._layout_copies[s]
+                state = state.reshape((rows,) + tuple(2**q for q in qubits))
+                state = state.permute((0,) + tuple(o + 1 for o in order))
             if matrix.shape[0] == 1 and c == 0:  # one product for the whole batch
                 state = state.reshape(rows, 2 ** (m - k), 2**k) @ matrix[0, 0].T
             else:  # (rows, 2**c, rest, 2**k) by (1 or rows, 2**c, 2**k, 2**k)
