@@ -234,9 +234,10 @@ def _merge_consecutive(
     """Merge each block into the one before it when they share a qubit and the result is cheaper.
 
     Greedy fusion misses these where gate streams interleave (a QMoE's encoder ladder leaves
-    one small expert block per data qubit, run in a row once the encoder is done). Merged when the union fits, both blocks are
-    weight-only or both per-sample, and one pass (``2**k + 8`` in :func:`plan_cost`'s units)
-    costs less than the two it replaces; a control of one block active in the other is active.
+    one small expert block per data qubit, run in a row once the encoder is done). Merged when
+    the union fits, both blocks are weight-only or both per-sample, and one pass (``2**k + 8``
+    in :func:`plan_cost`'s units) costs less than the two it replaces; a control of one block
+    active in the other is active.
     """
     depends = program.input_dependent()
 
