@@ -129,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory-gb", type=float, default=2.5, help="budget of *-budget runs")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds per case")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the records of --out for other (qubits, engine) cases (one file from runs "
+        "with different --qubits per engine)",
+    )
     parser.add_argument("--case", nargs=2, metavar=("N", "ENGINE"), help=argparse.SUPPRESS)
     add_threads(parser)
     args = parser.parse_args(argv)
@@ -154,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(last), flush=True)
             if "error" in last:
                 break
+    if args.append and args.out.exists():
+        measured = {(r["num_qubits"], r["engine"]) for r in records}
+        kept = json.loads(args.out.read_text())["records"]
+        records = [r for r in kept if (r["num_qubits"], r["engine"]) not in measured] + records
+        records.sort(key=lambda r: (ENGINES.index(r["engine"]), r["num_qubits"]))
     meta = {"machine": platform.processor() or platform.machine(), "threads": args.threads}
     meta |= {"batch": args.batch, "memory_gb": args.memory_gb, "torch": torch.__version__}
     data = {"meta": meta, "records": records, "growth_log2_per_qubit": fit_growth(records)}
