@@ -11,7 +11,9 @@ so that drift of a shared machine falls on all of them:
 * ``coalesced``: layout copies permute merged axes
   (:func:`~qmoe_qiskit.engines.statevector.fusion.coalesce_permutation`);
 * ``coalesced+merged`` (the engine as it is): consecutive blocks merged where one pass is
-  cheaper (``fusion._merge_consecutive``).
+  cheaper (``fusion._merge_consecutive``);
+* ``width-W`` (with ``--widths W ...``): the engine as it is with block width ``W`` forced
+  instead of the one :func:`~qmoe_qiskit.engines.statevector.choose_block_qubits` picks.
 
 Each record carries its plan's block count, layout copies, memory-traffic bound
 (:func:`engines.state_traffic` over the measured copy bandwidth) and the time its block products
@@ -71,6 +73,8 @@ def merging(enabled: bool) -> Iterator[None]:
 
 def build(config: str, model, dtype: torch.dtype) -> TorchStatevectorNetwork:
     """The network of one configuration."""
+    if config.startswith("width-"):
+        return TorchStatevectorNetwork(model, dtype=dtype, block_qubits=int(config[6:]))
     with merging(config.endswith("merged")):
         net = TorchStatevectorNetwork(model, dtype=dtype)
     if config == "before":  # one axis per qubit, as before coalescing
@@ -82,22 +86,24 @@ def build(config: str, model, dtype: torch.dtype) -> TorchStatevectorNetwork:
     return net
 
 
-def measure(num_qubits: int, batch: int, dtype_name: str, rounds: int, repeats: int) -> list:
+def measure(
+    num_qubits: int, batch: int, dtype_name: str, rounds: int, repeats: int, configs: list[str]
+) -> list:
     """Records of every configuration on one case."""
     dtype = DTYPES[dtype_name]
     model = model_for(num_qubits)
     x, y = inputs_for(model, batch)
-    times: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    times: dict[str, list[float]] = {c: [] for c in configs}
     plans = {}
     for _ in range(rounds):
-        for config in CONFIGS:
+        for config in configs:
             net = build(config, model, dtype)
             plans[config] = net.plan
             wall, _, _ = time_steps(net, x, y, repeats, 600.0, LOGIT_SCALE)
             times[config].append(wall)
             del net
     records = []
-    for config in CONFIGS:
+    for config in configs:
         plan = plans[config]
         traffic = state_traffic(plan, batch, dtype)
         bound = traffic["bytes"] / copy_bandwidth(traffic["largest_state_bytes"])
@@ -130,14 +136,16 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES))
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per round")
+    parser.add_argument("--widths", type=int, nargs="*", default=[], help="forced widths too")
     add_threads(parser)
     args = parser.parse_args()
     threads = apply_threads(args)
+    configs = list(CONFIGS) + [f"width-{w}" for w in args.widths]
     records = []
     for case in args.cases:
         n, b = (int(v) for v in case.split(":"))
         for dtype_name in args.dtypes:
-            for r in measure(n, b, dtype_name, args.rounds, args.repeats):
+            for r in measure(n, b, dtype_name, args.rounds, args.repeats, configs):
                 records.append(r)
                 print(
                     f"{n:2d}q B={b:<4d} {dtype_name:10s} {r['config']:17s} "

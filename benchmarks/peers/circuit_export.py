@@ -13,6 +13,7 @@ torch engine for that N (read-only import of the project's ``benchmarks/engines.
   (Qiskit indices, ``(control, target)`` for cx), ``angle`` = row of the affine maps (-1 for
   fixed gates);
 * ``angles``: per row, the sparse affine map ``sum_i c_i x[i] + sum_j d_j w[j] + offset``;
+* ``products``: rows ``[a, i, j, c]``, each adding ``c * x[i] * w[j]`` to angle ``a``;
 * ``observables``: per class, Pauli terms ``{"coeff", "paulis": {qubit: "X"|"Y"|"Z"}}``;
 * ``weights``: ``model.initial_weights(0)`` (what engines.py uses); ``param_names``;
 * ``cases[B]``: ``x`` and ``y`` of ``engines.inputs_for(model, B)`` (same RNG recipe);
@@ -83,6 +84,10 @@ def export(n: int, batches: list[int], check_batch: int, out_dir: Path) -> Path:
                 "offset": float(program.offset[a]),
             }
             for a in range(program.num_angles)
+        ],
+        "products": [  # angle a += c * x[i] * w[j] (trainable re-uploading)
+            [int(a), int(i), int(j), float(c)]
+            for (a, i, j), c in zip(program.products, program.product_coeffs, strict=True)
         ],
         "observables": [pauli_terms(op) for op in model.observables],
         "weights": weights.tolist(),

@@ -68,7 +68,9 @@ class TQNetwork(tq.QuantumModule):
             for j, c in row["weights"]:
                 w_map[a, j] = c
             offset[a] = row["offset"]
+        products = np.array(circuit.get("products", []), dtype=float).reshape(-1, 4)
         depends = np.any(in_map != 0, axis=1)
+        depends[products[:, 0].astype(int)] = True
         batched, shared = np.flatnonzero(depends), np.flatnonzero(~depends)
         f32 = torch.float32  # TorchQuantum's F_DTYPE
         self.weight = nn.Parameter(torch.tensor(circuit["weights"], dtype=f32))
@@ -77,6 +79,14 @@ class TQNetwork(tq.QuantumModule):
         self.register_buffer("_in_off", torch.tensor(offset[batched], dtype=f32))
         self.register_buffer("_sh_wmap", torch.tensor(w_map[shared], dtype=f32))
         self.register_buffer("_sh_off", torch.tensor(offset[shared], dtype=f32))
+        # Input x weight products (trainable re-uploading), by column of the batched angles.
+        column = {int(a): i for i, a in enumerate(batched)}
+        self.register_buffer(
+            "_pr_col", torch.tensor([column[int(a)] for a in products[:, 0]], dtype=torch.long)
+        )
+        self.register_buffer("_pr_in", torch.tensor(products[:, 1].astype(int)))
+        self.register_buffer("_pr_w", torch.tensor(products[:, 2].astype(int)))
+        self.register_buffer("_pr_c", torch.tensor(products[:, 3], dtype=f32))
         slot = {int(a): (True, i) for i, a in enumerate(batched)}
         slot.update({int(a): (False, i) for i, a in enumerate(shared)})
         self.ops = []  # (function, wires, None | (is_batched, column))
@@ -115,6 +125,9 @@ class TQNetwork(tq.QuantumModule):
         qdev = tq.QuantumDevice(n_wires=self.n_wires, bsz=bsz, device=x.device)
         x = x.to(torch.float32)
         batched = x @ self._in_map.T + (self._in_wmap @ self.weight + self._in_off)  # (B, a)
+        if len(self._pr_c):
+            terms = x[:, self._pr_in] * (self._pr_c * self.weight[self._pr_w])
+            batched = batched.index_add(1, self._pr_col, terms)
         shared = self._sh_wmap @ self.weight + self._sh_off  # (a',)
         for fn, wires, angle in self.ops:
             if angle is None:
