@@ -89,6 +89,33 @@ def run_case(args, num_qubits: int, engine: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def interleaved(args) -> list[dict]:
+    """Every (size, engine) ``--rounds`` times, engines alternating within a round (each run
+    printed); per case, the median over rounds with every round's time (``rounds``)."""
+    runs = []
+    for n in sorted(args.qubits):
+        for r in range(args.rounds):
+            for engine in args.engines:
+                record = run_case(args, n, engine) | {"round": r}
+                runs.append(record)
+                print(json.dumps(record), flush=True)
+    medians = []
+    for n in sorted(args.qubits):
+        for engine in args.engines:
+            done = [x for x in runs if (x["num_qubits"], x["engine"]) == (n, engine)]
+            timed = [x for x in done if "seconds" in x]
+            if not timed:
+                medians.append({k: v for k, v in done[-1].items() if k != "round"})
+                continue
+            medians.append({
+                **{k: v for k, v in timed[0].items() if k != "round"},
+                "seconds": statistics.median(x["seconds"] for x in timed),
+                "peak_rss_mib": max(x["peak_rss_mib"] for x in timed),
+                "rounds": [x["seconds"] for x in timed],
+            })  # fmt: skip
+    return medians
+
+
 def fit_growth(records: list[dict], smallest: int = 14) -> dict[str, float]:
     """Per engine, the slope ``b`` of ``log2(seconds) = a + b n`` over sizes >= ``smallest``."""
     slopes = {}
@@ -130,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-gb", type=float, default=2.5, help="budget of *-budget runs")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds per case")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with more than one: sizes outer, then rounds, engines inner (interleaved, for "
+        "ratios such as budget / unbounded); every run is recorded with its round and each "
+        "(size, engine) gets a median record",
+    )
+    parser.add_argument(
         "--append",
         action="store_true",
         help="keep the records of --out for other (qubits, engine) cases (one file from runs "
@@ -146,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         parser.error("--out is required")
     records: list[dict] = []
-    for engine in args.engines:
+    if args.rounds > 1:
+        records = interleaved(args)
+    for engine in args.engines if args.rounds == 1 else ():
         last: dict | None = None
         for n in sorted(args.qubits):
             if last is not None and "seconds" in last:

@@ -79,12 +79,11 @@ class TorchStatevectorNetwork(nn.Module):
         memory_gb: Budget, in GB, for the states one pass keeps (default: none). A training
             pass keeps the state after every fused block for the backward pass, about
             ``(blocks + 2) x rows x 2**n`` amplitudes; a batch larger than the budget allows
-            (:attr:`rows_per_pass`) runs in slices of rows, each but the last under activation
+            (:attr:`rows_per_pass`) runs in slices of rows, each under activation
             checkpointing (its states are recomputed during the backward pass instead of
-            kept; the last slice's backward runs first and frees its states before), so the
-            budget bounds the peak and the gradients are those of the whole batch (sums over
-            the slices). An evaluation pass (no gradient) keeps about three states per row and
-            is sliced the same way.
+            kept), so the budget bounds the peak and the gradients are those of the whole
+            batch (sums over the slices). An evaluation pass (no gradient) keeps about three
+            states per row and is sliced the same way.
     """
 
     # Buffers registered in _build_buffers (declared so that attribute access is typed: nn.Module's
@@ -371,15 +370,11 @@ class TorchStatevectorNetwork(nn.Module):
         rows = self.rows_per_pass(training)
         if rows is None or x.shape[0] <= rows:
             out = self._scores(x, self.weight)
-        elif training:  # slices whose states are recomputed in the backward pass ...
-            whole, left = divmod(x.shape[0], rows)  # the remainder first: the last is whole
-            *parts, last = x.split([left] * bool(left) + [rows] * whole)
+        elif training:  # slices whose states are recomputed in the backward pass
             out = torch.cat([
-                *(checkpoint(self._scores, p, self.weight, use_reentrant=False) for p in parts),
-                self._scores(last, self.weight),
+                checkpoint(self._scores, part, self.weight, use_reentrant=False)
+                for part in x.split(rows)
             ])  # fmt: skip
-            # ... but the last: autograd runs its backward first (latest nodes first) and frees
-            # its states before any other slice recomputes, so it keeps them within the budget.
         else:
             out = torch.cat([self._scores(part, self.weight) for part in x.split(rows)])
         return out[0] if single else out
