@@ -149,12 +149,12 @@ def _torch_peak(blocks: int, num_qubits: int, batch: int, memory_gb: float | Non
     """Peak of a training step and of an evaluation pass; with a budget, the rows of one pass
     are those that
     :meth:`~qmoe_qiskit.engines.statevector.TorchStatevectorNetwork.rows_per_pass` allows."""
+    from .statevector.network import rows_within
+
     state = 2**num_qubits * _AMPLITUDE
 
     def rows(wanted: int, per_row: int) -> int:
-        if memory_gb is None:
-            return wanted
-        return min(wanted, max(1, int(memory_gb * 1e9 // per_row)))
+        return wanted if memory_gb is None else min(wanted, rows_within(memory_gb, per_row))
 
     train = (blocks + 2) * state * rows(batch, (blocks + 2) * state)
     evaluate = 3 * state * rows(_EVAL_BATCH, 3 * state)

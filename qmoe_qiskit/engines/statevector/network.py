@@ -20,7 +20,7 @@ from .fusion import ExecutionPlan, choose_block_qubits, coalesce_permutation, pl
 from .lowering import GateProgram, lower_circuit
 from .observables import ObservableTable, layout_to_canonical, observable_table
 
-__all__ = ["TorchStatevectorNetwork"]
+__all__ = ["TorchStatevectorNetwork", "rows_within"]
 
 _REAL = {torch.complex128: torch.float64, torch.complex64: torch.float32}
 
@@ -39,6 +39,11 @@ _CONSTANT = {
     "x": ((0, 1), (1, 0)),
     "z": ((1, 0), (0, -1)),
 }
+
+
+def rows_within(memory_gb: float, bytes_per_row: int) -> int:
+    """Most rows whose ``bytes_per_row`` fit in ``memory_gb`` (at least one)."""
+    return max(1, int(memory_gb * 1e9 // bytes_per_row))
 
 
 def _product(states: list[torch.Tensor], fresh: int) -> torch.Tensor:
@@ -170,7 +175,7 @@ class TorchStatevectorNetwork(nn.Module):
         without a budget."""
         if self.memory_gb is None:
             return None
-        return max(1, int(self.memory_gb * 1e9 // self.stored_bytes_per_row(training)))
+        return rows_within(self.memory_gb, self.stored_bytes_per_row(training))
 
     def _build_buffers(self) -> None:
         program, rdt = self.program, torch.float64
