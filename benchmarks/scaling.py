@@ -89,6 +89,27 @@ def run_case(args, num_qubits: int, engine: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def sequential(args) -> list[dict]:
+    """Engine after engine, sizes ascending; an engine stops at the first size whose estimate
+    (the last step time, x2 per qubit) exceeds ``--budget`` or whose step failed."""
+    records: list[dict] = []
+    for engine in args.engines:
+        last: dict | None = None
+        for n in sorted(args.qubits):
+            if last is not None and "seconds" in last:
+                estimate = last["seconds"] * 2 ** (n - last["num_qubits"]) * (args.repeats + 1)
+                if estimate > args.budget:
+                    why = f"estimated {estimate:.0f} s > {args.budget:.0f} s"
+                    records.append({"num_qubits": n, "engine": engine, "skipped": why})
+                    break
+            last = run_case(args, n, engine)
+            records.append(last)
+            print(json.dumps(last), flush=True)
+            if "error" in last:
+                break
+    return records
+
+
 def interleaved(args) -> list[dict]:
     """Every (size, engine) ``--rounds`` times, engines alternating within a round (each run
     printed); per case, the median over rounds with every round's time (``rounds``)."""
@@ -161,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="with more than one: sizes outer, then rounds, engines inner (interleaved, for "
-        "ratios such as budget / unbounded); every run is recorded with its round and each "
-        "(size, engine) gets a median record",
+        "ratios such as budget / unbounded); every run is printed, and each (size, engine) is "
+        "recorded as the median over rounds with every round's time",
     )
     parser.add_argument(
         "--append",
@@ -180,23 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.out is None:
         parser.error("--out is required")
-    records: list[dict] = []
-    if args.rounds > 1:
-        records = interleaved(args)
-    for engine in args.engines if args.rounds == 1 else ():
-        last: dict | None = None
-        for n in sorted(args.qubits):
-            if last is not None and "seconds" in last:
-                estimate = last["seconds"] * 2 ** (n - last["num_qubits"]) * (args.repeats + 1)
-                if estimate > args.budget:
-                    why = f"estimated {estimate:.0f} s > {args.budget:.0f} s"
-                    records.append({"num_qubits": n, "engine": engine, "skipped": why})
-                    break
-            last = run_case(args, n, engine)
-            records.append(last)
-            print(json.dumps(last), flush=True)
-            if "error" in last:
-                break
+    records = interleaved(args) if args.rounds > 1 else sequential(args)
     if args.append and args.out.exists():
         measured = {(r["num_qubits"], r["engine"]) for r in records}
         kept = json.loads(args.out.read_text())["records"]

@@ -238,16 +238,12 @@ def _merge_consecutive(
     the union fits, both are weight-only or both per-sample, and one pass (``2**k + 8`` in
     :func:`plan_cost`'s units) costs less than two; a control active in the other is active.
     """
-    depends = program.input_dependent()
-
-    def per_sample(block: Block) -> bool:
-        return any(
-            depends[program.gates[g].angle] for g in block.gates if program.gates[g].angle >= 0
-        )
-
+    depends, gates = program.input_dependent(), program.gates
     merged: list[Block] = []
+    kinds: list[bool] = []  # per merged block: per-sample (found once, not at every merge)
     for block in blocks:
-        if merged:
+        dependent = any(depends[gates[g].angle] for g in block.gates if gates[g].angle >= 0)
+        if merged and kinds[-1] == dependent:
             last = merged[-1]
             qubits = set(last.qubits) | set(block.qubits)
             active = (set(last.qubits) - set(last.controls)) | (
@@ -256,16 +252,16 @@ def _merge_consecutive(
             widths = [len(b.qubits) - len(b.controls) for b in (last, block)]
             if (
                 set(last.qubits) & set(block.qubits)
-                and per_sample(last) == per_sample(block)
                 and len(active) <= max_qubits
                 and len(qubits) - len(active) <= max_controls
-                and (not per_sample(block) or len(qubits) == len(active))
+                and (not dependent or len(qubits) == len(active))
                 and 2 ** len(active) + 8 < sum(2**w + 8 for w in widths)
             ):
                 merged[-1] = Block(
                     tuple(sorted(qubits)), last.gates + block.gates, tuple(sorted(qubits - active))
                 )
                 continue
+        kinds.append(dependent)
         merged.append(block)
     return merged
 
