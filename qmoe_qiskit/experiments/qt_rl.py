@@ -9,8 +9,9 @@ paper does not give the value and entropy weights; these are A3C's common ones).
 
 Agents: ``"qt"``, a policy 147-32-32-7 (6,023 weights) and a value network 147-32-32-1 (5,825)
 whose weights two DiffQAS-QT generators (13 qubits, depth 10, 157 trained parameters each)
-produce; ``"classical"``, the same two networks with ordinary trained weights. Observations are
-MiniGrid's 7x7x3 egocentric view, flattened to 147 numbers.
+produce; ``"classical"``, the same two networks with ordinary trained weights; ``"qt-actor"``,
+a diagnostic: the QT actor with the classical critic (which of the two generated networks holds
+learning back). Observations are MiniGrid's 7x7x3 egocentric view, flattened to 147 numbers.
 
 Needs the ``rl`` extra (``pip install -e ".[rl]"``: gymnasium and minigrid). Runs checkpoint
 every ``checkpoint_every`` updates and at the end; a resumed run (or one asked for more episodes
@@ -50,7 +51,7 @@ __all__ = [
     "run_rl",
 ]
 
-AGENTS = ("qt", "classical")
+AGENTS = ("qt", "classical", "qt-actor")
 #: How the environments are stepped: in this process, or one subprocess each.
 VECTORS = ("sync", "async")
 RESULT = "result.json"
@@ -163,7 +164,7 @@ class _Plain(_Agent):
 def make_agent(
     agent: str, seed: int, depth: int = 10, mapping_init: str = "fan-in"
 ) -> tuple[_Agent, _Agent]:
-    """The actor (147 -> 7 logits) and critic (147 -> 1) of an agent."""
+    """The actor (147 -> 7 logits) and critic (147 -> 1) of an agent (one of :data:`AGENTS`)."""
     torch.manual_seed(seed)
     actor, critic = mlp([147, 32, 32, 7]), mlp([147, 32, 32, 1])
     if agent == "qt":
@@ -171,6 +172,8 @@ def make_agent(
             _Generated(actor, seed, depth, mapping_init),
             _Generated(critic, seed + 1, depth, mapping_init),
         )
+    if agent == "qt-actor":
+        return _Generated(actor, seed, depth, mapping_init), _Plain(critic)
     return _Plain(actor), _Plain(critic)
 
 
@@ -197,10 +200,10 @@ def parameter_counts(actor: _Agent, critic: _Agent) -> dict:
     :meth:`~qmoe_qiskit.models.quantum_train.QuantumTrain.compression`."""
     parts = (actor, critic)
     trained = sum(p.numel() for m in parts for p in m.parameters() if p.requires_grad)
-    if not (isinstance(actor, _Generated) and isinstance(critic, _Generated)):
-        return {"trained_parameters": trained, "classical_parameters": trained, "compression": []}
-    compression = [m.qt.compression() for m in (actor, critic)]
-    classical = sum(c["classical_parameters"] for c in compression)
+    compression = [m.qt.compression() for m in parts if isinstance(m, _Generated)]
+    classical = sum(
+        m.qt.num_classical if isinstance(m, _Generated) else count_parameters(m) for m in parts
+    )
     return {
         "trained_parameters": trained,
         "classical_parameters": classical,

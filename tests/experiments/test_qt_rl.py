@@ -13,6 +13,7 @@ from qmoe_qiskit.experiments.qt_rl import (
     make_agent,
     moving_average,
     n_step_targets,
+    parameter_counts,
     run_rl,
 )
 
@@ -30,6 +31,19 @@ def test_qt_agent_trains_314_parameters_for_11848_classical_weights():
     # nn.Module.apply keeps its meaning (it was overridden once: a parent's apply broke).
     assert (
         actor.apply(lambda m: None) is actor and plain_critic.apply(lambda m: None) is plain_critic
+    )
+
+
+def test_qt_actor_agent_generates_the_actor_and_trains_the_critic_classically():
+    actor, critic = make_agent("qt-actor", seed=0)
+    counts = parameter_counts(actor, critic)
+    assert counts["trained_parameters"] == 157 + 5825
+    assert counts["classical_parameters"] == 6023 + 5825
+    assert [c["classical_parameters"] for c in counts["compression"]] == [6023]
+    qt_actor, _ = make_agent("qt", seed=0)  # the same generated actor as the QT agent's
+    x = torch.rand(2, 147, dtype=torch.float64)
+    torch.testing.assert_close(
+        actor.call_with(actor.weights(), x), qt_actor.call_with(qt_actor.weights(), x)
     )
 
 
