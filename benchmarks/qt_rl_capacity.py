@@ -1,4 +1,4 @@
-"""Can a Quantum-Train actor express a policy that solves MiniGrid? Distillation from a classical one.
+"""Can Quantum-Train networks express a MiniGrid solution? Distillation from classical ones.
 
 The QT agent of ``qmoe qt rl`` plateaus (MiniGrid-Empty-5x5: moving-average reward 0.56,
 success 0.85, policy entropy about 1.55 nats) where the classical agent reaches 0.955. This script
@@ -17,8 +17,12 @@ actor to a trained classical actor with supervised learning, where the signal is
 If the distilled actor solves the environment, the family can express a solving policy and the
 plateau is the reinforcement signal's; if it cannot, the family is the limit.
 
-    python benchmarks/qt_rl_capacity.py --classical RUNS/MiniGrid-Empty-5x5-v0-classical-s0-lr0.0016 \
-        --qt RUNS/MiniGrid-Empty-5x5-v0-qt-s0-lr0.0016 --out capacity.json
+4. the same for the critic: a fresh QT critic fitted (mean squared error) to the classical
+   critic's values on the states, beside the RL-trained QT critic's error on them.
+
+    R=RUNS/MiniGrid-Empty-5x5-v0
+    python benchmarks/qt_rl_capacity.py --classical $R-classical-s0-lr0.0016 \
+        --qt $R-qt-s0-lr0.0016 --out capacity.json
 """
 
 from __future__ import annotations
@@ -38,13 +42,19 @@ from qmoe_qiskit.experiments.qt_rl import _minigrid, make_agent  # noqa: E402
 from qmoe_qiskit.training.checkpoints import load_checkpoint  # noqa: E402
 
 
-def load_actor(run_dir: Path, agent: str):
-    """The actor of a finished or checkpointed RL run (its checkpoint runs no code)."""
+def load_agent(run_dir: Path, agent: str):
+    """The actor and critic of a finished or checkpointed RL run (its checkpoint runs no code)."""
     state = load_checkpoint(run_dir / "checkpoint.pt")
     settings = state["run"]
-    actor, _ = make_agent(agent, settings["seed"], settings["depth"], settings["mapping_init"])
+    actor, critic = make_agent(agent, settings["seed"], settings["depth"], settings["mapping_init"])
     actor.load_state_dict(state["actor"])
-    return actor
+    critic.load_state_dict(state["critic"])
+    return actor, critic
+
+
+def values(critic, x: torch.Tensor) -> torch.Tensor:
+    """The critic's values on observations ``x`` ``(N, 147)``."""
+    return critic.call_with(critic.weights(), x)[:, 0]
 
 
 def policy(actor, x: torch.Tensor, weights=None) -> torch.Tensor:
@@ -141,6 +151,26 @@ def distill(actor, states, target, steps: int, lr: float, every: int) -> list[di
     return curve
 
 
+def fit_values(critic, states, target, steps: int, lr: float, every: int) -> list[dict]:
+    """Adam on the mean squared error to the ``target`` values; the curve every ``every`` steps."""
+    optimizer = torch.optim.Adam(critic.parameters(), lr=lr)
+    curve, started = [], time.perf_counter()
+    for step in range(steps + 1):
+        loss = (values(critic, states) - target).pow(2).mean()
+        if step % every == 0 or step == steps:
+            curve.append({
+                "step": step, "seconds": round(time.perf_counter() - started, 1),
+                "mse": float(loss),
+            })  # fmt: skip
+            print(f"critic step {step}: mse {float(loss):.4g}")
+        if step == steps:
+            break
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return curve
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--classical", type=Path, required=True, help="classical RL run directory")
@@ -157,22 +187,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    teacher = load_actor(args.classical, "classical")
+    teacher, teacher_critic = load_agent(args.classical, "classical")
     states = collect_states(teacher, args.env, args.states, args.explore, args.seed)
     with torch.no_grad():
         target = policy(teacher, states).exp()
+        target_values = values(teacher_critic, states)
     result: dict = {
         "env": args.env, "states": args.states, "explore": args.explore,
         "distinct_states": int(torch.unique(states, dim=0).shape[0]), "machine": machine(),
         "teacher": {"run": str(args.classical.name), **agreement(target.log(), target),
-                    "play": play(teacher, args.env, args.episodes, args.seed)},
+                    "play": play(teacher, args.env, args.episodes, args.seed),
+                    "value_variance": float(target_values.var(unbiased=False))},
     }  # fmt: skip
     if args.qt is not None:
-        trained = load_actor(args.qt, "qt")
+        trained, trained_critic = load_agent(args.qt, "qt")
         with torch.no_grad():
             scores = agreement(policy(trained, states), target)
+            value_mse = float((values(trained_critic, states) - target_values).pow(2).mean())
         result["rl_trained_qt"] = {
-            "run": str(args.qt.name), **scores, "play": play(trained, args.env, args.episodes, 1)
+            "run": str(args.qt.name),
+            **scores,
+            "play": play(trained, args.env, args.episodes, 1),
+            "critic_mse": value_mse,
         }
     result["distilled_qt"] = []
     for lr in args.lr:
@@ -183,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
             "play": play(student, args.env, args.episodes, 2),
         })  # fmt: skip
         print(f"lr {lr}: {result['distilled_qt'][-1]['play']}")
+    result["distilled_qt_critic"] = []
+    for lr in args.lr:
+        _, student_critic = make_agent("qt", args.seed)
+        curve = fit_values(student_critic, states, target_values, args.steps, lr, args.every)
+        result["distilled_qt_critic"].append({"lr": lr, "steps": args.steps, "curve": curve})
     write_json(args.out, result)
     return 0
 

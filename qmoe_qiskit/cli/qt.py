@@ -102,8 +102,8 @@ def register(sub) -> None:
     )  # fmt: skip
     add_output_option(rl, dest="out", required=True, help="study directory (runs/, resumable)")
     rl.add_argument("--agents", type=_names, default=("qt", "classical"), metavar="NAMES",
-                    help="comma-separated: qt, classical, qt-actor (the QT actor with the classical "
-                    "critic, a diagnostic) (default: qt,classical)")  # fmt: skip
+                    help="comma-separated: qt, classical, qt-actor (the QT actor with the "
+                    "classical critic, a diagnostic) (default: qt,classical)")  # fmt: skip
     rl.add_argument("--env", default="MiniGrid-Empty-5x5-v0", help="MiniGrid environment id")
     rl.add_argument("--episodes", type=int, default=50_000, help="episodes per agent (50000)")
     rl.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (1)")

@@ -49,5 +49,7 @@ def test_distillation_lowers_the_cross_entropy_end_to_end(tmp_path):
     curve = result["distilled_qt"][0]["curve"]
     assert [row["step"] for row in curve] == [0, 3, 6]
     assert curve[-1]["cross_entropy"] < curve[0]["cross_entropy"]
+    critic_curve = result["distilled_qt_critic"][0]["curve"]
+    assert critic_curve[-1]["mse"] < critic_curve[0]["mse"]
     play = result["distilled_qt"][0]["play"]
     assert play["episodes"] == 2 and 0.0 <= play["success"] <= 1.0
