@@ -160,9 +160,9 @@ def fit_values(critic, states, target, steps: int, lr: float, every: int) -> lis
         if step % every == 0 or step == steps:
             curve.append({
                 "step": step, "seconds": round(time.perf_counter() - started, 1),
-                "mse": float(loss),
+                "mse": loss.item(),
             })  # fmt: skip
-            print(f"critic step {step}: mse {float(loss):.4g}")
+            print(f"critic step {step}: mse {loss.item():.4g}")
         if step == steps:
             break
         optimizer.zero_grad()
