@@ -200,3 +200,16 @@ def test_consecutive_expert_blocks_are_merged_and_outputs_match_statevector():
     assert len(net.plan.steps) == len(merged.steps)
     out = net(torch.tensor(x)).detach().numpy()
     np.testing.assert_allclose(out, statevector_outputs(model, x, w), atol=TOL, rtol=0)
+
+
+def test_per_sample_flag_is_whether_an_angle_of_the_block_depends_on_an_input():
+    model = qmoe_model(10)
+    program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+    depends = program.input_dependent()
+    for merge in (True, False):
+        plan = plan_execution(program, 4, merge_blocks=merge)
+        flags = [step.block.per_sample for step in plan.steps]
+        assert any(flags) and not all(flags)
+        for step, flag in zip(plan.steps, flags, strict=True):
+            angles = [program.gates[g].angle for g in step.block.gates]
+            assert flag == any(depends[a] for a in angles if a >= 0)
