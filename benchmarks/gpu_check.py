@@ -228,67 +228,80 @@ def outputs_and_gradient(
     return outputs, weight.grad.detach().cpu().to(torch.float64).numpy(), seconds
 
 
-def worker_check(task: dict[str, Any]) -> None:
-    """Outputs and weight gradient of every configuration on the same inputs and weights."""
-    model = model_for(task["num_qubits"])
-    x, y = inputs_for(model, task["batch"])
-    weights = model.initial_weights(0)
-    for name in task["configs"]:
-        engine, device = name.split("/")
-        record: dict[str, Any] = {"kind": "check", "config": name}
-        try:
-            start = time.perf_counter()
-            out, grad, seconds = outputs_and_gradient(engine, device, model, weights, x, y)
-            record.update(
-                outputs=out.tolist(),
-                weight_grad=grad.tolist(),
-                seconds=time.perf_counter() - start,
-                pass_seconds=seconds,
-            )
-        except Exception as exc:  # recorded; the other configurations go on
-            record["error"] = one_line(exc)
-        free_gpu()
-        report(record)
+def check_config(
+    task: dict[str, Any], engine: str, device: str, model, weights, x, y
+) -> dict[str, Any]:
+    """A ``check`` record's results: outputs and weight gradient (:func:`outputs_and_gradient`)
+    and the seconds they took, with and without building the module."""
+    start = time.perf_counter()
+    out, grad, seconds = outputs_and_gradient(engine, device, model, weights, x, y)
+    return {
+        "outputs": out.tolist(),
+        "weight_grad": grad.tolist(),
+        "seconds": time.perf_counter() - start,
+        "pass_seconds": seconds,
+    }
 
 
-def worker_steps(task: dict[str, Any]) -> None:
-    """Time one training step of every configuration at one size (see the module docstring)."""
+def time_config(
+    task: dict[str, Any], engine: str, device: str, model, weights, x, y
+) -> dict[str, Any]:
+    """A ``step`` record's results: one training step timed (see the module docstring) with
+    ``task["repeats"]`` and ``task["measure"]``, and the peak GPU memory on CUDA."""
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
+    hook, net = None, None
+    try:
+        where = torch_device(engine, device)
+        net = build_network(engine, device, model, weights)
+        if where.type == "cuda":  # a step is timed to its end, not to its last launch
+            hook = register_optimizer_step_post_hook(lambda *_: torch.cuda.synchronize())
+            torch.cuda.reset_peak_memory_stats()
+        wall, cpu, count = time_steps(
+            net, x.to(where), y.to(where), task["repeats"], task["measure"], LOGIT_SCALE
+        )
+        results: dict[str, Any] = {"seconds": wall, "cpu_seconds": cpu, "repeats": count}
+        if where.type == "cuda":
+            results["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        return results
+    finally:
+        net = None  # its states and optimizer go before the next case is built
+        if hook is not None:
+            hook.remove()
+
+
+def worker_run(task: dict[str, Any], kind: str, measure: Callable[..., dict[str, Any]]) -> None:
+    """Measure every configuration of ``task`` on the same model, inputs and weights and report
+    one record each; a failure (out of memory, no GPU) is recorded and the others go on.
+
+    Args:
+        task: ``num_qubits``, ``batch``, ``configs`` (``"engine/device"`` names) and what
+            ``measure`` reads.
+        kind: The records' kind: ``"check"`` records name their ``config``; ``"step"`` records
+            give the engine, device, qubits and batch, and after the results the seconds the
+            whole case took and torch's threads.
+        measure: ``(task, engine, device, model, weights, inputs, labels) -> results``
+            (:func:`check_config` or :func:`time_config`).
+    """
     model = model_for(task["num_qubits"])
     x, y = inputs_for(model, task["batch"])
     weights = model.initial_weights(0)
     for name in task["configs"]:
         engine, device = name.split("/")
-        record: dict[str, Any] = {
-            "kind": "step",
-            "engine": engine,
-            "device": device,
-            "num_qubits": task["num_qubits"],
-            "batch": task["batch"],
-        }
+        record: dict[str, Any] = {"kind": kind}
+        if kind == "step":
+            record.update(engine=engine, device=device, num_qubits=task["num_qubits"])
+            record["batch"] = task["batch"]
+        else:
+            record["config"] = name
         start = time.perf_counter()
-        hook, net = None, None
         try:
-            where = torch_device(engine, device)
-            net = build_network(engine, device, model, weights)
-            if where.type == "cuda":  # a step is timed to its end, not to its last launch
-                hook = register_optimizer_step_post_hook(lambda *_: torch.cuda.synchronize())
-                torch.cuda.reset_peak_memory_stats()
-            wall, cpu, count = time_steps(
-                net, x.to(where), y.to(where), task["repeats"], task["measure"], LOGIT_SCALE
-            )
-            record.update(seconds=wall, cpu_seconds=cpu, repeats=count)
-            if where.type == "cuda":
-                record["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
-        except Exception as exc:  # out of memory, no GPU: recorded, goes on
+            record.update(measure(task, engine, device, model, weights, x, y))
+        except Exception as exc:  # recorded; the other configurations go on
             record["error"] = one_line(exc)
-        finally:
-            net = None  # its states and optimizer go before the next case is built
-            if hook is not None:
-                hook.remove()
-        record["case_seconds"] = time.perf_counter() - start
-        record["torch_threads"] = torch.get_num_threads()
+        if kind == "step":
+            record["case_seconds"] = time.perf_counter() - start
+            record["torch_threads"] = torch.get_num_threads()
         free_gpu()
         report(record)
 
@@ -424,10 +437,11 @@ class Worker:
 
 def serve() -> None:
     """The worker's loop: one task per stdin line (see :class:`Worker`)."""
+    tasks = {"check": ("check", check_config), "steps": ("step", time_config)}  # record kinds
     report({"kind": "ready"})
     for line in sys.stdin:
         task = json.loads(line)
-        {"check": worker_check, "steps": worker_steps}[task["task"]](task)
+        worker_run(task, *tasks[task["task"]])
         report({"kind": "done"})
 
 

@@ -11,7 +11,7 @@ so that drift of a shared machine falls on all of them:
 * ``coalesced``: layout copies permute merged axes
   (:func:`~qmoe_qiskit.engines.statevector.fusion.coalesce_permutation`);
 * ``coalesced+merged`` (the engine as it is): consecutive blocks merged where one pass is
-  cheaper (``fusion._merge_consecutive``);
+  cheaper (``TorchStatevectorNetwork(merge_blocks=True)``, the default);
 * ``width-W`` (with ``--widths W ...``): the engine as it is with block width ``W`` forced
   instead of the one :func:`~qmoe_qiskit.engines.statevector.choose_block_qubits` picks.
 
@@ -30,18 +30,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork, fusion
+from qmoe_qiskit.engines.statevector import TorchStatevectorNetwork
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_threads, apply_threads  # noqa: E402
@@ -59,24 +57,11 @@ CONFIGS = ("before", "coalesced", "coalesced+merged")
 DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
 
 
-@contextlib.contextmanager
-def merging(enabled: bool) -> Iterator[None]:
-    """Plans made inside merge consecutive blocks or not."""
-    original = fusion._merge_consecutive
-    if not enabled:
-        fusion._merge_consecutive = lambda blocks, *args: blocks  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        fusion._merge_consecutive = original
-
-
 def build(config: str, model, dtype: torch.dtype) -> TorchStatevectorNetwork:
     """The network of one configuration."""
     if config.startswith("width-"):
         return TorchStatevectorNetwork(model, dtype=dtype, block_qubits=int(config[6:]))
-    with merging(config.endswith("merged")):
-        net = TorchStatevectorNetwork(model, dtype=dtype)
+    net = TorchStatevectorNetwork(model, dtype=dtype, merge_blocks=config.endswith("merged"))
     if config == "before":  # one axis per qubit, as before coalescing
         net._layout_copies = {
             s: ((1,) * len(step.permute), step.permute)

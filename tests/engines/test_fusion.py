@@ -200,3 +200,35 @@ def test_consecutive_expert_blocks_are_merged_and_outputs_match_statevector():
     assert len(net.plan.steps) == len(merged.steps)
     out = net(torch.tensor(x)).detach().numpy()
     np.testing.assert_allclose(out, statevector_outputs(model, x, w), atol=TOL, rtol=0)
+
+
+def test_per_sample_flag_is_whether_an_angle_of_the_block_depends_on_an_input():
+    model = qmoe_model(10)
+    program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+    depends = program.input_dependent()
+    for merge in (True, False):
+        plan = plan_execution(program, 4, merge_blocks=merge)
+        flags = [step.block.per_sample for step in plan.steps]
+        assert any(flags) and not all(flags)
+        for step, flag in zip(plan.steps, flags, strict=True):
+            angles = [program.gates[g].angle for g in step.block.gates]
+            assert flag == any(depends[a] for a in angles if a >= 0)
+
+
+def test_network_without_block_merging_runs_the_unmerged_plan_with_the_same_results():
+    model = qmoe_model(14)
+    program = lower_circuit(model.decomposed, model.input_params, model.weight_params)
+    w = model.initial_weights(4)
+    x = torch.tensor(np.random.default_rng(4).uniform(0, np.pi, (3, model.num_inputs)))
+    runs = []
+    for merge in (True, False):
+        net = TorchStatevectorNetwork(model, w, block_qubits=5, merge_blocks=merge)
+        assert net.plan == plan_execution(program, 5, merge_blocks=merge)
+        inputs = x.clone().requires_grad_(True)
+        out = net(inputs)
+        (out * torch.arange(1.0, out.shape[1] + 1, dtype=out.dtype)).sum().backward()
+        runs.append((len(net.plan.steps), out.detach(), net.weight.grad, inputs.grad))
+    (merged_steps, *merged), (unmerged_steps, *unmerged) = runs
+    assert unmerged_steps > merged_steps
+    for a, b in zip(merged, unmerged, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)

@@ -18,9 +18,10 @@ import torch
 
 from qmoe_qiskit import compile_model
 from qmoe_qiskit.cli import main
-from qmoe_qiskit.errors import JobFileError
+from qmoe_qiskit.errors import DamagedFileError, JobFileError
 from qmoe_qiskit.experiments.sweep import load_sweep, run_one, run_sweep
 from qmoe_qiskit.experiments.sweep_report import write_sweep_report
+from qmoe_qiskit.experiments.sweep_results import write_results
 from qmoe_qiskit.training.checkpoints import load_checkpoint
 
 TOY = """
@@ -339,3 +340,19 @@ def test_a_damaged_results_json_is_refused_before_anything_trains(tmp_path, caps
     assert len(err.splitlines()) == 1 and "results.json" in err and "damaged" in err, err
     assert (out / "results.json").read_bytes() == damage  # untouched
     assert not (out / "runs").exists() or not any((out / "runs").iterdir())
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"runs": [{"nam', b'{"runs": 3}', b"[1]", b"\xff\xfe"])
+def test_a_results_json_damaged_during_a_sweep_is_refused_at_the_next_save(tmp_path, damage):
+    """write_results reads results.json once: a damaged one is still refused in one line and
+    left as it is, not written over."""
+    sweep = load_sweep(toy(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_bytes(damage)
+    row = {"name": sweep.runs[0].name, "test_accuracy": 0.5}
+    with pytest.raises(DamagedFileError) as error:
+        write_results(out, sweep, {row["name"]: row})
+    message = str(error.value)
+    assert len(message.splitlines()) == 1 and "results.json" in message and "damaged" in message
+    assert (out / "results.json").read_bytes() == damage

@@ -164,8 +164,7 @@ def block_groups(
         return table[gate.angle] if gate.angle >= 0 else _FIXED_FACTORS[gate.name]
 
     if steps is None:
-        angles = [[program.gates[g].angle for g in step.block.gates] for step in plan.steps]
-        steps = [s for s, row in enumerate(angles) if not any(depends[a] for a in row if a >= 0)]
+        steps = [s for s, step in enumerate(plan.steps) if not step.block.per_sample]
     members: dict[int, list[tuple[int, list]]] = {}
     for s in sorted(steps):
         step = plan.steps[s]

@@ -15,7 +15,7 @@ when they are not already there, so consecutive blocks on the same qubits cost n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...errors import EngineError
 from .lowering import Gate, GateProgram
@@ -42,11 +42,15 @@ class Block:
         qubits: The circuit qubits the block acts on (as a set, sorted).
         gates: Indices into :attr:`GateProgram.gates`, in application order.
         controls: The control qubits among :attr:`qubits` (sorted; see the module docstring).
+        per_sample: Whether an angle of the block depends on an input, so that its matrices are
+            built per sample instead of shared by the batch (set by :func:`fuse_gates`, which
+            tracks it while fusing; every later use reads it here).
     """
 
     qubits: tuple[int, ...]
     gates: tuple[int, ...]
     controls: tuple[int, ...] = ()
+    per_sample: bool = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -219,18 +223,16 @@ def fuse_gates(
             last_block[q] = best
     _absorb_forward(qubit_sets, active_sets, gate_lists, batched, max_qubits)
     blocks = [
-        Block(tuple(sorted(qs)), tuple(gs), tuple(sorted(qs - act)))
-        for qs, act, gs in zip(qubit_sets, active_sets, gate_lists, strict=True)
+        Block(tuple(sorted(qs)), tuple(gs), tuple(sorted(qs - act)), per_sample=dependent)
+        for qs, act, gs, dependent in zip(qubit_sets, active_sets, gate_lists, batched, strict=True)
     ]
     ordered = [blocks[i] for i in _small_registers_first(blocks, program.num_qubits)]
     if not merge:
         return tuple(ordered)
-    return tuple(_merge_consecutive(ordered, program, max_qubits, max_controls))
+    return tuple(_merge_consecutive(ordered, max_qubits, max_controls))
 
 
-def _merge_consecutive(
-    blocks: list[Block], program: GateProgram, max_qubits: int, max_controls: int
-) -> list[Block]:
+def _merge_consecutive(blocks: list[Block], max_qubits: int, max_controls: int) -> list[Block]:
     """Merge each block into the one before it when they share a qubit and the result is cheaper.
 
     Greedy fusion misses these where gate streams interleave (a QMoE's encoder ladder leaves
@@ -238,12 +240,10 @@ def _merge_consecutive(
     the union fits, both are weight-only or both per-sample, and one pass (``2**k + 8`` in
     :func:`plan_cost`'s units) costs less than two; a control active in the other is active.
     """
-    depends, gates = program.input_dependent(), program.gates
     merged: list[Block] = []
-    kinds: list[bool] = []  # per merged block: per-sample (found once, not at every merge)
     for block in blocks:
-        dependent = any(depends[gates[g].angle] for g in block.gates if gates[g].angle >= 0)
-        if merged and kinds[-1] == dependent:
+        dependent = block.per_sample
+        if merged and merged[-1].per_sample == dependent:
             last = merged[-1]
             qubits = set(last.qubits) | set(block.qubits)
             active = (set(last.qubits) - set(last.controls)) | (
@@ -258,10 +258,12 @@ def _merge_consecutive(
                 and 2 ** len(active) + 8 < sum(2**w + 8 for w in widths)
             ):
                 merged[-1] = Block(
-                    tuple(sorted(qubits)), last.gates + block.gates, tuple(sorted(qubits - active))
+                    tuple(sorted(qubits)),
+                    last.gates + block.gates,
+                    tuple(sorted(qubits - active)),
+                    per_sample=dependent,
                 )
                 continue
-        kinds.append(dependent)
         merged.append(block)
     return merged
 
@@ -420,10 +422,8 @@ def plan_cost(plan: ExecutionPlan, program: GateProgram | None = None) -> float:
     )
     if program is None:
         return work
-    depends = program.input_dependent()
     for step in plan.steps:
-        angles = [program.gates[g].angle for g in step.block.gates]
-        if any(a >= 0 and depends[a] for a in angles):
+        if step.block.per_sample:
             size = 2 * 4 ** len(step.local) * 2 ** len(step.controls)
             work += BUILD_WEIGHT * len(step.block.gates) * size
     return work

@@ -75,6 +75,8 @@ class TorchStatevectorNetwork(nn.Module):
         dtype: ``torch.complex128`` (outputs float64) or ``torch.complex64`` (outputs float32).
         block_qubits: Largest number of active qubits per fused block (default: the width
             whose plan does the least estimated work, :func:`~.fusion.choose_block_qubits`).
+        merge_blocks: Merge consecutive blocks where one pass over the state costs less than
+            two (passed to :func:`~.fusion.plan_execution`; off: the blocks as fused).
         retain_memory: On CPU, call :func:`~.allocator.retain_freed_memory` (process-wide:
             glibc keeps freed memory for reuse instead of page-faulting every new state
             tensor; 1.8x faster steps at 14 qubits, batch 256, for 1.5x the peak memory).
@@ -121,6 +123,7 @@ class TorchStatevectorNetwork(nn.Module):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.complex128,
         block_qubits: int | None = None,
+        merge_blocks: bool = True,
         retain_memory: bool | None = None,
         memory_gb: float | None = None,
     ) -> None:
@@ -143,7 +146,7 @@ class TorchStatevectorNetwork(nn.Module):
             model.decomposed, model.input_params, model.weight_params
         )
         width = block_qubits or choose_block_qubits(self.program)
-        self.plan: ExecutionPlan = plan_execution(self.program, width)
+        self.plan: ExecutionPlan = plan_execution(self.program, width, merge_blocks)
         self._layout_copies = {
             s: coalesce_permutation(step.permute)
             for s, step in enumerate(self.plan.steps)
