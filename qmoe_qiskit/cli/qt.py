@@ -114,6 +114,10 @@ def register(sub) -> None:
         "gives this synchronous agent about the same parameter movement per step)",
     )  # fmt: skip
     rl.add_argument(
+        "--entropy", type=float, default=0.01, metavar="WEIGHT",
+        help="weight of the entropy bonus in the actor-critic loss (0.01)",
+    )  # fmt: skip
+    rl.add_argument(
         "--vector", default="sync", choices=("sync", "async"),
         help="step the environments in this process or one subprocess each",
     )  # fmt: skip
@@ -209,6 +213,7 @@ def run_rl(args) -> int:
                 checkpoint_every=args.checkpoint_every,
                 vector=args.vector,
                 lr=args.lr,
+                entropy=args.entropy,
             ).validate()
             for seed in range(args.seeds)
             for agent in args.agents

@@ -5,7 +5,8 @@ wait for each other, so this module runs the synchronous variant, A2C: 16 enviro
 together (``gymnasium.vector.SyncVectorEnv``), an update every 5 steps on the 16 x 5 transitions,
 with the paper's discount 0.9 and Adam (lr 1e-4, betas 0.92 / 0.999). The loss is the usual
 advantage actor-critic loss, ``-log pi(a|s) A + 0.5 A^2 - 0.01 H(pi)`` with n-step returns (the
-paper does not give the value and entropy weights; these are A3C's common ones).
+paper does not give the value and entropy weights; these are A3C's common ones; the entropy
+weight is a setting).
 
 Agents: ``"qt"``, a policy 147-32-32-7 (6,023 weights) and a value network 147-32-32-1 (5,825)
 whose weights two DiffQAS-QT generators (13 qubits, depth 10, 157 trained parameters each)
@@ -74,6 +75,8 @@ class RLRun:
             make 16 updates of 5 steps each where this synchronous agent makes one of 16 x 5,
             so ``16e-4`` gives the parameters about the same movement per environment step).
         depth: Generator depth (``qt``).
+        entropy: Weight of the entropy bonus in the loss (0.01, A3C's common choice; the
+            paper does not give it).
         checkpoint_every: Updates between checkpoints (a killed run loses at most these).
         vector: ``"sync"``: the environments step in the training process
             (``gymnasium.vector.SyncVectorEnv``); ``"async"``: one subprocess each
@@ -94,6 +97,7 @@ class RLRun:
     steps: int = 5
     gamma: float = 0.9
     lr: float = 1e-4
+    entropy: float = 0.01
     depth: int = 10
     checkpoint_every: int = 500
     mapping_init: str = "fan-in"
@@ -102,8 +106,10 @@ class RLRun:
     @property
     def name(self) -> str:
         """Directory name, e.g. ``MiniGrid-Empty-5x5-v0-qt-s0`` (``-lr0.0016`` appended for a
-        learning rate other than the paper's 1e-4)."""
+        learning rate other than the paper's 1e-4, ``-ent0`` for an entropy weight other than
+        0.01)."""
         suffix = "" if self.lr == 1e-4 else f"-lr{self.lr:g}"
+        suffix += "" if self.entropy == 0.01 else f"-ent{self.entropy:g}"
         return f"{self.env}-{self.agent}-s{self.seed}{suffix}"
 
     def validate(self) -> RLRun:
@@ -114,6 +120,8 @@ class RLRun:
             raise ValueError(f"vector must be one of {', '.join(VECTORS)}, got {self.vector!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not self.entropy >= 0:
+            raise ValueError(f"entropy must be at least 0, got {self.entropy}")
         for name in ("episodes", "envs", "steps", "depth", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -330,7 +338,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
         advantage = targets - values
         policy = -(log_probs.gather(1, actions[:, None])[:, 0] * advantage.detach()).mean()
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-        loss = policy + 0.5 * advantage.pow(2).mean() - 0.01 * entropy
+        loss = policy + 0.5 * advantage.pow(2).mean() - run.entropy * entropy
         optimizer.zero_grad()
         loss.backward()
         _accumulate(sums, actor, critic, actor_w, entropy, advantage)

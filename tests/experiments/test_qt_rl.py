@@ -16,6 +16,7 @@ from qmoe_qiskit.experiments.qt_rl import (
     parameter_counts,
     run_rl,
 )
+from qmoe_qiskit.training.checkpoints import load_checkpoint
 
 
 def test_qt_agent_trains_314_parameters_for_11848_classical_weights():
@@ -183,3 +184,22 @@ def test_a_learning_rate_other_than_the_papers_is_named_and_nonpositive_is_refus
     assert RLRun("qt", 0, lr=16e-4).name == "MiniGrid-Empty-5x5-v0-qt-s0-lr0.0016"
     with pytest.raises(ValueError, match="lr must be positive"):
         RLRun("qt", 0, lr=0.0).validate()
+
+
+def test_an_entropy_weight_other_than_001_is_named_and_negative_is_refused():
+    assert RLRun("qt", 0, lr=16e-4, entropy=0.0).name == "MiniGrid-Empty-5x5-v0-qt-s0-lr0.0016-ent0"
+    assert RLRun("qt", 0, entropy=0.01).name == "MiniGrid-Empty-5x5-v0-qt-s0"
+    with pytest.raises(ValueError, match="entropy must be at least 0"):
+        RLRun("qt", 0, entropy=-0.1).validate()
+
+
+def test_the_entropy_weight_reaches_the_loss(tmp_path):
+    """With the bonus weighted up, the first update's gradient differs (the weight is used)."""
+    pytest.importorskip("minigrid", reason="the rl extra (gymnasium, minigrid) is not installed")
+    finals = []
+    for entropy in (0.0, 10.0):
+        run = RLRun("classical", seed=0, episodes=1, envs=2, checkpoint_every=1, entropy=entropy)
+        run_rl(run, tmp_path, progress=False)
+        state = load_checkpoint(tmp_path / "runs" / run.name / "checkpoint.pt")
+        finals.append(state["actor"]["network.0.weight"])
+    assert not torch.allclose(finals[0], finals[1])
