@@ -107,9 +107,10 @@ class RLRun:
     def name(self) -> str:
         """Directory name, e.g. ``MiniGrid-Empty-5x5-v0-qt-s0`` (``-lr0.0016`` appended for a
         learning rate other than the paper's 1e-4, ``-ent0`` for an entropy weight other than
-        0.01)."""
+        0.01, ``-envs64`` for other than 16 environments)."""
         suffix = "" if self.lr == 1e-4 else f"-lr{self.lr:g}"
         suffix += "" if self.entropy == 0.01 else f"-ent{self.entropy:g}"
+        suffix += "" if self.envs == 16 else f"-envs{self.envs}"
         return f"{self.env}-{self.agent}-s{self.seed}{suffix}"
 
     def validate(self) -> RLRun:

@@ -40,7 +40,7 @@ def test_distillation_lowers_the_cross_entropy_end_to_end(tmp_path):
            progress=False)  # fmt: skip
     capacity = load_script()
     out = tmp_path / "capacity.json"
-    classical = tmp_path / "runs" / "MiniGrid-Empty-5x5-v0-classical-s0"
+    classical = tmp_path / "runs" / "MiniGrid-Empty-5x5-v0-classical-s0-envs2"
     argv = ["--classical", str(classical), "--states", "40", "--steps", "6", "--every", "3",
             "--episodes", "2", "--lr", "1e-2", "--out", str(out)]  # fmt: skip
     assert capacity.main(argv) == 0

@@ -113,7 +113,7 @@ def test_kill_9_mid_run_resumes_and_the_episodes_and_moving_average_continue(tmp
         "qt", "rl", "--out", str(tmp_path), "--agents", "classical", "--episodes", "400",
         "--envs", "4", "--checkpoint-every", "20",
     ]  # fmt: skip
-    checkpoint = tmp_path / "runs" / "MiniGrid-Empty-5x5-v0-classical-s0" / "checkpoint.pt"
+    checkpoint = tmp_path / "runs" / "MiniGrid-Empty-5x5-v0-classical-s0-envs4" / "checkpoint.pt"
     victim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     saved: list[float] = []
@@ -189,6 +189,7 @@ def test_a_learning_rate_other_than_the_papers_is_named_and_nonpositive_is_refus
 def test_an_entropy_weight_other_than_001_is_named_and_negative_is_refused():
     assert RLRun("qt", 0, lr=16e-4, entropy=0.0).name == "MiniGrid-Empty-5x5-v0-qt-s0-lr0.0016-ent0"
     assert RLRun("qt", 0, entropy=0.01).name == "MiniGrid-Empty-5x5-v0-qt-s0"
+    assert RLRun("qt", 0, envs=64).name == "MiniGrid-Empty-5x5-v0-qt-s0-envs64"
     with pytest.raises(ValueError, match="entropy must be at least 0"):
         RLRun("qt", 0, entropy=-0.1).validate()
 
