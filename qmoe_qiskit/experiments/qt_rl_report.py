@@ -14,45 +14,78 @@ __all__ = ["WINDOW", "plot_rl", "rl_section"]
 WINDOW = 1000
 
 
+def _setting(run: dict) -> tuple[int, float, float]:
+    """What a run was trained with besides agent, environment and seed: environments per
+    update, learning rate, entropy weight (runs recorded before it was a setting: 0.01)."""
+    return run["envs"], run["lr"], run.get("entropy", 0.01)
+
+
+def _first(mean: np.ndarray, level: float) -> str:
+    hit = np.flatnonzero(mean >= level)
+    return f"{hit[0] + 1:,}" if len(hit) else "not reached"
+
+
 def rl_section(rl: list[dict]) -> list[str]:
     from .qt_rl import moving_average
 
     lines = [
-        "## Reinforcement learning (A2C on MiniGrid, 16 synchronous environments)",
+        "## Reinforcement learning (A2C on MiniGrid, synchronous environments)",
         "",
         f"Episode reward, moving average over {WINDOW} episodes (MiniGrid pays "
         "1 - 0.9 steps / max steps on reaching the goal, 0 otherwise); success: the share of "
-        f"the last {WINDOW} episodes that reached the goal. The paper trains A3C with 16 "
-        "asynchronous workers for 50,000 episodes and shows the curves only.",
+        f"the last {WINDOW} episodes that reached the goal; envs: environments stepped together "
+        "(5 steps each per update); entropy: the entropy bonus's weight. The paper trains A3C "
+        "with 16 asynchronous workers for 50,000 episodes and shows the curves only.",
         "",
-        "| environment | agent | seed | episodes | trained parameters | final moving average | "
-        "success (last 1,000) | episodes to moving average 0.9 | episodes to reach the "
-        "classical agent's final average | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| environment | agent | envs | lr | entropy | seed | episodes | trained parameters | "
+        "final moving average | success (last 1,000) | episodes to moving average 0.9 | "
+        "episodes to reach the classical agent's final average | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     classical = {
-        (r["run"]["env"], r["run"]["seed"]): moving_average(r["returns"], WINDOW)[0][-1]
+        (r["run"]["env"], r["run"]["seed"], _setting(r["run"])): moving_average(
+            r["returns"], WINDOW
+        )[0][-1]
         for r in rl
         if r["run"]["agent"] == "classical"
     }
-
-    def first(mean: np.ndarray, level: float) -> str:
-        hit = np.flatnonzero(mean >= level)
-        return f"{hit[0] + 1:,}" if len(hit) else "not reached"
-
+    finals: dict[tuple, list[float]] = {}
     for r in rl:
         run = r["run"]
         mean = moving_average(r["returns"], WINDOW)[0]
-        target = classical.get((run["env"], run["seed"]))
-        reach = "-" if target is None or run["agent"] == "classical" else first(mean, target)
+        target = classical.get((run["env"], run["seed"], _setting(run)))
+        reach = "-" if target is None or run["agent"] == "classical" else _first(mean, target)
         success = float(np.mean(np.asarray(r["returns"][-WINDOW:]) > 0))
+        envs, lr, entropy = _setting(run)
         lines.append(
-            f"| {run['env']} | {run['agent']} | {run['seed']} | {len(r['returns']):,}"
+            f"| {run['env']} | {run['agent']} | {envs} | {lr:g} | {entropy:g} | {run['seed']} | "
+            f"{len(r['returns']):,}"
             f"{' (unfinished: from its checkpoint)' if r.get('in_progress') else ''} | "
-            f"{r['trained_parameters']:,} | {mean[-1]:.3f} | {success:.3f} | {first(mean, 0.9)} "
-            f"| {reach} | {r['seconds']:.0f} |"
+            f"{r['trained_parameters']:,} | {mean[-1]:.3f} | {success:.3f} | "
+            f"{_first(mean, 0.9)} | {reach} | {r['seconds']:.0f} |"
         )
-    return lines + _rl_diagnostics(rl)
+        if not r.get("in_progress"):
+            finals.setdefault((run["env"], run["agent"], *_setting(run)), []).append(mean[-1])
+    return lines + _rl_summary(finals) + _rl_diagnostics(rl)
+
+
+def _rl_summary(finals: dict[tuple, list[float]]) -> list[str]:
+    """Final moving average, mean and std over the finished seeds of each setting."""
+    if not finals:
+        return []
+    lines = [
+        "",
+        "Finished runs by setting: final moving average, mean ± std over seeds.",
+        "",
+        "| environment | agent | envs | lr | entropy | seeds | final moving average |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (env, agent, envs, lr, entropy), values in sorted(finals.items()):
+        lines.append(
+            f"| {env} | {agent} | {envs} | {lr:g} | {entropy:g} | {len(values)} | "
+            f"{np.mean(values):.3f} ± {np.std(values):.3f} |"
+        )
+    return lines
 
 
 def _rl_diagnostics(rl: list[dict], rows: int = 8) -> list[str]:
@@ -95,8 +128,10 @@ def plot_rl(rl: list[dict], out: Path) -> list[str]:
         for r in (r for r in rl if r["run"]["env"] == env):
             mean, std = moving_average(r["returns"], WINDOW)
             x = np.arange(1, len(mean) + 1)
+            envs, lr, entropy = _setting(r["run"])
             label = f"{r['run']['agent']} (seed {r['run']['seed']}, "
-            label += f"{r['trained_parameters']:,} params)"
+            label += f"{r['trained_parameters']:,} params, {envs} envs, lr {lr:g}"
+            label += f", entropy {entropy:g})" if entropy != 0.01 else ")"
             label += ", unfinished" if r.get("in_progress") else ""
             line = ax.plot(x, mean, label=label)
             ax.fill_between(x, mean - std, mean + std, color=line[0].get_color(), alpha=0.15)

@@ -78,7 +78,7 @@ def test_short_run_records_episodes_and_report_plots_the_curve(tmp_path):
     assert len(longer["returns"]) >= 9 and longer["returns"][:6] == result["returns"][:6]
     path = write_report(tmp_path)
     text = path.read_text()
-    assert "| MiniGrid-Empty-5x5-v0 | classical | 0 |" in text and "| 11,848 |" in text
+    assert "| MiniGrid-Empty-5x5-v0 | classical | 2 | 0.0001 | 0.01 | 0 |" in text and "| 11,848 |" in text
     assert (tmp_path / "rl-reward.png").is_file()
     # A run still going is reported from its checkpoint, marked as unfinished.
     (tmp_path / "runs" / run.name / "result.json").unlink()
@@ -204,3 +204,30 @@ def test_the_entropy_weight_reaches_the_loss(tmp_path):
         state = load_checkpoint(tmp_path / "runs" / run.name / "checkpoint.pt")
         finals.append(state["actor"]["network.0.weight"])
     assert not torch.allclose(finals[0], finals[1])
+
+
+def test_report_table_keeps_settings_apart_and_averages_seeds():
+    from qmoe_qiskit.experiments.qt_rl_report import rl_section
+
+    def result(agent, seed, envs, value, episodes=1000):
+        run = {"agent": agent, "seed": seed, "env": "E", "envs": envs, "lr": 16e-4}
+        return {
+            "run": run, "name": f"{agent}-{seed}-{envs}", "returns": [value] * episodes,
+            "trained_parameters": 314, "seconds": 1.0, "diagnostics": [],
+        }  # fmt: skip
+
+    rl = [
+        result("classical", 0, 16, 0.9),
+        result("qt", 0, 16, 0.5),
+        result("qt", 0, 64, 0.9),
+        result("qt", 1, 64, 0.7),
+    ]
+    text = "\n".join(rl_section(rl))
+    # the 64-environment QT runs are matched with no classical run (none has that setting)
+    assert (
+        "| E | qt | 16 | 0.0016 | 0.01 | 0 | 1,000 | 314 | 0.500 | 1.000 | not reached | "
+        "not reached | 1 |" in text
+    )
+    assert "| E | qt | 64 | 0.0016 | 0.01 | 0 | 1,000 | 314 | 0.900 | 1.000 | 1 | - | 1 |" in text
+    assert "| E | qt | 64 | 0.0016 | 0.01 | 2 | 0.800 ± 0.100 |" in text
+    assert "| E | qt | 16 | 0.0016 | 0.01 | 1 | 0.500 ± 0.000 |" in text
