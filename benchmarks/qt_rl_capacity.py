@@ -130,18 +130,15 @@ def agreement(log_probs: torch.Tensor, target: torch.Tensor) -> dict[str, float]
     }
 
 
-def distill(actor, states, target, steps: int, lr: float, every: int) -> list[dict]:
-    """Adam on the cross-entropy to ``target``; the curve every ``every`` steps."""
-    optimizer = torch.optim.Adam(actor.parameters(), lr=lr)
+def fit(module, loss_and_scores, steps: int, lr: float, every: int) -> list[dict]:
+    """Adam on ``loss_and_scores(module) -> (loss, scores)``; the scores every ``every`` steps."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
     curve, started = [], time.perf_counter()
     for step in range(steps + 1):
-        log_probs = policy(actor, states)
-        loss = -(target * log_probs).sum(-1).mean()
+        loss, scores = loss_and_scores(module)
         if step % every == 0 or step == steps:
-            curve.append({
-                "step": step, "seconds": round(time.perf_counter() - started, 1),
-                **agreement(log_probs.detach(), target),
-            })  # fmt: skip
+            curve.append({"step": step, "seconds": round(time.perf_counter() - started, 1),
+                          **scores})  # fmt: skip
             print(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in curve[-1].items()))
         if step == steps:
             break
@@ -151,24 +148,25 @@ def distill(actor, states, target, steps: int, lr: float, every: int) -> list[di
     return curve
 
 
+def distill(actor, states, target, steps: int, lr: float, every: int) -> list[dict]:
+    """The actor fitted to the ``target`` action distribution (cross-entropy)."""
+
+    def loss_and_scores(module):
+        log_probs = policy(module, states)
+        loss = -(target * log_probs).sum(-1).mean()
+        return loss, agreement(log_probs.detach(), target)
+
+    return fit(actor, loss_and_scores, steps, lr, every)
+
+
 def fit_values(critic, states, target, steps: int, lr: float, every: int) -> list[dict]:
-    """Adam on the mean squared error to the ``target`` values; the curve every ``every`` steps."""
-    optimizer = torch.optim.Adam(critic.parameters(), lr=lr)
-    curve, started = [], time.perf_counter()
-    for step in range(steps + 1):
-        loss = (values(critic, states) - target).pow(2).mean()
-        if step % every == 0 or step == steps:
-            curve.append({
-                "step": step, "seconds": round(time.perf_counter() - started, 1),
-                "mse": loss.item(),
-            })  # fmt: skip
-            print(f"critic step {step}: mse {loss.item():.4g}")
-        if step == steps:
-            break
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return curve
+    """The critic fitted to the ``target`` values (mean squared error)."""
+
+    def loss_and_scores(module):
+        loss = (values(module, states) - target).pow(2).mean()
+        return loss, {"mse": loss.item()}
+
+    return fit(critic, loss_and_scores, steps, lr, every)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -12,6 +14,17 @@ from qiskit import QuantumCircuit
 from qmoe_qiskit import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """A script outside the package (an example, a benchmark) imported as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

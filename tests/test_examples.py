@@ -3,7 +3,6 @@ as a module and its ``main`` run with small settings in a temporary directory)."
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,17 +13,13 @@ import numpy as np
 import pytest
 from qiskit import qasm3
 
-from tests.conftest import REPO
+from tests.conftest import REPO, load_module
 
 EXAMPLES = REPO / "examples"
 
 
 def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(EXAMPLES / f"{name}.py", f"example_{name}")
 
 
 def test_every_example_is_tested_here():

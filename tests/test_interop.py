@@ -6,8 +6,6 @@ Every value is checked against ``Statevector`` expectations of the bound logical
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
@@ -25,7 +23,7 @@ from qmoe_qiskit.errors import (
     SpecError,
 )
 from qmoe_qiskit.models import CompiledModel, HeadedModel
-from tests.conftest import REPO
+from tests.conftest import REPO, load_module
 
 
 def _expectations(model: CompiledModel, x: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -154,12 +152,7 @@ def test_user_errors_of_models_engines_hardware_are_qmoe_errors(plain):
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location(
-        "qml_classifier", REPO / "examples" / "qml_classifier.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO / "examples" / "qml_classifier.py", "qml_classifier")
 
 
 def test_qml_classifier_example_predicts_as_the_torch_network():

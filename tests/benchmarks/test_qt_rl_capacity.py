@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, load_module
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location(
-        "qt_rl_capacity", REPO / "benchmarks" / "qt_rl_capacity.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO / "benchmarks" / "qt_rl_capacity.py", "qt_rl_capacity")
 
 
 def test_agreement_by_hand():

@@ -78,7 +78,8 @@ def test_short_run_records_episodes_and_report_plots_the_curve(tmp_path):
     assert len(longer["returns"]) >= 9 and longer["returns"][:6] == result["returns"][:6]
     path = write_report(tmp_path)
     text = path.read_text()
-    assert "| MiniGrid-Empty-5x5-v0 | classical | 2 | 0.0001 | 0.01 | 0 |" in text and "| 11,848 |" in text
+    assert "| MiniGrid-Empty-5x5-v0 | classical | 2 | 0.0001 | 0.01 | 0 |" in text
+    assert "| 11,848 |" in text
     assert (tmp_path / "rl-reward.png").is_file()
     # A run still going is reported from its checkpoint, marked as unfinished.
     (tmp_path / "runs" / run.name / "result.json").unlink()
