@@ -222,6 +222,7 @@ def test_report_table_keeps_settings_apart_and_averages_seeds():
         result("qt", 0, 16, 0.5),
         result("qt", 0, 64, 0.9),
         result("qt", 1, 64, 0.7),
+        result("qt", 2, 64, 1.0, episodes=999),  # no full window: not reached
     ]
     text = "\n".join(rl_section(rl))
     # the 64-environment QT runs are matched with no classical run (none has that setting)
@@ -229,6 +230,9 @@ def test_report_table_keeps_settings_apart_and_averages_seeds():
         "| E | qt | 16 | 0.0016 | 0.01 | 0 | 1,000 | 314 | 0.500 | 1.000 | not reached | "
         "not reached | 1 |" in text
     )
-    assert "| E | qt | 64 | 0.0016 | 0.01 | 0 | 1,000 | 314 | 0.900 | 1.000 | 1 | - | 1 |" in text
-    assert "| E | qt | 64 | 0.0016 | 0.01 | 2 | 0.800 ± 0.100 |" in text
+    # levels count from the first full window (not from one lucky first episode)
+    row = "| E | qt | 64 | 0.0016 | 0.01 | 0 | 1,000 | 314 | 0.900 | 1.000 | 1,000 | - | 1 |"
+    assert row in text
+    assert "| E | qt | 64 | 0.0016 | 0.01 | 2 | 999 | 314 | 1.000 | 1.000 | not reached |" in text
+    assert "| E | qt | 64 | 0.0016 | 0.01 | 3 | 0.867 ± 0.125 |" in text
     assert "| E | qt | 16 | 0.0016 | 0.01 | 1 | 0.500 ± 0.000 |" in text
