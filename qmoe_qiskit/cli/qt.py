@@ -107,7 +107,11 @@ def register(sub) -> None:
     rl.add_argument("--env", default="MiniGrid-Empty-5x5-v0", help="MiniGrid environment id")
     rl.add_argument("--episodes", type=int, default=50_000, help="episodes per agent (50000)")
     rl.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (1)")
-    rl.add_argument("--envs", type=int, default=16, help="environments stepped together (16)")
+    rl.add_argument(
+        "--envs", type=int, default=16,
+        help="environments stepped together per update (16, the paper's worker count; the QT "
+        "agent needed 64 to leave its near-uniform policy on MiniGrid)",
+    )  # fmt: skip
     rl.add_argument(
         "--lr", type=float, default=1e-4,
         help="Adam learning rate (the paper's 1e-4 per A3C worker; 16 workers x 1e-4 = 16e-4 "
