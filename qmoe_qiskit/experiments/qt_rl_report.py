@@ -131,9 +131,9 @@ def plot_rl(rl: list[dict], out: Path) -> list[str]:
         for r in (r for r in rl if r["run"]["env"] == env):
             mean, std = moving_average(r["returns"], WINDOW)
             x = np.arange(1, len(mean) + 1)
-            envs, lr, entropy = _setting(r["run"])
+            count, lr, entropy = _setting(r["run"])
             label = f"{r['run']['agent']} (seed {r['run']['seed']}, "
-            label += f"{r['trained_parameters']:,} params, {envs} envs, lr {lr:g}"
+            label += f"{r['trained_parameters']:,} params, {count} envs, lr {lr:g}"
             label += f", entropy {entropy:g})" if entropy != 0.01 else ")"
             label += ", unfinished" if r.get("in_progress") else ""
             line = ax.plot(x, mean, label=label)
