@@ -44,14 +44,7 @@ class Sweep(Protocol):
     def runs(self) -> Sequence[SweepRun]: ...
 
 
-__all__ = [
-    "matches",
-    "previous_runs",
-    "recorded_runs",
-    "run_identity",
-    "spec_digest",
-    "write_results",
-]
+__all__ = ["matches", "previous_runs", "recorded_runs", "spec_digest", "write_results"]
 
 
 def spec_digest(spec: ModelSpec) -> str:
@@ -70,19 +63,11 @@ def write_results(out: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) -
     descriptions = {str(sweep.path): sweep.description}
     if path.is_file():
         previous = read_json(path)  # read once: its runs, sweeps and descriptions
-        identities: dict[str, tuple[str, Any, Any]] = {}  # of pending runs, each found once
-
-        def kept(row: dict[str, Any]) -> bool:
-            name = row["name"]
-            if name not in ours:
-                return True
-            if name in results or "test_accuracy" not in row:
-                return False
-            if name not in identities:
-                identities[name] = run_identity(ours[name])
-            return matches(row, ours[name], identities[name])
-
-        others = [row for row in _runs_of(previous, path) if kept(row)]
+        others = [
+            row for row in _runs_of(previous, path)
+            if row["name"] not in ours
+            or (row["name"] not in results and matches(row, ours[row["name"]]))
+        ]  # fmt: skip
         sweeps = [s for s in previous.get("sweeps", [previous.get("sweep")]) if s] + sweeps
         before = previous.get("descriptions") or {
             previous.get("sweep"): previous.get("description")
@@ -130,34 +115,11 @@ def recorded_runs(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
     }
 
 
-def run_identity(run: SweepRun) -> tuple[str, Any, Any]:
-    """What a finished row records of ``run``: its spec digest, settings and changes (as JSON
-    reads them back)."""
+def matches(row: dict[str, Any] | None, run: SweepRun | None) -> bool:
+    """Whether a ``results.json`` row is ``run`` finished: same spec, settings and changes."""
     return (
-        spec_digest(run.model_spec()),
-        json.loads(json.dumps(dict(run.settings))),
-        json.loads(json.dumps(dict(run.changes))),
-    )
-
-
-def matches(
-    row: dict[str, Any] | None,
-    run: SweepRun | None,
-    identity: tuple[str, Any, Any] | None = None,
-) -> bool:
-    """Whether a ``results.json`` row is ``run`` finished: same spec, settings and changes.
-
-    Args:
-        row: The row (None: no row).
-        run: The run (None: no run).
-        identity: The run's :func:`run_identity`, from a caller that has it (default: found
-            here).
-    """
-    if row is None or run is None or "test_accuracy" not in row:
-        return False
-    digest, settings, changes = identity or run_identity(run)
-    return (
-        row.get("spec_sha256") == digest
-        and row.get("settings") == settings
-        and row.get("changes") == changes
-    )
+        row is not None and run is not None and "test_accuracy" in row
+        and row.get("spec_sha256") == spec_digest(run.model_spec())
+        and row.get("settings") == json.loads(json.dumps(dict(run.settings)))
+        and row.get("changes") == json.loads(json.dumps(dict(run.changes)))
+    )  # fmt: skip
