@@ -35,6 +35,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,13 @@ class SweepRun:
         if self.equal_budget:
             spec = equal_budget_baseline(spec, f"fair-baseline-of-{spec.name}")
         return spec
+
+    @cached_property
+    def spec_sha256(self) -> str:
+        """:func:`~qmoe_qiskit.experiments.sweep_results.spec_digest` of :meth:`model_spec`,
+        derived once per run: every save of ``results.json`` compares the rows of runs not
+        reached yet with it, so a sweep's saves stay linear in its runs."""
+        return spec_digest(self.model_spec())
 
 
 @dataclass(frozen=True)

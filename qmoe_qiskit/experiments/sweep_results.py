@@ -28,7 +28,8 @@ class SweepRun(Protocol):
     def settings(self) -> Mapping[str, Any]: ...
     @property
     def changes(self) -> Mapping[str, Any]: ...
-    def model_spec(self) -> ModelSpec: ...
+    @property
+    def spec_sha256(self) -> str: ...
 
 
 class Sweep(Protocol):
@@ -119,7 +120,7 @@ def matches(row: dict[str, Any] | None, run: SweepRun | None) -> bool:
     """Whether a ``results.json`` row is ``run`` finished: same spec, settings and changes."""
     return (
         row is not None and run is not None and "test_accuracy" in row
-        and row.get("spec_sha256") == spec_digest(run.model_spec())
+        and row.get("spec_sha256") == run.spec_sha256
         and row.get("settings") == json.loads(json.dumps(dict(run.settings)))
         and row.get("changes") == json.loads(json.dumps(dict(run.changes)))
     )  # fmt: skip

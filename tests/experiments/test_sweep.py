@@ -356,3 +356,44 @@ def test_a_results_json_damaged_during_a_sweep_is_refused_at_the_next_save(tmp_p
     message = str(error.value)
     assert len(message.splitlines()) == 1 and "results.json" in message and "damaged" in message
     assert (out / "results.json").read_bytes() == damage
+
+
+def test_saves_derive_each_runs_spec_digest_once(tmp_path, monkeypatch):
+    """Every save compares the rows of runs not reached yet with their run: each run's spec is
+    loaded once over the whole sweep, not once per save (saves were quadratic in the runs)."""
+    from qmoe_qiskit.experiments import sweep as sweep_module
+    from qmoe_qiskit.experiments.sweep_results import spec_digest
+
+    sweep = load_sweep(toy(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = {
+        run.name: {
+            "name": run.name,
+            "test_accuracy": 0.5 + index / 100,
+            "spec_sha256": spec_digest(run.model_spec()),
+            "settings": json.loads(json.dumps(dict(run.settings))),
+            "changes": json.loads(json.dumps(dict(run.changes))),
+        }
+        for index, run in enumerate(sweep.runs)
+    }
+    (out / "results.json").write_text(json.dumps({"runs": list(rows.values())}))
+    loads = []
+    real = sweep_module.SweepRun.model_spec
+
+    def counted(run):
+        loads.append(run.name)
+        return real(run)
+
+    monkeypatch.setattr(sweep_module.SweepRun, "model_spec", counted)
+    finished: dict = {}
+    for run in sweep.runs:  # one save per finished run, as run_sweep does
+        finished[run.name] = {**rows[run.name], "test_accuracy": 0.9}
+        write_results(out, sweep, finished)
+        saved = {r["name"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+        assert set(saved) == set(rows)  # pending rows kept at every save
+        assert {n: r["test_accuracy"] for n, r in saved.items() if n not in finished} == {
+            n: r["test_accuracy"] for n, r in rows.items() if n not in finished
+        }
+    assert len(sweep.runs) == 4
+    assert sorted(loads) == sorted(run.name for run in sweep.runs[1:])  # the first never pending
