@@ -222,3 +222,24 @@ def test_bad_protocol_options_are_refused(argv, message, tmp_path, capsys):
     code = main(["qt", "series", "--out", str(tmp_path), "--tasks", "bessel", *argv])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_report_sets_diffqas_against_the_quantum_free_configs(tmp_path):
+    """Configs 1 and 9 whose LSTM no angle reaches: ours / paper per protocol, and DiffQAS-QT
+    divided by config 1 beside the paper's quotient (values by hand from the runs)."""
+    runs = {c: run_one(series_run("bessel", c, seed=0, epochs=1), tmp_path) for c in (1, "diffqas")}
+    text = write_report(tmp_path, tmp_path / "report").read_text()
+    paper = PAPER_TABLE_II["bessel"]
+    one, ours = runs[1]["test_mse"], runs["diffqas"]["test_mse"]
+    row = (
+        f"| the authors' protocol | bessel | {one / paper[1]:.1f}x | - | {ours / one:.2f} | "
+        f"{paper['diffqas'] / paper[1]:.2f} |"
+    )
+    assert "### The quantum-free configurations" in text and row in text
+    assert f"{paper['diffqas'] / paper[1]:.2f}" == "0.08"  # 4.0e-5 / 5.15e-4
+    run_one(series_run("bessel", 9, seed=0, epochs=1), tmp_path)
+    nine = json.loads(
+        (tmp_path / "runs" / "bessel-c09-s0-time-normal-f32" / "result.json").read_text()
+    )["test_mse"]
+    text = write_report(tmp_path, tmp_path / "report").read_text()
+    assert f"| bessel | {one / paper[1]:.1f}x | {nine / paper[9]:.1f}x | {ours / one:.2f} |" in text
