@@ -34,26 +34,9 @@ from .qt_series_report import (
     variant_key,
     variant_of,
 )
-from .qt_study import collect, mean_std
+from .qt_study import EPOCH_FIELDS, collect, history_of, mean_std
 
 __all__ = ["write_report"]
-
-
-#: Per-epoch fields a summary row keeps (``results.json``), so a report can be written again
-#: from summary rows alone (:func:`restore`).
-_EPOCH_FIELDS = ("test_mse", "test_accuracy", "train_accuracy_eval")
-
-
-def _history(run: dict) -> list[dict]:
-    """A run's per-epoch rows: its full history, or those a summary row kept (may be empty)."""
-    if "history" in run:
-        return run["history"]
-    kept = run.get("by_epoch") or {}
-    count = max((len(v) for v in kept.values()), default=0)
-    return [
-        {"epoch": i + 1, **{field: values[i] for field, values in kept.items()}}
-        for i in range(count)
-    ]
 
 
 def _classify_summary(classify: list[dict]) -> list[str]:
@@ -105,7 +88,7 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
         name = f"series-{run['task']}{protocol_suffix(run)}.png"
         written.append(_finish(fig, ax, out, name, "time step", "", title))
     curves = [r for r in results if r["run"]["config"] == "diffqas" and r["run"]["seed"] == 0]
-    curves = [r for r in curves if "test_mse" in r and _history(r)]
+    curves = [r for r in curves if "test_mse" in r and history_of(r)]
     variants = sorted({variant_of(r["run"]) for r in curves}, key=variant_key)
     if curves:  # one panel per protocol variant
         cols = min(3, len(variants))
@@ -117,8 +100,8 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
             ax.set_visible(False)
         for ax, variant in zip(axes.flat, variants, strict=False):
             for r in (r for r in curves if variant_of(r["run"]) == variant):
-                epochs = [h["epoch"] for h in _history(r)]
-                ax.semilogy(epochs, [h["test_mse"] for h in _history(r)], label=r["run"]["task"])
+                epochs = [h["epoch"] for h in history_of(r)]
+                ax.semilogy(epochs, [h["test_mse"] for h in history_of(r)], label=r["run"]["task"])
             ax.set_title(f"DiffQAS-QT LSTM, seed 0: {protocol_title(variant)}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.legend(fontsize=7)
@@ -132,12 +115,12 @@ def _plot_series(results: list[dict], out: Path) -> list[str]:
 
 def _plot_classify(results: list[dict], out: Path) -> list[str]:
 
-    runs = [r for r in results if "test_accuracy" in r and _history(r)]
+    runs = [r for r in results if "test_accuracy" in r and history_of(r)]
     if not runs:
         return []
     fig, ax = subplots(figsize=(6, 3.5))
     for r in runs:
-        history = _history(r)
+        history = history_of(r)
         epochs = [h["epoch"] for h in history]
         label = f"{r['run']['task']} s{r['run']['seed']}"
         line = ax.plot(epochs, [h["test_accuracy"] for h in history], label=f"{label} test")
@@ -179,7 +162,7 @@ def write_report(study: str | Path, output: str | Path | None = None) -> Path:
             "|---|---|---|---|---|---|---|---|",
         ]
         for r in sorted(classify, key=lambda r: r["name"]):
-            by_epoch = ", ".join(f"{100 * h['test_accuracy']:.1f}" for h in _history(r)) or "-"
+            by_epoch = ", ".join(f"{100 * h['test_accuracy']:.1f}" for h in history_of(r)) or "-"
             select = r["run"].get("select", "last")
             scored = f"{r.get('scored_epoch', '-')}" + (" (best val)" if select == "val" else "")
             lines.append(
@@ -253,7 +236,7 @@ def _summary_row(result: dict) -> dict:
     if "history" in result:
         row["by_epoch"] = {
             field: [h[field] for h in result["history"]]
-            for field in _EPOCH_FIELDS
+            for field in EPOCH_FIELDS
             if result["history"] and all(field in h for h in result["history"])
         }
     if "returns" in result:

@@ -56,6 +56,7 @@ from .qt_runs import (
 
 __all__ = [
     "AUTHORS_PROTOCOL",
+    "EPOCH_FIELDS",
     "CLASSIFY_TASKS",
     "FIRST_PROTOCOL",
     "PAPER_TABLE_II",
@@ -63,6 +64,7 @@ __all__ = [
     "build_model",
     "classify_run",
     "equivalent_configs",
+    "history_of",
     "restore",
     "run_one",
     "run_study",
@@ -280,6 +282,23 @@ def restore(results: str | Path, out: str | Path) -> int:
         write_json(folder / RESULT, {**row, "restored": str(path)})
         count += 1
     return count
+
+
+#: Per-epoch fields a summary row keeps (``results.json``), so a report can be written again
+#: from summary rows alone (:func:`restore`); ``val_loss`` where the run has a validation split.
+EPOCH_FIELDS = ("test_mse", "test_accuracy", "train_accuracy_eval", "val_loss")
+
+
+def history_of(run: dict) -> list[dict]:
+    """A run's per-epoch rows: its full history, or those a summary row kept (may be empty)."""
+    if "history" in run:
+        return run["history"]
+    kept = run.get("by_epoch") or {}
+    count = max((len(v) for v in kept.values()), default=0)
+    return [
+        {"epoch": i + 1, **{field: values[i] for field, values in kept.items()}}
+        for i in range(count)
+    ]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
