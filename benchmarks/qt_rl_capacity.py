@@ -46,7 +46,10 @@ def load_agent(run_dir: Path, agent: str):
     """The actor and critic of a finished or checkpointed RL run (its checkpoint runs no code)."""
     state = load_checkpoint(run_dir / "checkpoint.pt")
     settings = state["run"]
-    actor, critic = make_agent(agent, settings["seed"], settings["depth"], settings["mapping_init"])
+    actor, critic = make_agent(
+        agent, settings["seed"], settings["depth"], settings["mapping_init"],
+        settings.get("activation", "relu"),
+    )  # fmt: skip
     actor.load_state_dict(state["actor"])
     critic.load_state_dict(state["critic"])
     return actor, critic

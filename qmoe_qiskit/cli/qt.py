@@ -122,6 +122,11 @@ def register(sub) -> None:
         help="weight of the entropy bonus in the actor-critic loss (0.01)",
     )  # fmt: skip
     rl.add_argument(
+        "--activation", default="relu", choices=("relu", "leaky-relu", "tanh"),
+        help="hidden-layer activation of actor and critic (relu; leaky-relu keeps a gradient "
+        "through units a generated layer switched off)",
+    )  # fmt: skip
+    rl.add_argument(
         "--vector", default="sync", choices=("sync", "async"),
         help="step the environments in this process or one subprocess each",
     )  # fmt: skip
@@ -218,6 +223,7 @@ def run_rl(args) -> int:
                 vector=args.vector,
                 lr=args.lr,
                 entropy=args.entropy,
+                activation=args.activation,
             ).validate()
             for seed in range(args.seeds)
             for agent in args.agents

@@ -39,7 +39,7 @@ from torch import nn
 from ..engines import probability_factory
 from ..errors import MissingExtraError
 from ..files import write_json
-from ..models.classical import count_parameters, mlp
+from ..models.classical import ACTIVATIONS, count_parameters, mlp
 from ..models.diffqas import DiffQASSpace
 from ..models.quantum_train import QuantumTrain, qubits_for
 from ..training.checkpoints import load_checkpoint, save_checkpoint
@@ -85,6 +85,10 @@ class RLRun:
             (``gymnasium.vector.SyncVectorEnv``); ``"async"``: one subprocess each
             (``AsyncVectorEnv``), so stepping overlaps nothing but runs beside the learner on
             another core. The learning is the same either way.
+        activation: Hidden-layer activation of both networks (:data:`~qmoe_qiskit.models.
+            classical.ACTIVATIONS`). ReLU by default; ``"leaky-relu"`` keeps a gradient
+            through units a generated layer has switched off (a QT actor on 6x6 lost every
+            unit of its second layer and stayed on a state-independent policy).
         mapping_init: Mapping-model initialisation of the ``qt`` generators
             (:class:`~qmoe_qiskit.models.quantum_train.QuantumTrain`). ``"fan-in"`` by default:
             with ``"torch"`` the first generated policy put probability 1.000 on one action
@@ -105,15 +109,17 @@ class RLRun:
     checkpoint_every: int = 500
     mapping_init: str = "fan-in"
     vector: str = "sync"
+    activation: str = "relu"
 
     @property
     def name(self) -> str:
         """Directory name, e.g. ``MiniGrid-Empty-5x5-v0-qt-s0`` (``-lr0.0016`` appended for a
         learning rate other than the paper's 1e-4, ``-ent0`` for an entropy weight other than
-        0.01, ``-envs64`` for other than 16 environments)."""
+        0.01, ``-envs64`` for other than 16 environments, ``-tanh`` for another activation)."""
         suffix = "" if self.lr == 1e-4 else f"-lr{self.lr:g}"
         suffix += "" if self.entropy == 0.01 else f"-ent{self.entropy:g}"
         suffix += "" if self.envs == 16 else f"-envs{self.envs}"
+        suffix += "" if self.activation == "relu" else f"-{self.activation}"
         return f"{self.env}-{self.agent}-s{self.seed}{suffix}"
 
     def validate(self) -> RLRun:
@@ -122,6 +128,10 @@ class RLRun:
             raise ValueError(f"agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
         if self.vector not in VECTORS:
             raise ValueError(f"vector must be one of {', '.join(VECTORS)}, got {self.vector!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}"
+            )
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not self.entropy >= 0:
@@ -174,11 +184,11 @@ class _Plain(_Agent):
 
 
 def make_agent(
-    agent: str, seed: int, depth: int = 10, mapping_init: str = "fan-in"
+    agent: str, seed: int, depth: int = 10, mapping_init: str = "fan-in", activation: str = "relu"
 ) -> tuple[_Agent, _Agent]:
     """The actor (147 -> 7 logits) and critic (147 -> 1) of an agent (one of :data:`AGENTS`)."""
     torch.manual_seed(seed)
-    actor, critic = mlp([147, 32, 32, 7]), mlp([147, 32, 32, 1])
+    actor, critic = mlp([147, 32, 32, 7], activation), mlp([147, 32, 32, 1], activation)
     if agent == "qt":
         return (
             _Generated(actor, seed, depth, mapping_init),
@@ -272,7 +282,7 @@ def run_rl(run: RLRun, out: str | Path, *, progress: bool = True) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     envs = _vector_env(run)
-    actor, critic = make_agent(run.agent, run.seed, run.depth, run.mapping_init)
+    actor, critic = make_agent(run.agent, run.seed, run.depth, run.mapping_init, run.activation)
     params = list(actor.parameters()) + list(critic.parameters())
     optimizer = torch.optim.Adam(params, lr=run.lr, betas=(0.92, 0.999))
     returns: list[float] = []
@@ -419,7 +429,8 @@ def in_progress(out: str | Path) -> list[dict]:
         else:  # checkpoints written before the settings were saved in them: the defaults
             env, agent, seed = name.rsplit("-", 2)
             run = RLRun(agent, int(seed.removeprefix("s")), env=env)
-        counts = parameter_counts(*make_agent(run.agent, run.seed, run.depth, run.mapping_init))
+        networks = make_agent(run.agent, run.seed, run.depth, run.mapping_init, run.activation)
+        counts = parameter_counts(*networks)
         partial.append({
             "run": asdict(run), "name": name, "returns": state["returns"],
             "lengths": state["lengths"], "updates": state["updates"],

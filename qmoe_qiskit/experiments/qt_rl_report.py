@@ -14,10 +14,17 @@ __all__ = ["WINDOW", "plot_rl", "rl_section"]
 WINDOW = 1000
 
 
-def _setting(run: dict) -> tuple[int, float, float]:
+def _setting(run: dict) -> tuple[int, float, float, str]:
     """What a run was trained with besides agent, environment and seed: environments per
-    update, learning rate, entropy weight (runs recorded before it was a setting: 0.01)."""
-    return run["envs"], run["lr"], run.get("entropy", 0.01)
+    update, learning rate, entropy weight, activation (runs recorded before these were
+    settings: 0.01, ReLU)."""
+    return run["envs"], run["lr"], run.get("entropy", 0.01), run.get("activation", "relu")
+
+
+def _agent(run: dict) -> str:
+    """The agent's name, with its activation where it is not ReLU."""
+    activation = run.get("activation", "relu")
+    return run["agent"] if activation == "relu" else f"{run['agent']} ({activation})"
 
 
 def _first(mean: np.ndarray, level: float) -> str:
@@ -59,16 +66,16 @@ def rl_section(rl: list[dict]) -> list[str]:
         target = classical.get((run["env"], run["seed"], _setting(run)))
         reach = "-" if target is None or run["agent"] == "classical" else _first(mean, target)
         success = float(np.mean(np.asarray(r["returns"][-WINDOW:]) > 0))
-        envs, lr, entropy = _setting(run)
+        envs, lr, entropy, _ = _setting(run)
         lines.append(
-            f"| {run['env']} | {run['agent']} | {envs} | {lr:g} | {entropy:g} | {run['seed']} | "
+            f"| {run['env']} | {_agent(run)} | {envs} | {lr:g} | {entropy:g} | {run['seed']} | "
             f"{len(r['returns']):,}"
             f"{' (unfinished: from its checkpoint)' if r.get('in_progress') else ''} | "
             f"{r['trained_parameters']:,} | {mean[-1]:.3f} | {success:.3f} | "
             f"{_first(mean, 0.9)} | {reach} | {r['seconds']:.0f} |"
         )
         if not r.get("in_progress"):
-            finals.setdefault((run["env"], run["agent"], *_setting(run)), []).append(mean[-1])
+            finals.setdefault((run["env"], _agent(run), *_setting(run)), []).append(mean[-1])
     return lines + _rl_summary(finals) + _rl_diagnostics(rl)
 
 
@@ -83,7 +90,7 @@ def _rl_summary(finals: dict[tuple, list[float]]) -> list[str]:
         "| environment | agent | envs | lr | entropy | seeds | final moving average |",
         "|---|---|---|---|---|---|---|",
     ]
-    for (env, agent, envs, lr, entropy), values in sorted(finals.items()):
+    for (env, agent, envs, lr, entropy, _), values in sorted(finals.items()):
         lines.append(
             f"| {env} | {agent} | {envs} | {lr:g} | {entropy:g} | {len(values)} | "
             f"{np.mean(values):.3f} ± {np.std(values):.3f} |"
@@ -131,8 +138,8 @@ def plot_rl(rl: list[dict], out: Path) -> list[str]:
         for r in (r for r in rl if r["run"]["env"] == env):
             mean, std = moving_average(r["returns"], WINDOW)
             x = np.arange(1, len(mean) + 1)
-            count, lr, entropy = _setting(r["run"])
-            label = f"{r['run']['agent']} (seed {r['run']['seed']}, "
+            count, lr, entropy, _ = _setting(r["run"])
+            label = f"{_agent(r['run'])} (seed {r['run']['seed']}, "
             label += f"{r['trained_parameters']:,} params, {count} envs, lr {lr:g}"
             label += f", entropy {entropy:g})" if entropy != 0.01 else ")"
             label += ", unfinished" if r.get("in_progress") else ""

@@ -18,7 +18,14 @@ from torch import nn
 
 from ..errors import SpecError
 
-__all__ = ["NETWORKS", "LSTMRegressor", "count_parameters", "mlp"]
+__all__ = ["ACTIVATIONS", "NETWORKS", "LSTMRegressor", "count_parameters", "mlp"]
+
+#: Hidden-layer activations of :func:`mlp` by name (leaky ReLU: slope 0.01 below zero).
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky-relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+}
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -26,20 +33,23 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """A ReLU perceptron ``sizes[0] -> ... -> sizes[-1]`` with a linear last layer.
+def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
+    """A perceptron ``sizes[0] -> ... -> sizes[-1]`` with a linear last layer.
 
     Args:
         sizes: Layer widths, at least two.
+        activation: Hidden-layer activation, a key of :data:`ACTIVATIONS` (ReLU by default).
     """
     sizes = list(sizes)
     if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
         raise SpecError(f"sizes must be at least two positive integers, got {sizes}")
+    if activation not in ACTIVATIONS:
+        raise SpecError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
 
 

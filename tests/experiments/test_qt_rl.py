@@ -236,3 +236,30 @@ def test_report_table_keeps_settings_apart_and_averages_seeds():
     assert "| E | qt | 64 | 0.0016 | 0.01 | 2 | 999 | 314 | 1.000 | 1.000 | not reached |" in text
     assert "| E | qt | 64 | 0.0016 | 0.01 | 3 | 0.867 ± 0.125 |" in text
     assert "| E | qt | 16 | 0.0016 | 0.01 | 1 | 0.500 ± 0.000 |" in text
+
+
+def test_the_activation_is_a_setting_named_built_and_reported():
+    from torch import nn
+
+    from qmoe_qiskit.experiments.qt_rl_report import rl_section
+
+    run = RLRun("qt", 2, lr=16e-4, envs=64, activation="leaky-relu")
+    assert run.name == "MiniGrid-Empty-5x5-v0-qt-s2-lr0.0016-envs64-leaky-relu"
+    assert RLRun("qt", 0, activation="relu").name == "MiniGrid-Empty-5x5-v0-qt-s0"
+    with pytest.raises(ValueError, match="activation must be one of relu, leaky-relu, tanh"):
+        RLRun("qt", 0, activation="gelu").validate()
+    actor, critic = make_agent("qt", seed=0, activation="leaky-relu")
+    assert sum(p.numel() for p in actor.parameters()) == 157  # the same generator
+    assert [type(m) for m in actor.qt.network] == [nn.Linear, nn.LeakyReLU] * 2 + [nn.Linear]
+    # A unit switched off everywhere still passes a gradient (slope 0.01), unlike ReLU's.
+    x = torch.rand(4, 147, dtype=torch.float64)
+    for activation, alive in (("relu", False), ("leaky-relu", True)):
+        network, _ = make_agent("classical", seed=0, activation=activation)
+        weights = {k: v.detach().clone().requires_grad_(True) for k, v in network.weights().items()}
+        weights["2.bias"].data.fill_(-1e3)  # every second-layer unit off on every state
+        network.call_with(weights, x).sum().backward()
+        assert bool(weights["2.weight"].grad.abs().sum() > 0) is alive
+    row = {"run": {"agent": "qt", "seed": 0, "env": "E", "envs": 64, "lr": 16e-4,
+                   "activation": "tanh"}, "name": "n", "returns": [1.0] * 1000,
+           "trained_parameters": 314, "seconds": 1.0, "diagnostics": []}  # fmt: skip
+    assert "| E | qt (tanh) | 64 | 0.0016 | 0.01 | 0 | 1,000 |" in "\n".join(rl_section([row]))
