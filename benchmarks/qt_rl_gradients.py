@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_json  # noqa: E402
 from qt_rl_capacity import load_agent  # noqa: E402
 
-from qmoe_qiskit.experiments.qt_rl import _minigrid, n_step_targets  # noqa: E402
+from qmoe_qiskit.experiments.qt_rl import RLRun, _minigrid, n_step_targets  # noqa: E402
 from qmoe_qiskit.training.checkpoints import load_checkpoint  # noqa: E402
 
 
@@ -172,7 +173,8 @@ def activity(actor, states: torch.Tensor) -> dict:
 
 def analyse(run_dir: Path, batches: int, seed: int) -> dict:
     """The gradient shares of one QT run at its checkpoint (see the module docstring)."""
-    settings = load_checkpoint(run_dir / "checkpoint.pt")["run"]
+    # Through RLRun: checkpoints from before a setting existed get its default.
+    settings = asdict(RLRun(**load_checkpoint(run_dir / "checkpoint.pt")["run"]))
     actor, critic = load_agent(run_dir, settings["agent"])
     started = time.perf_counter()
     grads = rollout_gradients(
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in args.runs:
         rows.append(analyse(run, args.batches, args.seed))
         print({k: v for k, v in rows[-1].items() if k != "parameter_groups"})
-    write_json(args.out, {"machine": machine(), "runs": rows})
+        write_json(args.out, {"machine": machine(), "runs": rows})  # after each run
     return 0
 
 
