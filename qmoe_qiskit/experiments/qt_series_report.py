@@ -168,7 +168,7 @@ def _ablation(info: dict) -> list[str]:
                 continue
             ratio = mean / PAPER_TABLE_II[task]["diffqas"]
             within += ratio <= 2
-            cells.append(f"{_fmt(mean)} ± {_fmt(std)} (n={n}, {ratio:.1f}x)")
+            cells.append(f"{_fmt(mean)} ± {_fmt(std)} (n={n}, {ratio:.2g}x)")
         lines.append(f"| {protocol_title(variant)} | " + " | ".join(cells) + f" | {within} |")
     return lines
 
@@ -217,7 +217,7 @@ def _reference(info: dict) -> list[str]:
             ours = stats.get((task, "diffqas", variant), (math.nan, 0, 0))[0]
             paper = PAPER_TABLE_II[task]
             ratios = [
-                f"{mean / paper[c]:.1f}x" if n else "-"
+                f"{mean / paper[c]:.2g}x" if n else "-"
                 for (mean, _, n), c in zip(free, QUANTUM_FREE, strict=True)
             ]
             ours_vs_1 = "-" if math.isnan(ours) or not free[0][2] else f"{ours / free[0][0]:.2f}"

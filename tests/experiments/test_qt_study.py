@@ -232,7 +232,7 @@ def test_report_sets_diffqas_against_the_quantum_free_configs(tmp_path):
     paper = PAPER_TABLE_II["bessel"]
     one, ours = runs[1]["test_mse"], runs["diffqas"]["test_mse"]
     row = (
-        f"| the authors' protocol | bessel | {one / paper[1]:.1f}x | - | {ours / one:.2f} | "
+        f"| the authors' protocol | bessel | {one / paper[1]:.2g}x | - | {ours / one:.2f} | "
         f"{paper['diffqas'] / paper[1]:.2f} |"
     )
     assert "### The quantum-free configurations" in text and row in text
@@ -242,7 +242,7 @@ def test_report_sets_diffqas_against_the_quantum_free_configs(tmp_path):
         (tmp_path / "runs" / "bessel-c09-s0-time-normal-f32" / "result.json").read_text()
     )["test_mse"]
     text = write_report(tmp_path, tmp_path / "report").read_text()
-    assert f"| bessel | {one / paper[1]:.1f}x | {nine / paper[9]:.1f}x | {ours / one:.2f} |" in text
+    assert f"| bessel | {one / paper[1]:.2g}x | {nine / paper[9]:.2g}x | {ours / one:.2f} |" in text
 
 
 def _val_row(seed: int, order: str, val: list[float], test: float) -> dict:
