@@ -6,7 +6,9 @@ stepped together (``gymnasium.vector.SyncVectorEnv``; 16 by default, the paper's
 an update every 5 steps on the ``envs x 5`` transitions, with the paper's discount 0.9 and Adam
 (lr 1e-4, betas 0.92 / 0.999). With 16 environments the QT agent's policy gradient is too noisy
 to leave its near-uniform policy on MiniGrid; with 64 (and lr 16e-4) it learns as the classical
-agent does (the measurements are in the DiffQAS-QT reproduction page). The loss is the usual
+agent does, except where an update switches off a whole generated ReLU layer on every state
+(``activation="leaky-relu"`` survives that; the measurements are in the DiffQAS-QT
+reproduction page). The loss is the usual
 advantage actor-critic loss, ``-log pi(a|s) A + 0.5 A^2 - 0.01 H(pi)`` with n-step returns (the
 paper does not give the value and entropy weights; these are A3C's common ones; the entropy
 weight is a setting).
