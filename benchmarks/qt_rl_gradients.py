@@ -146,15 +146,18 @@ def rollout_gradients(
 
 
 def activity(actor, states: torch.Tensor) -> dict:
-    """How the actor network (147-32-32-7, ReLU) responds to the states it met: hidden units
-    active on at least one state, per layer, and how much the policy varies between states
-    (mean KL divergence of each state's action distribution from their average)."""
+    """How the actor network (147-32-32-7) responds to the states it met: hidden units with a
+    positive input on at least one state (active, for ReLU), per layer, and how much the
+    policy varies between states (mean KL divergence of each state's action distribution from
+    their average)."""
     distinct = torch.unique(states, dim=0)
+    network = actor.qt.network if hasattr(actor, "qt") else actor.network
+    act_1, act_2 = network[1], network[3]  # the network's own activations (ReLU or another)
     with torch.no_grad():
         w = actor.weights()
-        first = torch.relu(distinct @ w["0.weight"].T + w["0.bias"])
-        second = torch.relu(first @ w["2.weight"].T + w["2.bias"])
-        log_probs = torch.log_softmax(second @ w["4.weight"].T + w["4.bias"], -1)
+        first = distinct @ w["0.weight"].T + w["0.bias"]  # inputs of the hidden units
+        second = act_1(first) @ w["2.weight"].T + w["2.bias"]
+        log_probs = torch.log_softmax(act_2(second) @ w["4.weight"].T + w["4.bias"], -1)
         reference = torch.log_softmax(actor.call_with(w, distinct), -1)
         mean = log_probs.exp().mean(0)
         kl = (log_probs.exp() * (log_probs - mean.log())).sum(-1).mean()
