@@ -18,7 +18,6 @@ from .qt_study import PAPER_TABLE_II, equivalent_configs, history_of, mean_std
 __all__ = [
     "DEFAULT",
     "FIRST",
-    "QUANTUM_FREE",
     "Variant",
     "protocol_suffix",
     "protocol_title",
@@ -199,31 +198,33 @@ def _targets(info: dict, variant: Variant = DEFAULT) -> list[str]:
     return head + lines
 
 
-#: Configs whose generator output does not depend on their angles (1: the uniform
-#: distribution, 9: a point mass; 3, 4, 6 and 12 repeat them): only the mapping model's 13
-#: parameters shape their LSTM.
-QUANTUM_FREE = (1, 9)
-
-
 def _reference(info: dict) -> list[str]:
-    """Each protocol's quantum-free configs beside the paper's, and DiffQAS-QT against them."""
+    """Each protocol's quantum-free configs beside the paper's, and DiffQAS-QT against them.
+
+    The quantum-free configs are the representatives of :func:`equivalent_configs` (1: the
+    uniform distribution, 9: a point mass): their generator output does not depend on their
+    angles, so only the mapping model's 13 parameters shape their LSTM."""
     stats, tasks = info["stats"], info["tasks"]
+    quantum_free = sorted(set(equivalent_configs().values()))
+    first = quantum_free[0]
     rows = []
     for variant in info["variants"]:
         for task in tasks:
-            free = [stats.get((task, c, variant), (math.nan, 0, 0)) for c in QUANTUM_FREE]
+            free = [stats.get((task, c, variant), (math.nan, 0, 0)) for c in quantum_free]
             if not any(n for _, _, n in free):
                 continue
             ours = stats.get((task, "diffqas", variant), (math.nan, 0, 0))[0]
             paper = PAPER_TABLE_II[task]
             ratios = [
                 f"{mean / paper[c]:.2g}x" if n else "-"
-                for (mean, _, n), c in zip(free, QUANTUM_FREE, strict=True)
+                for (mean, _, n), c in zip(free, quantum_free, strict=True)
             ]
-            ours_vs_1 = "-" if math.isnan(ours) or not free[0][2] else f"{ours / free[0][0]:.2f}"
+            ours_vs_first = (
+                "-" if math.isnan(ours) or not free[0][2] else f"{ours / free[0][0]:.2f}"
+            )
             rows.append(
-                f"| {protocol_title(variant)} | {task} | {' | '.join(ratios)} | {ours_vs_1} | "
-                f"{paper['diffqas'] / paper[1]:.2f} |"
+                f"| {protocol_title(variant)} | {task} | {' | '.join(ratios)} | {ours_vs_first} | "
+                f"{paper['diffqas'] / paper[first]:.2f} |"
             )
     if not rows:
         return []
@@ -236,9 +237,10 @@ def _reference(info: dict) -> list[str]:
         "the authors' with no quantum parameter involved. The last two columns divide "
         "DiffQAS-QT's test MSE by config 1's, ours and the paper's.",
         "",
-        "| protocol | series | config 1, ours / paper | config 9, ours / paper | DiffQAS-QT / "
-        "config 1 (ours) | DiffQAS-QT / config 1 (paper) |",
-        "|---|---|---|---|---|---|",
+        "| protocol | series | "
+        + "".join(f"config {c}, ours / paper | " for c in quantum_free)
+        + f"DiffQAS-QT / config {first} (ours) | DiffQAS-QT / config {first} (paper) |",
+        "|---|---|" + "---|" * (len(quantum_free) + 2),
         *rows,
     ]
 
